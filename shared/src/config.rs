@@ -1,0 +1,287 @@
+//! Every setting, its default and its validation.
+//!
+//! Settings arrive as strings (wrangler `[vars]` and secrets). A bad value is
+//! a [`ConfigError`] naming the setting: the Workers log it, answer `/health`
+//! with 500 and refuse requests, never silently falling back to a default.
+
+use crate::cors::AllowedOrigins;
+use crate::log::Level;
+use crate::room::RoomConfig;
+use crate::ticket::{TicketKey, TicketPolicy};
+use jwt_simple::prelude::{Ed25519PublicKey, HS256Key};
+
+/// A setting with a bad value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration error in {setting}: {problem}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub problem: String,
+}
+
+fn bad(setting: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting,
+        problem: problem.into(),
+    }
+}
+
+/// Reads settings through a lookup function (the Worker's `env`).
+pub struct Settings<F: Fn(&str) -> Option<String>> {
+    lookup: F,
+}
+
+impl<F: Fn(&str) -> Option<String>> Settings<F> {
+    pub fn new(lookup: F) -> Self {
+        Settings { lookup }
+    }
+
+    /// A trimmed, non-empty value.
+    fn text(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn number(&self, name: &'static str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+        let Some(text) = self.text(name) else {
+            return Ok(default);
+        };
+        let value: u64 = text
+            .parse()
+            .map_err(|_| bad(name, format!("{text:?} is not a whole number")))?;
+        if !(min..=max).contains(&value) {
+            return Err(bad(name, format!("{value} is outside {min}..={max}")));
+        }
+        Ok(value)
+    }
+
+    fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.text(name).map(|t| t.to_ascii_lowercase()).as_deref() {
+            None => Ok(default),
+            Some("true" | "1" | "yes" | "on") => Ok(true),
+            Some("false" | "0" | "no" | "off") => Ok(false),
+            Some(other) => Err(bad(name, format!("{other:?} is not true or false"))),
+        }
+    }
+
+    fn log_level(&self) -> Result<Level, ConfigError> {
+        match self.text("LOG_LEVEL") {
+            None => Ok(Level::Info),
+            Some(t) => Level::parse(&t).ok_or_else(|| {
+                bad("LOG_LEVEL", format!("{t:?} is not one of debug, info, warn, error"))
+            }),
+        }
+    }
+
+    /// The rooms Worker's settings.
+    pub fn rooms(&self) -> Result<RoomsConfig, ConfigError> {
+        let d = RoomConfig::default();
+        let room = RoomConfig {
+            max_peers: self.number("MAX_PEERS_PER_ROOM", d.max_peers as u64, 1, 64)? as usize,
+            max_message_bytes: self.number("MAX_MESSAGE_BYTES", d.max_message_bytes as u64, 256, 1 << 20)?
+                as usize,
+            expire_timeout_ms: self.number("EXPIRE_TIMEOUT_MS", d.expire_timeout_ms, 500, 600_000)?,
+            leave_grace_ms: self.number("LEAVE_GRACE_MS", d.leave_grace_ms, 0, 60_000)?,
+            alive_timeout_ms: self.number("ALIVE_TIMEOUT_MS", d.alive_timeout_ms, 1_000, 3_600_000)?,
+            sweep_interval_ms: self.number("LIVENESS_SWEEP_MS", d.sweep_interval_ms, 1_000, 3_600_000)?,
+            max_queued_messages: self.number("MAX_QUEUED_MESSAGES", d.max_queued_messages as u64, 0, 10_000)?
+                as usize,
+            max_queued_bytes: self.number("MAX_QUEUED_BYTES", d.max_queued_bytes as u64, 0, 64 << 20)?
+                as usize,
+            peer_msgs_per_sec: self.number("PEER_MSGS_PER_SEC", u64::from(d.peer_msgs_per_sec), 0, 100_000)?
+                as u32,
+        };
+        Ok(RoomsConfig {
+            room,
+            log_level: self.log_level()?,
+        })
+    }
+
+    /// The router's settings.
+    pub fn router(&self) -> Result<RouterConfig, ConfigError> {
+        let peerjs_key = self.text("PEERJS_KEY").unwrap_or_else(|| "peerjs".to_owned());
+        if peerjs_key.len() > 64 || !peerjs_key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            return Err(bad("PEERJS_KEY", "use 1-64 letters, digits, '_' or '-'"));
+        }
+        let mounts = parse_mounts(&self.text("MOUNT_PATHS").unwrap_or_else(|| "/,/peerjs/".into()))?;
+        let origins = AllowedOrigins::parse(&self.text("ALLOWED_ORIGINS").unwrap_or_else(|| "*".into()))
+            .map_err(|p| bad("ALLOWED_ORIGINS", p))?;
+        let require_tickets = self.flag("REQUIRE_TICKETS", false)?;
+        let leeway_secs = self.number("TICKET_LEEWAY_SECS", 5, 0, 300)?;
+        let secret = self.text("ROOM_TICKET_SECRET");
+        let public_key = self.text("ROOM_TICKET_PUBLIC_KEY");
+        let key = match (secret, public_key) {
+            (Some(_), Some(_)) => {
+                return Err(bad(
+                    "ROOM_TICKET_SECRET",
+                    "set either ROOM_TICKET_SECRET (HS256) or ROOM_TICKET_PUBLIC_KEY (EdDSA), not both",
+                ))
+            }
+            (Some(secret), None) => {
+                if secret.len() < 32 {
+                    return Err(bad("ROOM_TICKET_SECRET", "must be at least 32 bytes"));
+                }
+                Some(TicketKey::Hs256(HS256Key::from_bytes(secret.as_bytes())))
+            }
+            (None, Some(pem)) => Some(TicketKey::EdDsa(
+                Ed25519PublicKey::from_pem(&pem.replace("\\n", "\n"))
+                    .map_err(|_| bad("ROOM_TICKET_PUBLIC_KEY", "not an Ed25519 public key in PEM form"))?,
+            )),
+            (None, None) => None,
+        };
+        let tickets = match key {
+            Some(key) => TicketPolicy::Signed {
+                key,
+                issuer: self.text("TICKET_ISSUER"),
+                audience: self.text("TICKET_AUDIENCE"),
+                leeway_secs,
+            },
+            None if require_tickets => {
+                return Err(bad(
+                    "REQUIRE_TICKETS",
+                    "tickets are required but neither ROOM_TICKET_SECRET nor ROOM_TICKET_PUBLIC_KEY is set",
+                ))
+            }
+            None => TicketPolicy::RoomIdIsToken,
+        };
+        let connects_per_minute = self.number("CONNECTS_PER_MINUTE_PER_IP", 60, 0, 100_000)? as u32;
+        let connect_burst = self.number("CONNECT_BURST_PER_IP", 20, 0, 100_000)? as u32;
+        Ok(RouterConfig {
+            peerjs_key,
+            mounts,
+            origins,
+            tickets,
+            connects_per_minute,
+            connect_burst,
+            demo: self.flag("DEMO", false)?,
+            metrics_token: self.text("METRICS_TOKEN"),
+            log_level: self.log_level()?,
+        })
+    }
+}
+
+/// The rooms Worker's configuration.
+#[derive(Debug, Clone)]
+pub struct RoomsConfig {
+    pub room: RoomConfig,
+    pub log_level: Level,
+}
+
+/// The router's configuration.
+pub struct RouterConfig {
+    pub peerjs_key: String,
+    /// Normalised mount paths, each starting and ending with `/`.
+    pub mounts: Vec<String>,
+    pub origins: AllowedOrigins,
+    pub tickets: TicketPolicy,
+    pub connects_per_minute: u32,
+    pub connect_burst: u32,
+    pub demo: bool,
+    pub metrics_token: Option<String>,
+    pub log_level: Level,
+}
+
+/// Parses `MOUNT_PATHS`: comma-separated paths, normalised like the stock
+/// client normalises its `path` option (leading and trailing `/`).
+pub fn parse_mounts(text: &str) -> Result<Vec<String>, ConfigError> {
+    let mut mounts = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let inner = item.trim_matches('/');
+        if !inner
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.'))
+            || inner.contains("//")
+        {
+            return Err(bad("MOUNT_PATHS", format!("{item:?} is not a plain path")));
+        }
+        let path = if inner.is_empty() {
+            "/".to_owned()
+        } else {
+            format!("/{inner}/")
+        };
+        if !mounts.contains(&path) {
+            mounts.push(path);
+        }
+    }
+    if mounts.is_empty() {
+        return Err(bad("MOUNT_PATHS", "no mount path given"));
+    }
+    // Longest first, so "/peerjs/" wins over "/" when both match.
+    mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    Ok(mounts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Settings<impl Fn(&str) -> Option<String>> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Settings::new(move |k: &str| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let rooms = settings(&[]).rooms().expect("defaults are valid");
+        assert_eq!(rooms.room, RoomConfig::default());
+        assert_eq!(rooms.room.max_peers, 4);
+        assert_eq!(rooms.room.alive_timeout_ms, 15_000);
+        let router = settings(&[]).router().expect("defaults are valid");
+        assert_eq!(router.peerjs_key, "peerjs");
+        assert_eq!(router.mounts, vec!["/peerjs/".to_owned(), "/".to_owned()]);
+        assert_eq!(router.origins, AllowedOrigins::Any);
+        assert!(matches!(router.tickets, TicketPolicy::RoomIdIsToken));
+        assert!(!router.demo);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let cases: &[(&str, &str)] = &[
+            ("MAX_PEERS_PER_ROOM", "0"),
+            ("MAX_PEERS_PER_ROOM", "four"),
+            ("ALIVE_TIMEOUT_MS", "-1"),
+            ("LOG_LEVEL", "loud"),
+        ];
+        for (name, value) in cases {
+            let err = settings(&[(name, value)]).rooms().expect_err(name);
+            assert_eq!(err.setting, *name);
+            assert!(err.to_string().contains(name));
+        }
+        let router_cases: &[(&str, &str)] = &[
+            ("ALLOWED_ORIGINS", "example.com"),
+            ("DEMO", "maybe"),
+            ("ROOM_TICKET_SECRET", "short"),
+            ("ROOM_TICKET_PUBLIC_KEY", "not a pem"),
+            ("MOUNT_PATHS", "/a b/"),
+            ("PEERJS_KEY", "a key"),
+        ];
+        for (name, value) in router_cases {
+            let err = settings(&[(name, value)]).router().err().expect(name);
+            assert_eq!(err.setting, *name);
+        }
+    }
+
+    #[test]
+    fn requiring_tickets_without_a_key_is_an_error() {
+        let err = settings(&[("REQUIRE_TICKETS", "true")]).router().err().expect("error");
+        assert_eq!(err.setting, "REQUIRE_TICKETS");
+        let ok = settings(&[
+            ("REQUIRE_TICKETS", "true"),
+            ("ROOM_TICKET_SECRET", "0123456789abcdef0123456789abcdef"),
+        ])
+        .router()
+        .expect("valid");
+        assert!(matches!(ok.tickets, TicketPolicy::Signed { .. }));
+    }
+
+    #[test]
+    fn mounts_are_normalised_like_the_client_path() {
+        assert_eq!(
+            parse_mounts("peerjs, /, /a/b").expect("valid"),
+            vec!["/peerjs/".to_owned(), "/a/b/".to_owned(), "/".to_owned()]
+        );
+        assert!(parse_mounts(" , ").is_err());
+    }
+}

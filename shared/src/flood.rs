@@ -1,0 +1,262 @@
+//! Rate limits driven by an external clock, on top of `governor`.
+//!
+//! `governor` reads time from a [`Clock`]; here that clock is a cell the
+//! caller sets to `now` before each check, so the core stays free of real
+//! time and tests can move time at will. Two users:
+//! - [`PeerFloodGuard`]: per-peer message rate inside a room, with a rule for
+//!   kicking a peer that keeps flooding.
+//! - [`ConnectLimiter`]: per-IP connection attempts in the router.
+//!
+//! Both keep state in memory only: losing it (a room evicted, an isolate
+//! recycled) merely forgives a client, which is harmless.
+
+use governor::clock::Clock;
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::HashMapStateStore;
+use governor::{Quota, RateLimiter};
+use std::cell::Cell;
+use std::hash::Hash;
+use std::num::NonZeroU32;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// A clock whose time is whatever the caller last set.
+#[derive(Debug, Clone, Default)]
+pub struct ExternalClock {
+    now: Rc<Cell<Duration>>,
+}
+
+impl ExternalClock {
+    /// Moves the clock to `now_ms`; time never runs backwards.
+    pub fn set_ms(&self, now_ms: u64) {
+        let next = Duration::from_millis(now_ms);
+        if next > self.now.get() {
+            self.now.set(next);
+        }
+    }
+}
+
+impl Clock for ExternalClock {
+    type Instant = Duration;
+
+    fn now(&self) -> Duration {
+        self.now.get()
+    }
+}
+
+type Keyed<K> = RateLimiter<K, HashMapStateStore<K>, ExternalClock, NoOpMiddleware<Duration>>;
+
+/// A keyed GCRA limiter with a bounded number of keys.
+struct BoundedKeyed<K: Hash + Eq + Clone> {
+    clock: ExternalClock,
+    limiter: Keyed<K>,
+    quota: Quota,
+    max_keys: usize,
+}
+
+impl<K: Hash + Eq + Clone> BoundedKeyed<K> {
+    fn new(quota: Quota, max_keys: usize) -> Self {
+        let clock = ExternalClock::default();
+        let limiter = RateLimiter::hashmap_with_clock(quota, clock.clone());
+        BoundedKeyed {
+            clock,
+            limiter,
+            quota,
+            max_keys,
+        }
+    }
+
+    fn check(&mut self, key: &K, now_ms: u64) -> bool {
+        self.clock.set_ms(now_ms);
+        if self.limiter.len() >= self.max_keys {
+            // Forget keys whose buckets are full again; if that is not
+            // enough, forget everyone rather than grow without bound.
+            self.limiter.retain_recent();
+            if self.limiter.len() >= self.max_keys {
+                let now = self.clock.now();
+                *self = Self::new(self.quota, self.max_keys);
+                self.clock.now.set(now);
+            }
+        }
+        self.limiter.check_key(key).is_ok()
+    }
+}
+
+/// What to do with one frame from a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    /// Within the rate: handle the frame.
+    Pass,
+    /// Over the rate: drop this frame, keep the peer.
+    Drop,
+    /// Kept flooding: drop the frame, send ERROR "Rate limit exceeded" and close.
+    Kick,
+}
+
+/// How long the flood window is; a peer that has more than
+/// `FLOOD_WINDOW_SECS * rate` frames *dropped* inside one window has been
+/// sending at more than twice its rate for the whole window.
+pub const FLOOD_WINDOW_MS: u64 = 3_000;
+
+/// Per-peer message rate limit for one room.
+pub struct PeerFloodGuard {
+    per_second: u32,
+    limiter: Option<BoundedKeyed<String>>,
+    windows: std::collections::HashMap<String, (u64, u32)>,
+}
+
+impl PeerFloodGuard {
+    /// `per_second` of 0 disables the limit.
+    pub fn new(per_second: u32) -> Self {
+        let limiter = NonZeroU32::new(per_second)
+            .map(|rate| BoundedKeyed::new(Quota::per_second(rate).allow_burst(rate), 64));
+        PeerFloodGuard {
+            per_second,
+            limiter,
+            windows: std::collections::HashMap::new(),
+        }
+    }
+
+    pub fn admit(&mut self, peer: &str, now_ms: u64) -> Admit {
+        let Some(limiter) = &mut self.limiter else {
+            return Admit::Pass;
+        };
+        if limiter.check(&peer.to_owned(), now_ms) {
+            return Admit::Pass;
+        }
+        if self.windows.len() >= 64 && !self.windows.contains_key(peer) {
+            self.windows.clear();
+        }
+        let window = self.windows.entry(peer.to_owned()).or_insert((now_ms, 0));
+        if now_ms.saturating_sub(window.0) >= FLOOD_WINDOW_MS {
+            *window = (now_ms, 0);
+        }
+        window.1 += 1;
+        let allowed_drops = u64::from(self.per_second) * FLOOD_WINDOW_MS / 1000;
+        if u64::from(window.1) > allowed_drops {
+            self.windows.remove(peer);
+            Admit::Kick
+        } else {
+            Admit::Drop
+        }
+    }
+
+    /// Forgets a peer (it left or was kicked) so a new socket starts clean.
+    pub fn forget(&mut self, peer: &str) {
+        self.windows.remove(peer);
+    }
+}
+
+/// Per-IP connection attempts per minute, with a burst.
+pub struct ConnectLimiter {
+    limiter: Option<BoundedKeyed<String>>,
+}
+
+/// Most distinct IPs one isolate remembers before it forgets idle ones.
+pub const MAX_TRACKED_IPS: usize = 10_000;
+
+impl ConnectLimiter {
+    /// `per_minute` of 0 disables the limit; `burst` of 0 means "same as per_minute".
+    pub fn new(per_minute: u32, burst: u32) -> Self {
+        let limiter = NonZeroU32::new(per_minute).map(|rate| {
+            let burst = NonZeroU32::new(burst).unwrap_or(rate);
+            BoundedKeyed::new(Quota::per_minute(rate).allow_burst(burst), MAX_TRACKED_IPS)
+        });
+        ConnectLimiter { limiter }
+    }
+
+    /// True when `ip` may connect now.
+    pub fn allow(&mut self, ip: &str, now_ms: u64) -> bool {
+        match &mut self.limiter {
+            None => true,
+            Some(limiter) => limiter.check(&ip.to_owned(), now_ms),
+        }
+    }
+
+    /// Seconds until `ip` may try again, for `Retry-After` (at least 1).
+    pub fn retry_after_secs(per_minute: u32) -> u64 {
+        if per_minute == 0 {
+            1
+        } else {
+            (60 / u64::from(per_minute)).max(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_within_their_rate_pass() {
+        let mut guard = PeerFloodGuard::new(10);
+        // 10 a second for 5 seconds: always within the rate.
+        for i in 0..50u64 {
+            assert_eq!(guard.admit("a", 1_000 + i * 100), Admit::Pass, "frame {i}");
+        }
+    }
+
+    #[test]
+    fn a_burst_over_the_rate_is_dropped_then_recovers() {
+        let mut guard = PeerFloodGuard::new(10);
+        let results: Vec<Admit> = (0..15).map(|_| guard.admit("a", 1_000)).collect();
+        assert_eq!(results.iter().filter(|r| **r == Admit::Pass).count(), 10);
+        assert_eq!(results.iter().filter(|r| **r == Admit::Drop).count(), 5);
+        // One second later the bucket is full again.
+        assert_eq!(guard.admit("a", 2_000), Admit::Pass);
+    }
+
+    #[test]
+    fn a_peer_that_keeps_flooding_is_kicked() {
+        let mut guard = PeerFloodGuard::new(10);
+        let mut kicked_at = None;
+        // 100 frames a second, ten times the rate.
+        for i in 0..1_000u64 {
+            if guard.admit("a", 1_000 + i * 10) == Admit::Kick {
+                kicked_at = Some(i * 10);
+                break;
+            }
+        }
+        let kicked_at = kicked_at.expect("a sustained flood is kicked");
+        assert!(kicked_at <= FLOOD_WINDOW_MS, "kicked after {kicked_at} ms");
+    }
+
+    #[test]
+    fn peers_are_limited_independently() {
+        let mut guard = PeerFloodGuard::new(2);
+        assert_eq!(guard.admit("a", 0), Admit::Pass);
+        assert_eq!(guard.admit("a", 0), Admit::Pass);
+        assert_eq!(guard.admit("a", 0), Admit::Drop);
+        assert_eq!(guard.admit("b", 0), Admit::Pass);
+    }
+
+    #[test]
+    fn zero_disables_the_limits() {
+        let mut guard = PeerFloodGuard::new(0);
+        assert!((0..10_000).all(|_| guard.admit("a", 0) == Admit::Pass));
+        let mut ips = ConnectLimiter::new(0, 0);
+        assert!((0..10_000).all(|_| ips.allow("1.2.3.4", 0)));
+    }
+
+    #[test]
+    fn connects_per_ip_follow_the_burst_then_the_rate() {
+        let mut ips = ConnectLimiter::new(60, 5);
+        let allowed = (0..10).filter(|_| ips.allow("1.2.3.4", 10_000)).count();
+        assert_eq!(allowed, 5, "burst");
+        assert!(ips.allow("5.6.7.8", 10_000), "other IPs unaffected");
+        assert!(!ips.allow("1.2.3.4", 10_500));
+        assert!(ips.allow("1.2.3.4", 11_000), "one a second refills");
+        assert_eq!(ConnectLimiter::retry_after_secs(60), 1);
+        assert_eq!(ConnectLimiter::retry_after_secs(2), 30);
+    }
+
+    #[test]
+    fn the_ip_table_stays_bounded() {
+        let mut ips = ConnectLimiter::new(1, 1);
+        for i in 0..(MAX_TRACKED_IPS as u64 * 2) {
+            ips.allow(&format!("ip{i}"), 0);
+        }
+        let len = ips.limiter.as_ref().map_or(0, |l| l.limiter.len());
+        assert!(len <= MAX_TRACKED_IPS, "{len} keys tracked");
+    }
+}

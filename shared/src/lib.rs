@@ -1,0 +1,32 @@
+//! `signaling-core`: everything the PeerJS signaling server decides, with no I/O.
+//!
+//! The two Workers are thin adapters around this crate. They turn Cloudflare
+//! events into calls on the types here (each call takes `now` in milliseconds
+//! since the Unix epoch; ids and random bytes come in as arguments) and carry
+//! out the returned effects. That keeps every protocol rule testable on the
+//! host with `cargo test`.
+//!
+//! Map of the crate:
+//! - [`ids`]: what a peer id and a room id may look like.
+//! - [`frame`]: parsing client frames and rendering server frames (PeerJS wire format).
+//! - [`room`]: the `GameRoom` state machine (join, relay, offline queue, leave, liveness).
+//! - [`flood`]: per-peer and per-IP rate limits on top of `governor`, driven by an external clock.
+//! - [`query`]: the WebSocket query string of the stock client.
+//! - [`ticket`]: signed room tickets (JWT) and dev-mode room ids.
+//! - [`cors`]: the origin allow-list and CORS headers.
+//! - [`config`]: every setting, its default and its validation.
+//! - [`contract`]: the internal router -> rooms request contract.
+//! - [`log`]: structured JSON log lines.
+//! - [`metrics`]: the counters the core reports.
+
+pub mod config;
+pub mod contract;
+pub mod cors;
+pub mod flood;
+pub mod frame;
+pub mod ids;
+pub mod log;
+pub mod metrics;
+pub mod query;
+pub mod room;
+pub mod ticket;

@@ -1,0 +1,680 @@
+//! The `GameRoom` state machine: who is in a room, what they may send, and
+//! what the room owes them (queued messages, LEAVE, EXPIRE).
+//!
+//! Sans-IO. The Durable Object (or the test double in `tests/`) calls one
+//! handler per Cloudflare event with:
+//! - `peers`: a view of the room's sockets, built from their tags and
+//!   attachments ([`PeerState`]) plus the runtime's auto-response timestamp;
+//! - `meta`: the room's durable record ([`RoomMeta`]), which the caller loads
+//!   from storage and writes back when the handler changed it;
+//! - `now` in milliseconds.
+//!
+//! Each handler returns [`Effect`]s to carry out in order. Nothing that
+//! matters lives in memory between calls, so the object can be evicted at
+//! any moment; only the flood guard is in-memory, and losing it is harmless.
+
+use crate::flood::{Admit, PeerFloodGuard};
+use crate::frame::{self, ClientFrame, DropReason};
+use crate::log::{Level, LogEvent};
+use crate::metrics::{Counter, LeaveCause, RefuseReason};
+use serde::{Deserialize, Serialize};
+
+/// Close code for a refused join (room full, id taken) and a flooding peer.
+pub const CLOSE_POLICY: u16 = 1008;
+/// Close code for a socket replaced by a newer connection with the same id.
+pub const CLOSE_REPLACED: u16 = 4001;
+/// Close code for a peer that stopped heartbeating.
+pub const CLOSE_TIMEOUT: u16 = 4002;
+
+/// The room's knobs; see the README's configuration table for defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomConfig {
+    pub max_peers: usize,
+    pub max_message_bytes: usize,
+    pub expire_timeout_ms: u64,
+    pub leave_grace_ms: u64,
+    pub alive_timeout_ms: u64,
+    pub sweep_interval_ms: u64,
+    pub max_queued_messages: usize,
+    pub max_queued_bytes: usize,
+    pub peer_msgs_per_sec: u32,
+}
+
+impl Default for RoomConfig {
+    fn default() -> Self {
+        RoomConfig {
+            max_peers: 4,
+            max_message_bytes: 65_536,
+            expire_timeout_ms: 5_000,
+            leave_grace_ms: 2_000,
+            alive_timeout_ms: 15_000,
+            sweep_interval_ms: 30_000,
+            max_queued_messages: 128,
+            max_queued_bytes: 512 * 1024,
+            peer_msgs_per_sec: 100,
+        }
+    }
+}
+
+/// Per-socket facts, kept as the socket's attachment so they survive hibernation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerState {
+    pub id: String,
+    /// The router verified a ticket whose `sub` is this id.
+    pub proven: bool,
+    pub joined_ms: u64,
+    /// Last frame the object saw from this socket (refreshed at most once a second).
+    pub seen_ms: u64,
+    /// The server has closed (or refused) this socket; it no longer counts.
+    pub closing: bool,
+}
+
+/// One socket as the core sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerView<S> {
+    pub socket: S,
+    pub state: PeerState,
+    /// When the runtime last auto-responded to this socket's HEARTBEAT.
+    pub heartbeat_ms: Option<u64>,
+}
+
+impl<S> PeerView<S> {
+    fn last_seen_ms(&self) -> u64 {
+        self.state
+            .seen_ms
+            .max(self.heartbeat_ms.unwrap_or(0))
+            .max(self.state.joined_ms)
+    }
+
+    fn is_stale(&self, now_ms: u64, cfg: &RoomConfig) -> bool {
+        now_ms.saturating_sub(self.last_seen_ms()) >= cfg.alive_timeout_ms
+    }
+
+    fn is_live(&self) -> bool {
+        !self.state.closing
+    }
+}
+
+/// A message waiting in storage for its destination to join.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Queued {
+    pub seq: u64,
+    pub src: String,
+    pub dst: String,
+    pub bytes: usize,
+    pub queued_ms: u64,
+}
+
+impl Queued {
+    /// Storage key of the rendered frame; zero-padded so keys sort by `seq`.
+    pub fn key(&self) -> String {
+        queued_key(self.seq)
+    }
+}
+
+/// Storage key of a queued frame.
+pub fn queued_key(seq: u64) -> String {
+    format!("q/{seq:020}")
+}
+
+/// A peer whose socket closed; LEAVE goes out at `due_ms` unless it is back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingLeave {
+    pub id: String,
+    pub due_ms: u64,
+    pub cause: Cause,
+}
+
+/// Serializable mirror of [`LeaveCause`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Cause {
+    Closed,
+    Timeout,
+    Kicked,
+}
+
+impl From<Cause> for LeaveCause {
+    fn from(c: Cause) -> Self {
+        match c {
+            Cause::Closed => LeaveCause::Closed,
+            Cause::Timeout => LeaveCause::Timeout,
+            Cause::Kicked => LeaveCause::Kicked,
+        }
+    }
+}
+
+/// The room's durable record (one storage key). Empty means "nothing to
+/// remember": the caller then deletes the key, so an empty room leaves no
+/// storage behind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomMeta {
+    pub next_seq: u64,
+    pub queue: Vec<Queued>,
+    pub leaves: Vec<PendingLeave>,
+    /// When the next liveness sweep is due (only while sockets exist).
+    pub sweep_due_ms: Option<u64>,
+    /// The alarm currently set, as far as this record knows.
+    pub alarm_ms: Option<u64>,
+}
+
+impl RoomMeta {
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+            && self.leaves.is_empty()
+            && self.sweep_due_ms.is_none()
+            && self.alarm_ms.is_none()
+    }
+
+    pub fn queued_bytes(&self) -> usize {
+        self.queue.iter().map(|q| q.bytes).sum()
+    }
+}
+
+/// Who a frame goes to: an existing socket, or the one being joined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target<S> {
+    Peer(S),
+    Joiner,
+}
+
+/// What the caller must do, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect<S> {
+    /// Accept the joining socket with this attachment.
+    Accept { state: PeerState },
+    /// Accept the joining socket only to send `frame` and close it.
+    Refuse {
+        frame: String,
+        code: u16,
+        reason: String,
+    },
+    Send { to: Target<S>, text: String },
+    /// Replace a socket's attachment.
+    SaveState { socket: S, state: PeerState },
+    Close { socket: S, code: u16, reason: String },
+    /// Store a rendered frame under `key`.
+    StoreQueued { key: String, text: String },
+    /// Read these keys, send their frames in order to `to`, then delete them.
+    DeliverQueued { to: Target<S>, keys: Vec<String> },
+    DeleteQueued { keys: Vec<String> },
+    SetAlarm { at_ms: u64 },
+    DeleteAlarm,
+    Count(Counter, u64),
+    Log(LogEvent),
+}
+
+/// A join request, already authenticated by the router.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinRequest {
+    pub id: String,
+    /// A ticket with `sub == id` proved the identity.
+    pub proven: bool,
+}
+
+/// The room rules, parameterised by configuration.
+pub struct Room<'c> {
+    pub cfg: &'c RoomConfig,
+}
+
+impl<'c> Room<'c> {
+    pub fn new(cfg: &'c RoomConfig) -> Self {
+        Room { cfg }
+    }
+
+    /// A new socket wants to join as `request.id`.
+    pub fn join<S: Copy + Eq>(
+        &self,
+        meta: &mut RoomMeta,
+        peers: &[PeerView<S>],
+        request: JoinRequest,
+        now_ms: u64,
+    ) -> Vec<Effect<S>> {
+        let mut fx = Vec::new();
+        let mut closed: Vec<S> = Vec::new();
+
+        // 1. The id: taken, or taken over.
+        for holder in peers
+            .iter()
+            .filter(|p| p.is_live() && p.state.id == request.id)
+        {
+            let stale = holder.is_stale(now_ms, self.cfg);
+            if !(request.proven || stale) {
+                fx.push(Effect::Refuse {
+                    frame: frame::ID_TAKEN.to_owned(),
+                    code: CLOSE_POLICY,
+                    reason: "ID is taken".to_owned(),
+                });
+                fx.push(Effect::Count(
+                    Counter::ConnectionRefused(RefuseReason::IdTaken),
+                    1,
+                ));
+                fx.push(Effect::Log(
+                    LogEvent::new(Level::Info, "refuse")
+                        .peer(&request.id)
+                        .field("reason", "id_taken"),
+                ));
+                return fx;
+            }
+            let why = if request.proven { "ticket" } else { "stale" };
+            self.close_socket(
+                &mut fx,
+                holder,
+                CLOSE_REPLACED,
+                "Replaced by a newer connection for this id",
+            );
+            closed.push(holder.socket);
+            fx.push(Effect::Count(Counter::Takeover, 1));
+            fx.push(Effect::Log(
+                LogEvent::new(Level::Info, "takeover")
+                    .peer(&request.id)
+                    .field("why", why),
+            ));
+        }
+
+        // 2. Capacity, after lazily retiring stale peers that hold seats.
+        let mut live: Vec<&PeerView<S>> = peers
+            .iter()
+            .filter(|p| p.is_live() && !closed.contains(&p.socket))
+            .collect();
+        if live.len() >= self.cfg.max_peers {
+            for stale in live.iter().filter(|p| p.is_stale(now_ms, self.cfg)) {
+                self.retire(&mut fx, meta, stale, Cause::Timeout, now_ms);
+                closed.push(stale.socket);
+            }
+            live.retain(|p| !closed.contains(&p.socket));
+        }
+        if live.len() >= self.cfg.max_peers {
+            let msg = format!("Room is full ({} peers)", self.cfg.max_peers);
+            fx.push(Effect::Refuse {
+                frame: frame::render_error(&msg),
+                code: CLOSE_POLICY,
+                reason: msg,
+            });
+            fx.push(Effect::Count(
+                Counter::ConnectionRefused(RefuseReason::RoomFull),
+                1,
+            ));
+            fx.push(Effect::Log(
+                LogEvent::new(Level::Info, "refuse")
+                    .peer(&request.id)
+                    .field("reason", "room_full"),
+            ));
+            self.plan_alarm(&mut fx, meta, live.len(), now_ms);
+            return fx;
+        }
+
+        // 3. Welcome: OPEN first, then whatever waited for this id, in order.
+        fx.push(Effect::Accept {
+            state: PeerState {
+                id: request.id.clone(),
+                proven: request.proven,
+                joined_ms: now_ms,
+                seen_ms: now_ms,
+                closing: false,
+            },
+        });
+        fx.push(Effect::Send {
+            to: Target::Joiner,
+            text: frame::OPEN.to_owned(),
+        });
+        fx.push(Effect::Count(Counter::ConnectionAccepted, 1));
+        fx.push(Effect::Log(
+            LogEvent::new(Level::Info, "open")
+                .peer(&request.id)
+                .field("proven", request.proven)
+                .field("peers", live.len() + 1),
+        ));
+        // Back within the grace period: no LEAVE for this id.
+        meta.leaves.retain(|l| l.id != request.id);
+        let keys: Vec<String> = meta
+            .queue
+            .iter()
+            .filter(|q| q.dst == request.id)
+            .map(Queued::key)
+            .collect();
+        if !keys.is_empty() {
+            meta.queue.retain(|q| q.dst != request.id);
+            fx.push(Effect::Log(
+                LogEvent::new(Level::Debug, "deliver_queued")
+                    .peer(&request.id)
+                    .field("count", keys.len()),
+            ));
+            fx.push(Effect::DeliverQueued {
+                to: Target::Joiner,
+                keys,
+            });
+        }
+        self.plan_alarm(&mut fx, meta, live.len() + 1, now_ms);
+        fx
+    }
+
+    /// A frame arrived on `from` (text, or binary holding JSON).
+    pub fn frame<S: Copy + Eq>(
+        &self,
+        meta: &mut RoomMeta,
+        peers: &[PeerView<S>],
+        from: S,
+        bytes: &[u8],
+        flood: &mut PeerFloodGuard,
+        now_ms: u64,
+    ) -> Vec<Effect<S>> {
+        let mut fx = Vec::new();
+        let Some(sender) = peers.iter().find(|p| p.socket == from) else {
+            return fx;
+        };
+        if !sender.is_live() {
+            self.drop_frame(&mut fx, &sender.state.id, DropReason::SenderNotLive, bytes.len());
+            return fx;
+        }
+        let id = sender.state.id.as_str();
+        match flood.admit(id, now_ms) {
+            Admit::Pass => {}
+            Admit::Drop => {
+                fx.push(Effect::Count(Counter::RateLimited, 1));
+                self.drop_frame(&mut fx, id, DropReason::RateLimited, bytes.len());
+                return fx;
+            }
+            Admit::Kick => {
+                fx.push(Effect::Count(Counter::RateLimited, 1));
+                self.drop_frame(&mut fx, id, DropReason::RateLimited, bytes.len());
+                fx.push(Effect::Send {
+                    to: Target::Peer(from),
+                    text: frame::render_error("Rate limit exceeded"),
+                });
+                fx.push(Effect::Log(LogEvent::new(Level::Warn, "rate_limit").peer(id)));
+                flood.forget(id);
+                self.retire(&mut fx, meta, sender, Cause::Kicked, now_ms);
+                let live = peers.iter().filter(|p| p.is_live()).count() - 1;
+                self.plan_alarm(&mut fx, meta, live, now_ms);
+                return fx;
+            }
+        }
+
+        if now_ms.saturating_sub(sender.state.seen_ms) >= 1_000 {
+            let mut state = sender.state.clone();
+            state.seen_ms = now_ms;
+            fx.push(Effect::SaveState {
+                socket: from,
+                state,
+            });
+        }
+
+        let (kind, dst, payload) = match frame::parse_client_frame(bytes, self.cfg.max_message_bytes)
+        {
+            Ok(ClientFrame::Heartbeat) => return fx,
+            Ok(ClientFrame::Relay { kind, dst, payload }) => (kind, dst, payload),
+            Err(reason) => {
+                self.drop_frame(&mut fx, id, reason, bytes.len());
+                return fx;
+            }
+        };
+
+        let text = frame::render_relay(kind, id, &dst, payload);
+        if let Some(target) = peers
+            .iter()
+            .find(|p| p.is_live() && p.state.id == dst.as_ref())
+        {
+            fx.push(Effect::Send {
+                to: Target::Peer(target.socket),
+                text,
+            });
+            fx.push(Effect::Count(Counter::Relayed(kind), 1));
+            return fx;
+        }
+        if !kind.is_queueable() {
+            self.drop_frame(&mut fx, id, DropReason::OfflineNotQueued, bytes.len());
+            return fx;
+        }
+        if meta.queue.len() >= self.cfg.max_queued_messages
+            || meta.queued_bytes() + text.len() > self.cfg.max_queued_bytes
+        {
+            self.drop_frame(&mut fx, id, DropReason::QueueFull, bytes.len());
+            return fx;
+        }
+        let queued = Queued {
+            seq: meta.next_seq,
+            src: id.to_owned(),
+            dst: dst.into_owned(),
+            bytes: text.len(),
+            queued_ms: now_ms,
+        };
+        meta.next_seq += 1;
+        fx.push(Effect::StoreQueued {
+            key: queued.key(),
+            text,
+        });
+        fx.push(Effect::Count(Counter::Queued, 1));
+        fx.push(Effect::Log(
+            LogEvent::new(Level::Debug, "queue")
+                .peer(id)
+                .field("dst", queued.dst.as_str())
+                .field("type", kind.as_str()),
+        ));
+        meta.queue.push(queued);
+        let live = peers.iter().filter(|p| p.is_live()).count();
+        self.plan_alarm(&mut fx, meta, live, now_ms);
+        fx
+    }
+
+    /// A socket closed or errored. `peers` may or may not still list it.
+    pub fn closed<S: Copy + Eq>(
+        &self,
+        meta: &mut RoomMeta,
+        peers: &[PeerView<S>],
+        gone: &PeerView<S>,
+        flood: &mut PeerFloodGuard,
+        now_ms: u64,
+    ) -> Vec<Effect<S>> {
+        let mut fx = Vec::new();
+        let others: Vec<&PeerView<S>> = peers
+            .iter()
+            .filter(|p| p.socket != gone.socket && p.is_live())
+            .collect();
+        if gone.is_live() {
+            fx.push(Effect::Log(
+                LogEvent::new(Level::Info, "close").peer(&gone.state.id),
+            ));
+            // A socket the server already closed (takeover, timeout, kick,
+            // refusal) was accounted for then; a live one starts the grace.
+            let back_already = others.iter().any(|p| p.state.id == gone.state.id);
+            if !back_already {
+                flood.forget(&gone.state.id);
+                meta.leaves.retain(|l| l.id != gone.state.id);
+                meta.leaves.push(PendingLeave {
+                    id: gone.state.id.clone(),
+                    due_ms: now_ms + self.cfg.leave_grace_ms,
+                    cause: Cause::Closed,
+                });
+            }
+        }
+        self.plan_alarm(&mut fx, meta, others.len(), now_ms);
+        fx
+    }
+
+    /// The alarm fired: send due LEAVEs, expire old queued messages, sweep for stale peers.
+    pub fn alarm<S: Copy + Eq>(
+        &self,
+        meta: &mut RoomMeta,
+        peers: &[PeerView<S>],
+        now_ms: u64,
+    ) -> Vec<Effect<S>> {
+        let mut fx = Vec::new();
+        meta.alarm_ms = None; // the runtime cleared it by firing
+        let mut retired: Vec<S> = Vec::new();
+
+        if meta.sweep_due_ms.is_some_and(|due| due <= now_ms) {
+            meta.sweep_due_ms = None;
+            for stale in peers
+                .iter()
+                .filter(|p| p.is_live() && p.is_stale(now_ms, self.cfg))
+            {
+                self.retire(&mut fx, meta, stale, Cause::Timeout, now_ms);
+                retired.push(stale.socket);
+            }
+        }
+        let live: Vec<&PeerView<S>> = peers
+            .iter()
+            .filter(|p| p.is_live() && !retired.contains(&p.socket))
+            .collect();
+
+        // LEAVE for peers that did not come back in time.
+        let (due, later): (Vec<PendingLeave>, Vec<PendingLeave>) = std::mem::take(&mut meta.leaves)
+            .into_iter()
+            .partition(|l| l.due_ms <= now_ms);
+        meta.leaves = later;
+        for leave in due {
+            if live.iter().any(|p| p.state.id == leave.id) {
+                continue; // came back
+            }
+            for p in &live {
+                fx.push(Effect::Send {
+                    to: Target::Peer(p.socket),
+                    text: frame::render_leave(&leave.id, &p.state.id),
+                });
+            }
+            fx.push(Effect::Count(Counter::Leave(leave.cause.into()), 1));
+            fx.push(Effect::Log(
+                LogEvent::new(Level::Info, "leave")
+                    .peer(&leave.id)
+                    .field("cause", LeaveCause::from(leave.cause).label())
+                    .field("told", live.len()),
+            ));
+        }
+
+        // EXPIRE: once a (sender, dst) pair has an expired message, the whole pair goes.
+        let expired_pairs: Vec<(String, String)> = {
+            let mut pairs: Vec<(String, String)> = meta
+                .queue
+                .iter()
+                .filter(|q| q.queued_ms + self.cfg.expire_timeout_ms <= now_ms)
+                .map(|q| (q.src.clone(), q.dst.clone()))
+                .collect();
+            pairs.sort();
+            pairs.dedup();
+            pairs
+        };
+        if !expired_pairs.is_empty() {
+            let (gone, kept): (Vec<Queued>, Vec<Queued>) = std::mem::take(&mut meta.queue)
+                .into_iter()
+                .partition(|q| expired_pairs.contains(&(q.src.clone(), q.dst.clone())));
+            meta.queue = kept;
+            for (src, dst) in &expired_pairs {
+                if let Some(sender) = live.iter().find(|p| &p.state.id == src) {
+                    fx.push(Effect::Send {
+                        to: Target::Peer(sender.socket),
+                        text: frame::render_expire(dst, src),
+                    });
+                }
+                fx.push(Effect::Log(
+                    LogEvent::new(Level::Info, "expire")
+                        .peer(src)
+                        .field("dst", dst.as_str()),
+                ));
+            }
+            fx.push(Effect::Count(Counter::Expired, gone.len() as u64));
+            fx.push(Effect::DeleteQueued {
+                keys: gone.iter().map(Queued::key).collect(),
+            });
+        }
+
+        self.plan_alarm(&mut fx, meta, live.len(), now_ms);
+        fx
+    }
+
+    /// The ids of the live peers, for `GET {mount}{key}/peers`: not closing,
+    /// not stale. Sorted, no duplicates.
+    pub fn roster<S>(&self, peers: &[PeerView<S>], now_ms: u64) -> Vec<String> {
+        let mut ids: Vec<String> = peers
+            .iter()
+            .filter(|p| p.is_live() && !p.is_stale(now_ms, self.cfg))
+            .map(|p| p.state.id.clone())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// Closes a socket on the server's initiative: mark it first, so that its
+    /// later close event and any view of it treat it as gone.
+    fn close_socket<S: Copy>(&self, fx: &mut Vec<Effect<S>>, peer: &PeerView<S>, code: u16, reason: &str) {
+        let mut state = peer.state.clone();
+        state.closing = true;
+        fx.push(Effect::SaveState {
+            socket: peer.socket,
+            state,
+        });
+        fx.push(Effect::Close {
+            socket: peer.socket,
+            code,
+            reason: reason.to_owned(),
+        });
+    }
+
+    /// Removes a live peer for cause: closes it and schedules its LEAVE.
+    fn retire<S: Copy>(
+        &self,
+        fx: &mut Vec<Effect<S>>,
+        meta: &mut RoomMeta,
+        peer: &PeerView<S>,
+        cause: Cause,
+        now_ms: u64,
+    ) {
+        let (code, reason, due) = match cause {
+            Cause::Timeout => (CLOSE_TIMEOUT, "No heartbeat within the alive timeout", now_ms),
+            Cause::Kicked => (CLOSE_POLICY, "Rate limit exceeded", now_ms + self.cfg.leave_grace_ms),
+            Cause::Closed => (1000, "Closed", now_ms + self.cfg.leave_grace_ms),
+        };
+        self.close_socket(fx, peer, code, reason);
+        fx.push(Effect::Log(
+            LogEvent::new(Level::Info, "retire")
+                .peer(&peer.state.id)
+                .field("cause", LeaveCause::from(cause).label()),
+        ));
+        meta.leaves.retain(|l| l.id != peer.state.id);
+        meta.leaves.push(PendingLeave {
+            id: peer.state.id.clone(),
+            due_ms: due,
+            cause,
+        });
+    }
+
+    fn drop_frame<S>(&self, fx: &mut Vec<Effect<S>>, peer: &str, reason: DropReason, bytes: usize) {
+        fx.push(Effect::Count(Counter::Dropped(reason), 1));
+        fx.push(Effect::Log(
+            LogEvent::new(Level::Warn, "drop")
+                .peer(peer)
+                .field("reason", reason.label())
+                .field("bytes", bytes),
+        ));
+    }
+
+    /// Chooses the next alarm: the earliest of the sweep (only while sockets
+    /// exist), pending LEAVEs and queue expiries. Emits a set or delete only
+    /// when it differs from what is already scheduled.
+    fn plan_alarm<S>(&self, fx: &mut Vec<Effect<S>>, meta: &mut RoomMeta, live: usize, now_ms: u64) {
+        if live == 0 {
+            meta.sweep_due_ms = None;
+        } else if meta.sweep_due_ms.is_none() {
+            meta.sweep_due_ms = Some(now_ms + self.cfg.sweep_interval_ms);
+        }
+        let wanted = [
+            meta.sweep_due_ms,
+            meta.leaves.iter().map(|l| l.due_ms).min(),
+            meta.queue
+                .iter()
+                .map(|q| q.queued_ms + self.cfg.expire_timeout_ms)
+                .min(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        if wanted == meta.alarm_ms {
+            return;
+        }
+        meta.alarm_ms = wanted;
+        fx.push(match wanted {
+            Some(at_ms) => Effect::SetAlarm { at_ms },
+            None => Effect::DeleteAlarm,
+        });
+    }
+}

@@ -1,0 +1,374 @@
+//! Room tickets: which room a `token` admits its bearer to.
+//!
+//! Production: the token is a JWT signed by the game's backend, verified
+//! with `jwt-simple`. The algorithm is pinned by the key type (an HS256 key
+//! refuses an EdDSA or `none` token and vice versa), `room` and `exp` are
+//! required, `sub` (when present) must equal the peer id, `nbf`/`iat` are
+//! honoured, `iss`/`aud` are checked when configured, and the clock
+//! tolerance is seconds, not jwt-simple's 15-minute default.
+//!
+//! Local dev (no key): the token is the room id itself.
+//!
+//! `now` comes from the caller, through jwt-simple's `artificial_time`.
+
+use jwt_simple::prelude::*;
+use jwt_simple::JWTError;
+use std::collections::HashSet;
+
+/// Verification key; the variant pins the algorithm.
+pub enum TicketKey {
+    Hs256(HS256Key),
+    EdDsa(Ed25519PublicKey),
+}
+
+/// How `token` is turned into a room.
+pub enum TicketPolicy {
+    /// Dev mode: `token` is the room id.
+    RoomIdIsToken,
+    Signed {
+        key: TicketKey,
+        issuer: Option<String>,
+        audience: Option<String>,
+        leeway_secs: u64,
+    },
+}
+
+/// What a valid token grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomGrant {
+    pub room: String,
+    /// The ticket named this peer id in `sub`: the bearer owns the id.
+    pub proves_id: bool,
+}
+
+/// Why a token was refused; the text is what the stock client shows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TicketError {
+    #[error("Invalid room id: use 1-64 letters, digits, '_' or '-'")]
+    BadRoomId,
+    #[error("Invalid room ticket: expired")]
+    Expired,
+    #[error("Invalid room ticket: not valid yet")]
+    NotYetValid,
+    #[error("Invalid room ticket: bad signature")]
+    BadSignature,
+    #[error("Invalid room ticket: wrong algorithm")]
+    WrongAlgorithm,
+    #[error("Invalid room ticket: wrong issuer")]
+    WrongIssuer,
+    #[error("Invalid room ticket: wrong audience")]
+    WrongAudience,
+    #[error("Invalid room ticket: no expiry")]
+    MissingExpiry,
+    #[error("Invalid room ticket: no room")]
+    MissingRoom,
+    #[error("Invalid room ticket: the room is not a valid room id")]
+    BadRoomClaim,
+    #[error("Invalid room ticket: issued for another peer id")]
+    SubjectMismatch,
+    #[error("Invalid room ticket: too long")]
+    TooLong,
+    #[error("Invalid room ticket: not a JWT")]
+    Malformed,
+}
+
+/// Claims beyond the registered ones.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RoomClaims {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+}
+
+impl TicketPolicy {
+    /// Decides which room `token` admits peer `id` to, at `now_secs`.
+    pub fn admit(&self, token: &str, id: &str, now_secs: u64) -> Result<RoomGrant, TicketError> {
+        let (key, issuer, audience, leeway_secs) = match self {
+            TicketPolicy::RoomIdIsToken => {
+                if !crate::ids::is_valid_room_id(token) {
+                    return Err(TicketError::BadRoomId);
+                }
+                return Ok(RoomGrant {
+                    room: token.to_owned(),
+                    proves_id: false,
+                });
+            }
+            TicketPolicy::Signed {
+                key,
+                issuer,
+                audience,
+                leeway_secs,
+            } => (key, issuer, audience, *leeway_secs),
+        };
+        if token.len() > crate::query::MAX_TOKEN_BYTES {
+            return Err(TicketError::TooLong);
+        }
+        let options = VerificationOptions {
+            time_tolerance: Some(Duration::from_secs(leeway_secs)),
+            artificial_time: Some(UnixTimeStamp::from_secs(now_secs)),
+            allowed_issuers: issuer.as_ref().map(|i| HashSet::from([i.clone()])),
+            allowed_audiences: audience.as_ref().map(|a| HashSet::from([a.clone()])),
+            max_token_length: Some(crate::query::MAX_TOKEN_BYTES),
+            ..VerificationOptions::default()
+        };
+        let verified = match key {
+            TicketKey::Hs256(k) => k.verify_token::<RoomClaims>(token, Some(options)),
+            TicketKey::EdDsa(k) => k.verify_token::<RoomClaims>(token, Some(options)),
+        };
+        let claims = verified.map_err(classify)?;
+        if claims.expires_at.is_none() {
+            return Err(TicketError::MissingExpiry);
+        }
+        let room = claims.custom.room.ok_or(TicketError::MissingRoom)?;
+        if !crate::ids::is_valid_room_id(&room) {
+            return Err(TicketError::BadRoomClaim);
+        }
+        let proves_id = match claims.subject.as_deref() {
+            None => false,
+            Some(sub) if sub == id => true,
+            Some(_) => return Err(TicketError::SubjectMismatch),
+        };
+        Ok(RoomGrant { room, proves_id })
+    }
+}
+
+fn classify(err: jwt_simple::Error) -> TicketError {
+    match err.downcast_ref::<JWTError>() {
+        Some(JWTError::TokenHasExpired) => TicketError::Expired,
+        Some(JWTError::TokenNotValidYet | JWTError::ClockDrift) => TicketError::NotYetValid,
+        Some(JWTError::InvalidSignature | JWTError::InvalidAuthenticationTag) => {
+            TicketError::BadSignature
+        }
+        Some(JWTError::AlgorithmMismatch) => TicketError::WrongAlgorithm,
+        Some(JWTError::RequiredIssuerMismatch | JWTError::RequiredIssuerMissing) => {
+            TicketError::WrongIssuer
+        }
+        Some(JWTError::RequiredAudienceMismatch | JWTError::RequiredAudienceMissing) => {
+            TicketError::WrongAudience
+        }
+        Some(JWTError::TokenTooLong) => TicketError::TooLong,
+        _ => TicketError::Malformed,
+    }
+}
+
+/// What a minted ticket says.
+#[derive(Debug, Clone, Default)]
+pub struct TicketClaims {
+    pub room: Option<String>,
+    pub sub: Option<String>,
+    pub exp_secs: Option<u64>,
+    pub nbf_secs: Option<u64>,
+    pub iat_secs: Option<u64>,
+    pub iss: Option<String>,
+    pub aud: Option<String>,
+}
+
+/// Signs an HS256 ticket, for the `mint-ticket` tool and tests.
+pub fn mint_hs256(secret: &[u8], claims: &TicketClaims) -> Result<String, TicketError> {
+    let key = HS256Key::from_bytes(secret);
+    key.authenticate(to_jwt_claims(claims))
+        .map_err(|_| TicketError::Malformed)
+}
+
+/// Signs an EdDSA ticket with an Ed25519 key pair given as PEM.
+pub fn mint_eddsa(private_pem: &str, claims: &TicketClaims) -> Result<String, TicketError> {
+    let key = Ed25519KeyPair::from_pem(private_pem).map_err(|_| TicketError::Malformed)?;
+    key.sign(to_jwt_claims(claims))
+        .map_err(|_| TicketError::Malformed)
+}
+
+fn to_jwt_claims(c: &TicketClaims) -> JWTClaims<RoomClaims> {
+    JWTClaims {
+        issued_at: c.iat_secs.map(UnixTimeStamp::from_secs),
+        expires_at: c.exp_secs.map(UnixTimeStamp::from_secs),
+        invalid_before: c.nbf_secs.map(UnixTimeStamp::from_secs),
+        audiences: c.aud.clone().map(Audiences::AsString),
+        issuer: c.iss.clone(),
+        jwt_id: None,
+        subject: c.sub.clone(),
+        nonce: None,
+        custom: RoomClaims {
+            room: c.room.clone(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+    const NOW: u64 = 1_800_000_000;
+
+    fn hs_policy() -> TicketPolicy {
+        TicketPolicy::Signed {
+            key: TicketKey::Hs256(HS256Key::from_bytes(SECRET)),
+            issuer: None,
+            audience: None,
+            leeway_secs: 5,
+        }
+    }
+
+    fn claims(room: &str) -> TicketClaims {
+        TicketClaims {
+            room: Some(room.to_owned()),
+            exp_secs: Some(NOW + 60),
+            iat_secs: Some(NOW),
+            ..TicketClaims::default()
+        }
+    }
+
+    fn mint(c: &TicketClaims) -> String {
+        mint_hs256(SECRET, c).expect("mint")
+    }
+
+    #[test]
+    fn dev_mode_uses_the_token_as_the_room() {
+        let p = TicketPolicy::RoomIdIsToken;
+        assert_eq!(
+            p.admit("room1", "a", NOW),
+            Ok(RoomGrant {
+                room: "room1".into(),
+                proves_id: false
+            })
+        );
+        assert_eq!(p.admit("bad room", "a", NOW), Err(TicketError::BadRoomId));
+        assert_eq!(p.admit(&"r".repeat(65), "a", NOW), Err(TicketError::BadRoomId));
+    }
+
+    #[test]
+    fn a_valid_ticket_admits_to_its_room() {
+        let grant = hs_policy().admit(&mint(&claims("r1")), "alice", NOW).expect("valid");
+        assert_eq!(grant.room, "r1");
+        assert!(!grant.proves_id);
+    }
+
+    #[test]
+    fn sub_equal_to_the_id_proves_it_and_another_sub_is_refused() {
+        let mut c = claims("r1");
+        c.sub = Some("alice".into());
+        let token = mint(&c);
+        assert!(hs_policy().admit(&token, "alice", NOW).expect("ok").proves_id);
+        assert_eq!(hs_policy().admit(&token, "bob", NOW), Err(TicketError::SubjectMismatch));
+    }
+
+    #[test]
+    fn time_claims_use_a_tolerance_of_seconds() {
+        let mut c = claims("r1");
+        c.exp_secs = Some(NOW - 10);
+        assert_eq!(hs_policy().admit(&mint(&c), "a", NOW), Err(TicketError::Expired));
+        c.exp_secs = Some(NOW - 3); // inside the 5 s leeway
+        assert!(hs_policy().admit(&mint(&c), "a", NOW).is_ok());
+
+        let mut early = claims("r1");
+        early.nbf_secs = Some(NOW + 60);
+        assert_eq!(hs_policy().admit(&mint(&early), "a", NOW), Err(TicketError::NotYetValid));
+        // jwt-simple's default tolerance would accept 10 minutes of skew; we do not.
+        let mut future = claims("r1");
+        future.nbf_secs = Some(NOW + 600);
+        assert_eq!(hs_policy().admit(&mint(&future), "a", NOW), Err(TicketError::NotYetValid));
+    }
+
+    #[test]
+    fn required_claims_must_be_present() {
+        let mut no_exp = claims("r1");
+        no_exp.exp_secs = None;
+        assert_eq!(hs_policy().admit(&mint(&no_exp), "a", NOW), Err(TicketError::MissingExpiry));
+        let mut no_room = claims("r1");
+        no_room.room = None;
+        assert_eq!(hs_policy().admit(&mint(&no_room), "a", NOW), Err(TicketError::MissingRoom));
+        assert_eq!(
+            hs_policy().admit(&mint(&claims("a b")), "a", NOW),
+            Err(TicketError::BadRoomClaim)
+        );
+    }
+
+    #[test]
+    fn a_wrong_secret_is_a_bad_signature() {
+        let token = mint_hs256(b"another-secret-another-secret-xx", &claims("r1")).expect("mint");
+        assert_eq!(hs_policy().admit(&token, "a", NOW), Err(TicketError::BadSignature));
+        // A tampered payload: swap the room claim.
+        let good = mint(&claims("r1"));
+        let other = mint(&claims("r2"));
+        let mut parts: Vec<&str> = good.split('.').collect();
+        let other_payload = other.split('.').nth(1).expect("payload");
+        parts[1] = other_payload;
+        assert_eq!(
+            hs_policy().admit(&parts.join("."), "a", NOW),
+            Err(TicketError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn alg_none_and_key_confusion_are_refused() {
+        use base64_like::b64;
+        let header = b64(br#"{"alg":"none","typ":"JWT"}"#);
+        let payload = b64(format!(r#"{{"room":"r1","exp":{}}}"#, NOW + 60).as_bytes());
+        let none = format!("{header}.{payload}.");
+        assert!(hs_policy().admit(&none, "a", NOW).is_err());
+
+        // An EdDSA-signed ticket presented to an HS256 verifier.
+        let pair = Ed25519KeyPair::generate();
+        let ed_token = mint_eddsa(&pair.to_pem(), &claims("r1")).expect("mint");
+        assert_eq!(hs_policy().admit(&ed_token, "a", NOW), Err(TicketError::WrongAlgorithm));
+
+        // And the HS256 ticket presented to an EdDSA verifier.
+        let ed_policy = TicketPolicy::Signed {
+            key: TicketKey::EdDsa(pair.public_key()),
+            issuer: None,
+            audience: None,
+            leeway_secs: 5,
+        };
+        assert!(ed_policy.admit(&ed_token, "a", NOW).is_ok());
+        assert_eq!(
+            ed_policy.admit(&mint(&claims("r1")), "a", NOW),
+            Err(TicketError::WrongAlgorithm)
+        );
+    }
+
+    #[test]
+    fn issuer_and_audience_are_checked_when_configured() {
+        let policy = TicketPolicy::Signed {
+            key: TicketKey::Hs256(HS256Key::from_bytes(SECRET)),
+            issuer: Some("game-backend".into()),
+            audience: Some("peerjs".into()),
+            leeway_secs: 5,
+        };
+        let mut c = claims("r1");
+        c.iss = Some("game-backend".into());
+        c.aud = Some("peerjs".into());
+        assert!(policy.admit(&mint(&c), "a", NOW).is_ok());
+        let mut wrong_iss = c.clone();
+        wrong_iss.iss = Some("someone-else".into());
+        assert_eq!(policy.admit(&mint(&wrong_iss), "a", NOW), Err(TicketError::WrongIssuer));
+        let mut wrong_aud = c.clone();
+        wrong_aud.aud = Some("other".into());
+        assert_eq!(policy.admit(&mint(&wrong_aud), "a", NOW), Err(TicketError::WrongAudience));
+        let mut no_iss = c;
+        no_iss.iss = None;
+        assert_eq!(policy.admit(&mint(&no_iss), "a", NOW), Err(TicketError::WrongIssuer));
+    }
+
+    #[test]
+    fn oversized_and_garbage_tokens_are_refused() {
+        assert_eq!(hs_policy().admit(&"a".repeat(5000), "a", NOW), Err(TicketError::TooLong));
+        assert_eq!(hs_policy().admit("room1", "a", NOW), Err(TicketError::Malformed));
+        assert_eq!(hs_policy().admit("a.b.c", "a", NOW), Err(TicketError::Malformed));
+    }
+
+    /// Minimal base64url (no padding) for hand-made test tokens.
+    mod base64_like {
+        pub fn b64(input: &[u8]) -> String {
+            const A: &[u8; 64] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let mut out = String::new();
+            for chunk in input.chunks(3) {
+                let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+                let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+                for i in 0..=chunk.len() {
+                    out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                }
+            }
+            out
+        }
+    }
+}
