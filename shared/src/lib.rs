@@ -7,6 +7,7 @@
 //! host with `cargo test`.
 //!
 //! Map of the crate:
+//! - [`api`]: which router endpoint a path is for.
 //! - [`ids`]: what a peer id and a room id may look like.
 //! - [`frame`]: parsing client frames and rendering server frames (PeerJS wire format).
 //! - [`room`]: the `GameRoom` state machine (join, relay, offline queue, leave, liveness).
@@ -19,6 +20,7 @@
 //! - [`log`]: structured JSON log lines.
 //! - [`metrics`]: the counters the core reports.
 
+pub mod api;
 pub mod config;
 pub mod contract;
 pub mod cors;

@@ -82,15 +82,29 @@ pub struct RoomClaims {
 impl TicketPolicy {
     /// Decides which room `token` admits peer `id` to, at `now_secs`.
     pub fn admit(&self, token: &str, id: &str, now_secs: u64) -> Result<RoomGrant, TicketError> {
+        let (room, sub) = self.verify(token, now_secs)?;
+        let proves_id = match sub.as_deref() {
+            None => false,
+            Some(sub) if sub == id => true,
+            Some(_) => return Err(TicketError::SubjectMismatch),
+        };
+        Ok(RoomGrant { room, proves_id })
+    }
+
+    /// The room a token names, for reading that room's roster. `sub` is not
+    /// checked here: reading the roster claims no identity.
+    pub fn room_of(&self, token: &str, now_secs: u64) -> Result<String, TicketError> {
+        self.verify(token, now_secs).map(|(room, _)| room)
+    }
+
+    /// Verifies the token; returns the room and the optional `sub`.
+    fn verify(&self, token: &str, now_secs: u64) -> Result<(String, Option<String>), TicketError> {
         let (key, issuer, audience, leeway_secs) = match self {
             TicketPolicy::RoomIdIsToken => {
                 if !crate::ids::is_valid_room_id(token) {
                     return Err(TicketError::BadRoomId);
                 }
-                return Ok(RoomGrant {
-                    room: token.to_owned(),
-                    proves_id: false,
-                });
+                return Ok((token.to_owned(), None));
             }
             TicketPolicy::Signed {
                 key,
@@ -122,12 +136,12 @@ impl TicketPolicy {
         if !crate::ids::is_valid_room_id(&room) {
             return Err(TicketError::BadRoomClaim);
         }
-        let proves_id = match claims.subject.as_deref() {
-            None => false,
-            Some(sub) if sub == id => true,
-            Some(_) => return Err(TicketError::SubjectMismatch),
-        };
-        Ok(RoomGrant { room, proves_id })
+        Ok((room, claims.subject))
+    }
+
+    /// True when tokens must be signed tickets.
+    pub fn is_signed(&self) -> bool {
+        matches!(self, TicketPolicy::Signed { .. })
     }
 }
 

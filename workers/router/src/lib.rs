@@ -1,1 +1,273 @@
-//! placeholder
+//! The router Worker: the only public tier. Stateless; this is where
+//! untrusted input stops.
+//!
+//! Per request: origin policy and CORS, the PeerJS HTTP API at every mount
+//! path, `/health`, and for WebSocket upgrades: query validation, the room
+//! ticket, the per-IP connect limit, and then a fresh internal request to the
+//! rooms Worker through the `ROOMS` service binding, carrying only what was
+//! verified (see `signaling_core::contract`). The decisions themselves live
+//! in `signaling_core`; this crate wires them to the runtime.
+//!
+//! - `http`: response helpers (JSON errors, CORS headers, refusals after the upgrade).
+//! - `state`: what one isolate keeps: the parsed configuration and the per-IP limiter.
+
+mod http;
+mod state;
+
+use http::{json, json_error, refuse_socket, with_cors};
+use signaling_core::api::{self, Endpoint};
+use signaling_core::contract;
+use signaling_core::cors::OriginDecision;
+use signaling_core::log::{Level, LogEvent};
+use signaling_core::query;
+use worker::*;
+
+/// Name of the service binding to the rooms Worker.
+const ROOMS_BINDING: &str = "ROOMS";
+/// Host of internal URLs; never resolved, the binding routes them.
+const INTERNAL_ORIGIN: &str = "https://rooms.internal";
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let config = state::config(&env);
+    let path = req.path();
+
+    let origin = req.headers().get("Origin").ok().flatten();
+    let decision = match config.as_ref() {
+        Ok(cfg) => cfg.origins.decide(origin.as_deref()),
+        Err(_) => OriginDecision::NoOrigin,
+    };
+
+    let cfg = match config.as_ref() {
+        Ok(cfg) => cfg,
+        Err(err) => {
+            // Refuse clearly rather than serve with a silent fallback.
+            let body = serde_json::json!({
+                "status": "error",
+                "error": err.to_string(),
+                "setting": err.setting,
+            });
+            if is_upgrade(&req) {
+                return refuse_socket("Server configuration error", 1011);
+            }
+            return Ok(json(&body)?.with_status(500));
+        }
+    };
+
+    if req.method() == Method::Options {
+        let requested = req.headers().get("Access-Control-Request-Headers").ok().flatten();
+        let mut resp = Response::empty()?.with_status(204);
+        for (name, value) in decision.preflight_headers(requested.as_deref()) {
+            resp.headers_mut().set(name, &value)?;
+        }
+        return Ok(resp);
+    }
+
+    let endpoint = api::route(&cfg.mounts, &path);
+    if endpoint == Endpoint::Socket && is_upgrade(&req) {
+        return upgrade(req, &env, cfg, &decision).await;
+    }
+    if !matches!(req.method(), Method::Get | Method::Head) {
+        return with_cors(json_error(405, "Method not allowed")?, &decision);
+    }
+    let resp = match endpoint {
+        Endpoint::Health => health(&req, &env).await?,
+        Endpoint::ServerInfo => {
+            let mut r = Response::ok(api::SERVER_INFO)?;
+            r.headers_mut().set("Content-Type", "application/json")?;
+            r
+        }
+        Endpoint::NewId => new_id(&req, cfg)?,
+        Endpoint::Peers => roster(&req, &env, cfg).await?,
+        Endpoint::Socket => json_error(426, "Upgrade Required: connect with a WebSocket")?,
+        Endpoint::Metrics | Endpoint::Demo | Endpoint::NotFound => json_error(404, "Not found")?,
+    };
+    with_cors(resp, &decision)
+}
+
+fn is_upgrade(req: &Request) -> bool {
+    req.headers()
+        .get("Upgrade")
+        .ok()
+        .flatten()
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+fn client_ip(req: &Request) -> String {
+    // Set by Cloudflare's edge; absent under local dev, where one key is shared.
+    req.headers()
+        .get("CF-Connecting-IP")
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "local".to_owned())
+}
+
+fn now_ms() -> u64 {
+    Date::now().as_millis()
+}
+
+fn log(cfg: &signaling_core::config::RouterConfig, event: LogEvent) {
+    if event.level >= cfg.log_level {
+        console_log!("{}", event.render(now_ms(), None));
+    }
+}
+
+/// `GET /health`, and with `?deep=1` a check of the rooms tier.
+async fn health(req: &Request, env: &Env) -> Result<Response> {
+    let deep = req
+        .url()?
+        .query_pairs()
+        .any(|(k, v)| k == "deep" && (v == "1" || v == "true"));
+    let mut body = serde_json::json!({
+        "status": "ok",
+        "timestamp": now_ms(),
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    if deep {
+        match rooms_health(env).await {
+            Ok(()) => body["rooms"] = "ok".into(),
+            Err(reason) => {
+                body["status"] = "degraded".into();
+                body["rooms"] = reason.into();
+                return Ok(json(&body)?.with_status(503));
+            }
+        }
+    }
+    json(&body)
+}
+
+async fn rooms_health(env: &Env) -> std::result::Result<(), String> {
+    let service = env
+        .service(ROOMS_BINDING)
+        .map_err(|e| format!("rooms binding missing: {e}"))?;
+    let url = format!("{INTERNAL_ORIGIN}{}", contract::PATH_HEALTH);
+    let mut resp = service
+        .fetch(url, None)
+        .await
+        .map_err(|e| format!("rooms tier unreachable: {e}"))?;
+    if resp.status_code() == 200 {
+        Ok(())
+    } else {
+        let text = resp.text().await.unwrap_or_default();
+        Err(format!("rooms tier answered {}: {}", resp.status_code(), text))
+    }
+}
+
+/// `GET {mount}{key}/id`: a fresh UUID v4 as plain text.
+fn new_id(req: &Request, cfg: &signaling_core::config::RouterConfig) -> Result<Response> {
+    if !state::allow_connect(&client_ip(req), cfg) {
+        log(cfg, LogEvent::new(Level::Warn, "refuse").field("reason", "rate_limited").field("endpoint", "id"));
+        let retry = signaling_core::flood::ConnectLimiter::retry_after_secs(cfg.connects_per_minute);
+        let mut resp = json_error(429, "Too many requests, retry later")?;
+        resp.headers_mut().set("Retry-After", &retry.to_string())?;
+        return Ok(resp);
+    }
+    let id = signaling_core::ids::uuid_v4_from_bytes(state::random_bytes());
+    let mut resp = Response::ok(id)?;
+    resp.headers_mut().set("Content-Type", "text/plain; charset=utf-8")?;
+    resp.headers_mut().set("Cache-Control", "no-store")?;
+    Ok(resp)
+}
+
+/// `GET {mount}{key}/peers`: the live peers of the room the credential names.
+async fn roster(req: &Request, env: &Env, cfg: &signaling_core::config::RouterConfig) -> Result<Response> {
+    let bearer = req
+        .headers()
+        .get("Authorization")
+        .ok()
+        .flatten()
+        .and_then(|h| h.strip_prefix("Bearer ").map(|t| t.trim().to_owned()));
+    let from_query = req
+        .url()?
+        .query_pairs()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned());
+    let Some(token) = bearer.or(from_query).filter(|t| !t.is_empty()) else {
+        return json_error(401, "Unauthorized: give the room token as 'Authorization: Bearer <token>' or ?token=");
+    };
+    if !state::allow_connect(&client_ip(req), cfg) {
+        let mut resp = json_error(429, "Too many requests, retry later")?;
+        let retry = signaling_core::flood::ConnectLimiter::retry_after_secs(cfg.connects_per_minute);
+        resp.headers_mut().set("Retry-After", &retry.to_string())?;
+        return Ok(resp);
+    }
+    let room = match cfg.tickets.room_of(&token, now_ms() / 1000) {
+        Ok(room) => room,
+        Err(err) => return json_error(403, &err.to_string()),
+    };
+    let headers = Headers::new();
+    headers.set(contract::HEADER_VERSION, &contract::VERSION.to_string())?;
+    headers.set(contract::HEADER_ROOM, &room)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get).with_headers(headers);
+    let internal = Request::new_with_init(&format!("{INTERNAL_ORIGIN}{}", contract::PATH_ROSTER), &init)?;
+    let mut resp = env.service(ROOMS_BINDING)?.fetch_request(internal).await?;
+    if resp.status_code() != 200 {
+        return json_error(502, "rooms tier could not answer");
+    }
+    let ids: Vec<String> = resp.json().await?;
+    json(&ids)
+}
+
+/// A WebSocket upgrade at `{mount}peerjs`.
+async fn upgrade(
+    req: Request,
+    env: &Env,
+    cfg: &signaling_core::config::RouterConfig,
+    decision: &OriginDecision,
+) -> Result<Response> {
+    // CORS does not apply to WebSockets: refuse a foreign page here.
+    if *decision == OriginDecision::Denied {
+        log(cfg, LogEvent::new(Level::Info, "refuse").field("reason", "origin"));
+        return json_error(403, "Origin not allowed");
+    }
+    if !state::allow_connect(&client_ip(&req), cfg) {
+        log(cfg, LogEvent::new(Level::Warn, "refuse").field("reason", "rate_limited"));
+        return refuse_socket("Too many connections, retry later", 1008);
+    }
+    let url = req.url()?;
+    let peer = match query::parse_upgrade(url.query().unwrap_or(""), &cfg.peerjs_key) {
+        Ok(q) => q,
+        Err(err) => {
+            log(cfg, LogEvent::new(Level::Info, "refuse").field("reason", "bad_query").field("detail", err.to_string()));
+            return refuse_socket(&err.to_string(), 1008);
+        }
+    };
+    let grant = match cfg.tickets.admit(&peer.token, &peer.id, now_ms() / 1000) {
+        Ok(grant) => grant,
+        Err(err) => {
+            log(
+                cfg,
+                LogEvent::new(Level::Info, "refuse")
+                    .peer(&peer.id)
+                    .field("reason", "bad_ticket")
+                    .field("detail", err.to_string()),
+            );
+            return refuse_socket(&err.to_string(), 1008);
+        }
+    };
+    log(
+        cfg,
+        LogEvent::new(Level::Debug, "connect")
+            .peer(&peer.id)
+            .field("room", grant.room.as_str())
+            .field("proven", grant.proves_id),
+    );
+    // A fresh request: nothing the client sent (internal headers included) crosses over.
+    let headers = Headers::new();
+    headers.set("Upgrade", "websocket")?;
+    headers.set(contract::HEADER_VERSION, &contract::VERSION.to_string())?;
+    headers.set(contract::HEADER_ROOM, &grant.room)?;
+    headers.set(contract::HEADER_PEER, &peer.id)?;
+    headers.set(contract::HEADER_PROVEN, if grant.proves_id { "1" } else { "0" })?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get).with_headers(headers);
+    let internal = Request::new_with_init(&format!("{INTERNAL_ORIGIN}{}", contract::PATH_CONNECT), &init)?;
+    match env.service(ROOMS_BINDING)?.fetch_request(internal).await {
+        Ok(resp) => Ok(resp),
+        Err(err) => {
+            log(cfg, LogEvent::new(Level::Error, "internal_error").field("error", err.to_string()));
+            refuse_socket("Rooms tier unavailable, retry later", 1011)
+        }
+    }
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds one Worker crate with worker-build, offline: every tool worker-build
+# would otherwise download is pointed at a pinned local copy.
+# Usage: scripts/build-worker.sh <crate-dir>   (WASM_OPT=0 skips wasm-opt)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+crate="${1:?usage: build-worker.sh <crate-dir>}"
+export PATH="$root/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+export WASM_BINDGEN_BIN=wasm-bindgen
+export ESBUILD_BIN="$root/node_modules/@esbuild/linux-x64/bin/esbuild"
+export WASM_OPT_BIN="$root/node_modules/.bin/wasm-opt"
+export CARGO_NET_OFFLINE=true
+flags=(--release)
+if [ "${WASM_OPT:-1}" = 0 ]; then flags+=(--no-opt); fi
+cd "$root"
+exec worker-build "${flags[@]}" "$crate"

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs everything the project needs, idempotently; a second run takes seconds.
+# Only the package registries are used (crates.io, npm, Debian).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+export PATH="$HOME/.cargo/bin:$PATH"
+WORKER_BUILD_VERSION=0.8.7
+# The wasm-bindgen CLI must equal the wasm-bindgen crate in Cargo.lock.
+WASM_BINDGEN_VERSION=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
+
+step() { printf '\n== %s\n' "$*"; }
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  step "rustup target add wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+if [ "$(worker-build --version 2>/dev/null | awk '{print $NF}')" != "$WORKER_BUILD_VERSION" ]; then
+  step "cargo install worker-build $WORKER_BUILD_VERSION (about 6 minutes)"
+  cargo install worker-build --version "=$WORKER_BUILD_VERSION" --locked
+fi
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
+  step "cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 2.5 minutes)"
+  # Not --locked: its lock file names a crate version this registry lacks.
+  cargo install wasm-bindgen-cli --version "=$WASM_BINDGEN_VERSION"
+fi
+# npm install (not npm ci: the lock file omits other platforms' workerd packages).
+stamp=node_modules/.setup-stamp
+if [ ! -f "$stamp" ] || [ package.json -nt "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
+  step "npm install"
+  npm install --no-audit --no-fund
+  touch "$stamp"
+fi
+if [ "${SETUP_BROWSER:-0}" = 1 ] && [ ! -x /usr/bin/chromium ]; then
+  step "apt-get install chromium (browser tests)"
+  apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+fi
+# Offline builds need every locked crate, other platforms' included.
+cargo fetch --locked >/dev/null

@@ -1,0 +1,105 @@
+//! Which endpoint an HTTP request is for, given the configured mount paths.
+//!
+//! The PeerJS API is served under every mount path (default `/` and
+//! `/peerjs/`, matching the stock client's default `path` and the common
+//! `path: '/peerjs'`): `{mount}` server info, `{mount}{key}/id`,
+//! `{mount}{key}/peers` and the WebSocket at `{mount}peerjs`. A path that
+//! fits several mounts is resolved by the first mount (longest first) that
+//! gives a match.
+
+/// An endpoint of the router.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    Health,
+    Metrics,
+    Demo,
+    ServerInfo,
+    /// `GET {mount}{key}/id`; the key is not checked, as in the reference.
+    NewId,
+    /// `GET {mount}{key}/peers`: the room roster.
+    Peers,
+    /// `{mount}peerjs`: the WebSocket endpoint.
+    Socket,
+    NotFound,
+}
+
+/// Classifies `path` (no query string).
+pub fn route(mounts: &[String], path: &str) -> Endpoint {
+    match path {
+        "/health" => return Endpoint::Health,
+        "/metrics" => return Endpoint::Metrics,
+        "/demo" | "/demo/" => return Endpoint::Demo,
+        _ => {}
+    }
+    for mount in mounts {
+        let Some(rest) = path.strip_prefix(mount.as_str()) else {
+            continue;
+        };
+        let endpoint = match rest {
+            "" => Endpoint::ServerInfo,
+            "peerjs" => Endpoint::Socket,
+            _ => match rest.split_once('/') {
+                Some((key, "id")) if is_key_segment(key) => Endpoint::NewId,
+                Some((key, "peers")) if is_key_segment(key) => Endpoint::Peers,
+                _ => continue,
+            },
+        };
+        return endpoint;
+    }
+    Endpoint::NotFound
+}
+
+fn is_key_segment(key: &str) -> bool {
+    !key.is_empty() && !key.contains('/')
+}
+
+/// The server-info body, identical to the reference server's `app.json`.
+pub const SERVER_INFO: &str = r#"{"name":"PeerJS Server","description":"A server side element to broker connections between PeerJS clients.","website":"https://peerjs.com/"}"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mounts() -> Vec<String> {
+        crate::config::parse_mounts("/,/peerjs/").expect("valid")
+    }
+
+    #[test]
+    fn both_default_mounts_serve_the_api() {
+        let m = mounts();
+        assert_eq!(route(&m, "/"), Endpoint::ServerInfo);
+        assert_eq!(route(&m, "/peerjs/"), Endpoint::ServerInfo);
+        assert_eq!(route(&m, "/peerjs"), Endpoint::Socket, "stock default path '/'");
+        assert_eq!(route(&m, "/peerjs/peerjs"), Endpoint::Socket, "path '/peerjs'");
+        assert_eq!(route(&m, "/peerjs/id"), Endpoint::NewId, "key 'peerjs' under '/'");
+        assert_eq!(route(&m, "/peerjs/peerjs/id"), Endpoint::NewId);
+        assert_eq!(route(&m, "/anykey/id"), Endpoint::NewId);
+        assert_eq!(route(&m, "/peerjs/peers"), Endpoint::Peers);
+        assert_eq!(route(&m, "/peerjs/peerjs/peers"), Endpoint::Peers);
+    }
+
+    #[test]
+    fn fixed_endpoints_and_unknown_paths() {
+        let m = mounts();
+        assert_eq!(route(&m, "/health"), Endpoint::Health);
+        assert_eq!(route(&m, "/metrics"), Endpoint::Metrics);
+        assert_eq!(route(&m, "/demo"), Endpoint::Demo);
+        assert_eq!(route(&m, "/nope"), Endpoint::NotFound);
+        assert_eq!(route(&m, "/peerjs/id/extra"), Endpoint::NotFound);
+        assert_eq!(route(&m, "//id"), Endpoint::NotFound);
+    }
+
+    #[test]
+    fn a_single_custom_mount() {
+        let m = crate::config::parse_mounts("/signal").expect("valid");
+        assert_eq!(route(&m, "/signal/peerjs"), Endpoint::Socket);
+        assert_eq!(route(&m, "/signal/k/id"), Endpoint::NewId);
+        assert_eq!(route(&m, "/peerjs"), Endpoint::NotFound);
+    }
+
+    #[test]
+    fn server_info_is_the_reference_json() {
+        let v: serde_json::Value = serde_json::from_str(SERVER_INFO).expect("JSON");
+        assert_eq!(v["name"], "PeerJS Server");
+    }
+}

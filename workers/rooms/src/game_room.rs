@@ -1,0 +1,331 @@
+//! `GameRoom`: one Durable Object per game room, a thin adapter around
+//! `signaling_core::room::Room`.
+//!
+//! Each Cloudflare event becomes one core call: the adapter builds the view
+//! of the room from the hibernatable sockets (tag = peer id, attachment =
+//! `PeerState`, plus the runtime's HEARTBEAT auto-response timestamp), loads
+//! the room's durable record, runs the core, carries out the effects in
+//! order and writes the record back if it changed. HEARTBEAT frames are
+//! answered by the runtime's auto-response and never reach this code.
+
+use crate::runtime::{self, RawState};
+use signaling_core::config::{ConfigError, RoomsConfig, Settings};
+use signaling_core::contract;
+use signaling_core::flood::PeerFloodGuard;
+use signaling_core::frame;
+use signaling_core::log::{Level, LogEvent};
+use signaling_core::room::{Effect, JoinRequest, PeerState, PeerView, Room, RoomMeta, Target};
+use std::cell::RefCell;
+use worker::*;
+
+/// Storage key of the room's durable record.
+const META_KEY: &str = "meta";
+
+/// The exact frame the stock client sends every 5 s, answered by the runtime.
+pub const HEARTBEAT: &str = r#"{"type":"HEARTBEAT"}"#;
+
+#[durable_object]
+pub struct GameRoom {
+    state: State,
+    raw: RawState,
+    room: String,
+    config: std::result::Result<RoomsConfig, ConfigError>,
+    /// Cache of the durable record; `None` until first loaded after a wake.
+    meta: RefCell<Option<RoomMeta>>,
+    /// In-memory only: losing it at eviction merely forgives a flooder.
+    flood: RefCell<PeerFloodGuard>,
+}
+
+impl DurableObject for GameRoom {
+    fn new(state: State, env: Env) -> Self {
+        let (state, raw) = RawState::split(state);
+        let room = state.id().name().unwrap_or_else(|| "unknown".to_owned());
+        let config = Settings::new(|name| runtime::setting(&env, name)).rooms();
+        let per_sec = config.as_ref().map_or(0, |c| c.room.peer_msgs_per_sec);
+        if let Ok(pair) = WebSocketRequestResponsePair::new(HEARTBEAT, HEARTBEAT) {
+            state.set_websocket_auto_response(&pair);
+        }
+        runtime::wake(&room, true);
+        GameRoom {
+            state,
+            raw,
+            room,
+            config,
+            meta: RefCell::new(None),
+            flood: RefCell::new(PeerFloodGuard::new(per_sec)),
+        }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        match req.path().as_str() {
+            contract::PATH_CONNECT => {
+                runtime::wake(&self.room, false);
+                self.join(&req).await
+            }
+            contract::PATH_ROSTER => {
+                // An eviction-safe read: sockets only, no storage, no alarm.
+                runtime::wake(&self.room, false);
+                let cfg = match &self.config {
+                    Ok(c) => c,
+                    Err(e) => return runtime::json_error(500, &e.to_string()),
+                };
+                let (_, peers) = self.peers();
+                Response::from_json(&Room::new(&cfg.room).roster(&peers, runtime::now_ms()))
+            }
+            contract::PATH_STATS => {
+                // Observing the counter must not change it: no wake counted.
+                let (constructed, handled) = runtime::STATS
+                    .with(|s| s.borrow().wakes.get(&self.room).copied().unwrap_or((0, 0)));
+                Response::from_json(&serde_json::json!({
+                    "room": self.room,
+                    "constructions": constructed,
+                    "handler_wakes": handled,
+                    "wakes": constructed + handled,
+                    "sockets": self.state.get_websockets().len(),
+                }))
+            }
+            _ => runtime::json_error(404, "no such room endpoint"),
+        }
+    }
+
+    async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
+        runtime::wake(&self.room, false);
+        let Ok(cfg) = &self.config else {
+            return Ok(());
+        };
+        let bytes: Vec<u8> = match message {
+            WebSocketIncomingMessage::String(text) => text.into_bytes(),
+            WebSocketIncomingMessage::Binary(bytes) => bytes,
+        };
+        let (sockets, peers) = self.peers();
+        let Some(from) = sockets.iter().position(|s| *s == ws) else {
+            return Ok(());
+        };
+        let mut meta = self.load_meta().await?;
+        let before = meta.clone();
+        let effects = {
+            let mut flood = self.flood.borrow_mut();
+            Room::new(&cfg.room).frame(&mut meta, &peers, from, &bytes, &mut flood, runtime::now_ms())
+        };
+        self.apply(&sockets, None, effects, cfg.log_level).await?;
+        self.save_meta(&before, meta).await
+    }
+
+    async fn websocket_close(&self, ws: WebSocket, code: usize, _reason: String, _clean: bool) -> Result<()> {
+        runtime::wake(&self.room, false);
+        self.on_closed(ws, Some(code)).await
+    }
+
+    async fn websocket_error(&self, ws: WebSocket, _error: Error) -> Result<()> {
+        runtime::wake(&self.room, false);
+        self.on_closed(ws, None).await
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        runtime::wake(&self.room, false);
+        let Ok(cfg) = &self.config else {
+            return Response::ok("configuration error");
+        };
+        let (sockets, peers) = self.peers();
+        let mut meta = self.load_meta().await?;
+        let before = meta.clone();
+        let effects = Room::new(&cfg.room).alarm(&mut meta, &peers, runtime::now_ms());
+        self.apply(&sockets, None, effects, cfg.log_level).await?;
+        self.save_meta(&before, meta).await?;
+        Response::ok("alarm handled")
+    }
+}
+
+impl GameRoom {
+    async fn join(&self, req: &Request) -> Result<Response> {
+        let admission = match contract::read(|name| req.headers().get(name).ok().flatten(), true) {
+            Ok(a) => a,
+            Err(err) => return runtime::json_error(403, &err.to_string()),
+        };
+        let Some(id) = admission.peer else {
+            return runtime::json_error(403, "missing peer id");
+        };
+        let pair = WebSocketPair::new()?;
+        let cfg = match &self.config {
+            Ok(cfg) => cfg,
+            Err(err) => {
+                runtime::log(Level::Error, Some(&self.room), &LogEvent::new(Level::Error, "config_error")
+                    .field("setting", err.setting)
+                    .field("error", err.to_string()));
+                pair.server.accept()?;
+                pair.server.send_with_str(frame::render_error("Server configuration error"))?;
+                pair.server.close(Some(1011), Some("Server configuration error"))?;
+                return Response::from_websocket(pair.client);
+            }
+        };
+        let (sockets, peers) = self.peers();
+        let mut meta = self.load_meta().await?;
+        let before = meta.clone();
+        let request = JoinRequest {
+            id,
+            proven: admission.proven,
+        };
+        let effects = Room::new(&cfg.room).join(&mut meta, &peers, request, runtime::now_ms());
+        self.apply(&sockets, Some(&pair.server), effects, cfg.log_level).await?;
+        self.save_meta(&before, meta).await?;
+        Response::from_websocket(pair.client)
+    }
+
+    async fn on_closed(&self, ws: WebSocket, code: Option<usize>) -> Result<()> {
+        let Ok(cfg) = &self.config else {
+            return Ok(());
+        };
+        let (sockets, peers) = self.peers();
+        let gone = match sockets.iter().position(|s| *s == ws) {
+            Some(i) => peers[i].clone(),
+            None => match ws.deserialize_attachment::<PeerState>() {
+                Ok(Some(state)) => PeerView {
+                    socket: usize::MAX,
+                    state,
+                    heartbeat_ms: None,
+                },
+                _ => return Ok(()),
+            },
+        };
+        let mut meta = self.load_meta().await?;
+        let before = meta.clone();
+        let effects = {
+            let mut flood = self.flood.borrow_mut();
+            Room::new(&cfg.room).closed(&mut meta, &peers, &gone, &mut flood, runtime::now_ms())
+        };
+        self.apply(&sockets, None, effects, cfg.log_level).await?;
+        // Finish the close handshake; 1005/1006 are not codes one may send.
+        let echo = match code {
+            Some(c) if (1000..=4999).contains(&c) && c != 1005 && c != 1006 => c as u16,
+            _ => 1000,
+        };
+        let _ = ws.close(Some(echo), Some("Closed"));
+        self.save_meta(&before, meta).await
+    }
+
+    /// The room's sockets and the core's view of them (same order).
+    fn peers(&self) -> (Vec<WebSocket>, Vec<PeerView<usize>>) {
+        let mut sockets = Vec::new();
+        let mut views = Vec::new();
+        for ws in self.state.get_websockets() {
+            let Ok(Some(state)) = ws.deserialize_attachment::<PeerState>() else {
+                continue;
+            };
+            views.push(PeerView {
+                socket: sockets.len(),
+                state,
+                heartbeat_ms: self.raw.heartbeat_ms(&ws),
+            });
+            sockets.push(ws);
+        }
+        (sockets, views)
+    }
+
+    async fn load_meta(&self) -> Result<RoomMeta> {
+        if let Some(meta) = self.meta.borrow().as_ref() {
+            return Ok(meta.clone());
+        }
+        let meta = self
+            .state
+            .storage()
+            .get::<RoomMeta>(META_KEY)
+            .await?
+            .unwrap_or_default();
+        *self.meta.borrow_mut() = Some(meta.clone());
+        Ok(meta)
+    }
+
+    async fn save_meta(&self, before: &RoomMeta, after: RoomMeta) -> Result<()> {
+        if *before != after {
+            if after.is_empty() {
+                self.state.storage().delete(META_KEY).await?;
+            } else {
+                self.state.storage().put(META_KEY, &after).await?;
+            }
+        }
+        *self.meta.borrow_mut() = Some(after);
+        Ok(())
+    }
+
+    /// Carries out the core's effects in order.
+    async fn apply(
+        &self,
+        sockets: &[WebSocket],
+        joiner: Option<&WebSocket>,
+        effects: Vec<Effect<usize>>,
+        min_level: Level,
+    ) -> Result<()> {
+        let storage = self.state.storage();
+        let target = |to: Target<usize>| -> Option<&WebSocket> {
+            match to {
+                Target::Peer(i) => sockets.get(i),
+                Target::Joiner => joiner,
+            }
+        };
+        for effect in effects {
+            match effect {
+                Effect::Accept { state } => {
+                    if let Some(ws) = joiner {
+                        self.state.accept_websocket_with_tags(ws, &[&state.id]);
+                        ws.serialize_attachment(&state)?;
+                    }
+                }
+                Effect::Refuse { frame, code, reason } => {
+                    if let Some(ws) = joiner {
+                        // Accepted as hibernatable and marked closing, so the
+                        // refusal never counts as a peer and never pins the room.
+                        self.state.accept_websocket_with_tags(ws, &["refused"]);
+                        ws.serialize_attachment(&PeerState {
+                            id: "refused".to_owned(),
+                            proven: false,
+                            joined_ms: runtime::now_ms(),
+                            seen_ms: runtime::now_ms(),
+                            closing: true,
+                        })?;
+                        let _ = ws.send_with_str(&frame);
+                        let _ = ws.close(Some(code), Some(&reason));
+                    }
+                }
+                Effect::Send { to, text } => {
+                    if let Some(ws) = target(to) {
+                        // A socket that closed meanwhile: its close event follows.
+                        let _ = ws.send_with_str(&text);
+                    }
+                }
+                Effect::SaveState { socket, state } => {
+                    if let Some(ws) = sockets.get(socket) {
+                        ws.serialize_attachment(&state)?;
+                    }
+                }
+                Effect::Close { socket, code, reason } => {
+                    if let Some(ws) = sockets.get(socket) {
+                        let _ = ws.close(Some(code), Some(&reason));
+                    }
+                }
+                Effect::StoreQueued { key, text } => storage.put(&key, &text).await?,
+                Effect::DeliverQueued { to, keys } => {
+                    let stored = storage.get_multiple(keys.clone()).await?;
+                    if let Some(ws) = target(to) {
+                        for key in &keys {
+                            if let Some(text) = stored.get(&key.into()).as_string() {
+                                let _ = ws.send_with_str(&text);
+                            }
+                        }
+                    }
+                    storage.delete_multiple(keys).await?;
+                }
+                Effect::DeleteQueued { keys } => {
+                    storage.delete_multiple(keys).await?;
+                }
+                Effect::SetAlarm { at_ms } => {
+                    let when = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at_ms as f64));
+                    storage.set_alarm(ScheduledTime::new(when)).await?;
+                }
+                Effect::DeleteAlarm => storage.delete_alarm().await?,
+                Effect::Count(counter, by) => runtime::count(counter, by),
+                Effect::Log(event) => runtime::log(min_level, Some(&self.room), &event),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,97 @@
+//! What the core cannot know, read from the Workers runtime: the time, when
+//! the runtime last auto-responded to a socket's HEARTBEAT, settings, and
+//! where log lines and counters go.
+
+use signaling_core::log::{Level, LogEvent};
+use signaling_core::metrics::Counter;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use worker::{js_sys, web_sys, Env, Response, Result};
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    worker::Date::now().as_millis()
+}
+
+/// A `[vars]` value or a secret.
+pub fn setting(env: &Env, name: &str) -> Option<String> {
+    if let Ok(var) = env.var(name) {
+        return Some(var.to_string());
+    }
+    env.secret(name).ok().map(|s| s.to_string())
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The `DurableObjectState` JS object, for the one method workers-rs
+    /// 0.8.7 does not wrap.
+    #[wasm_bindgen(extends = js_sys::Object)]
+    pub type RawState;
+
+    #[wasm_bindgen(method, js_name = getWebSocketAutoResponseTimestamp)]
+    fn auto_response_timestamp(this: &RawState, ws: &web_sys::WebSocket) -> Option<js_sys::Date>;
+}
+
+impl RawState {
+    /// Splits the runtime's state object into the wrapped `State` and our raw handle.
+    pub fn split(state: worker::State) -> (worker::State, RawState) {
+        let js: JsValue = state._inner().into();
+        let raw = js.clone().unchecked_into::<RawState>();
+        let state = worker::State::from(js.unchecked_into::<worker::worker_sys::DurableObjectState>());
+        (state, raw)
+    }
+
+    /// When the runtime last answered this socket's HEARTBEAT, in ms.
+    pub fn heartbeat_ms(&self, ws: &worker::WebSocket) -> Option<u64> {
+        self.auto_response_timestamp(ws.as_ref())
+            .map(|d| d.get_time())
+            .filter(|t| t.is_finite() && *t > 0.0)
+            .map(|t| t as u64)
+    }
+}
+
+/// Prints a structured log line when `event` is at or above `min`.
+pub fn log(min: Level, room: Option<&str>, event: &LogEvent) {
+    if event.level >= min {
+        worker::console_log!("{}", event.render(now_ms(), room));
+    }
+}
+
+/// Per-isolate totals of the core's counters and of room wakes.
+#[derive(Default)]
+pub struct IsolateStats {
+    pub counters: BTreeMap<Counter, u64>,
+    /// Room id -> (constructions, handler invocations).
+    pub wakes: BTreeMap<String, (u64, u64)>,
+}
+
+thread_local! {
+    pub static STATS: RefCell<IsolateStats> = RefCell::new(IsolateStats::default());
+}
+
+pub fn count(counter: Counter, by: u64) {
+    STATS.with(|s| *s.borrow_mut().counters.entry(counter).or_insert(0) += by);
+}
+
+/// Records that room `room` woke: constructed (`constructed`) or ran a handler.
+pub fn wake(room: &str, constructed: bool) {
+    STATS.with(|s| {
+        let mut s = s.borrow_mut();
+        if !s.wakes.contains_key(room) && s.wakes.len() >= 10_000 {
+            s.wakes.clear(); // bounded: a per-isolate view, not the source of truth
+        }
+        let entry = s.wakes.entry(room.to_owned()).or_insert((0, 0));
+        if constructed {
+            entry.0 += 1;
+        } else {
+            entry.1 += 1;
+        }
+    });
+}
+
+/// A JSON error body: `{"error": msg}` with `status`.
+pub fn json_error(status: u16, msg: &str) -> Result<Response> {
+    Ok(Response::from_json(&serde_json::json!({ "error": msg }))?.with_status(status))
+}

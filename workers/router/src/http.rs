@@ -1,0 +1,36 @@
+//! Response helpers: JSON bodies, CORS headers, and refusals delivered after
+//! the upgrade (an HTTP error before it is invisible to the stock client,
+//! which only reports "network").
+
+use signaling_core::cors::OriginDecision;
+use signaling_core::frame;
+use worker::*;
+
+pub fn json<T: serde::Serialize>(body: &T) -> Result<Response> {
+    Response::from_json(body)
+}
+
+/// `{"error": msg, "status": status}`.
+pub fn json_error(status: u16, msg: &str) -> Result<Response> {
+    Ok(Response::from_json(&serde_json::json!({ "error": msg, "status": status }))?.with_status(status))
+}
+
+/// Adds the CORS headers the origin decision calls for.
+pub fn with_cors(mut resp: Response, decision: &OriginDecision) -> Result<Response> {
+    for (name, value) in decision.response_headers() {
+        resp.headers_mut().set(name, &value)?;
+    }
+    Ok(resp)
+}
+
+/// Completes the upgrade only to send `{"type":"ERROR","payload":{"msg"}}`
+/// and close with `code`, so the stock client shows the reason.
+pub fn refuse_socket(msg: &str, code: u16) -> Result<Response> {
+    let pair = WebSocketPair::new()?;
+    pair.server.accept()?;
+    pair.server.send_with_str(frame::render_error(msg))?;
+    // A close reason is at most 123 bytes.
+    let reason: String = msg.chars().take(120).collect();
+    pair.server.close(Some(code), Some(reason))?;
+    Response::from_websocket(pair.client)
+}

@@ -1,0 +1,65 @@
+//! What one router isolate keeps between requests: the parsed configuration
+//! (a configuration error is logged once per isolate) and the per-IP
+//! connect limiter. Both are per isolate by nature; the README says so.
+
+use signaling_core::config::{ConfigError, RouterConfig, Settings};
+use signaling_core::flood::ConnectLimiter;
+use signaling_core::log::{Level, LogEvent};
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use worker::Env;
+
+thread_local! {
+    static CONFIG: RefCell<Option<Rc<Result<RouterConfig, ConfigError>>>> = const { RefCell::new(None) };
+    static LIMITER: RefCell<Option<ConnectLimiter>> = const { RefCell::new(None) };
+}
+
+fn setting(env: &Env, name: &str) -> Option<String> {
+    if let Ok(var) = env.var(name) {
+        return Some(var.to_string());
+    }
+    env.secret(name).ok().map(|s| s.to_string())
+}
+
+/// The isolate's configuration, parsed on first use.
+pub fn config(env: &Env) -> Rc<Result<RouterConfig, ConfigError>> {
+    CONFIG.with(|slot| {
+        if let Some(cfg) = slot.borrow().as_ref() {
+            return cfg.clone();
+        }
+        let parsed = Settings::new(|name| setting(env, name)).router();
+        if let Err(err) = &parsed {
+            let line = LogEvent::new(Level::Error, "config_error")
+                .field("setting", err.setting)
+                .field("error", err.to_string())
+                .render(worker::Date::now().as_millis(), None);
+            worker::console_error!("{}", line);
+        }
+        let cfg = Rc::new(parsed);
+        *slot.borrow_mut() = Some(cfg.clone());
+        cfg
+    })
+}
+
+/// Counts a connection attempt from `ip`; false when over the limit.
+pub fn allow_connect(ip: &str, cfg: &RouterConfig) -> bool {
+    LIMITER.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        let limiter = slot.get_or_insert_with(|| ConnectLimiter::new(cfg.connects_per_minute, cfg.connect_burst));
+        limiter.allow(ip, worker::Date::now().as_millis())
+    })
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues)]
+    fn get_random_values(buf: &mut [u8]);
+}
+
+/// 16 bytes from the runtime's CSPRNG.
+pub fn random_bytes() -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    get_random_values(&mut bytes);
+    bytes
+}
