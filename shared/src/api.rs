@@ -20,6 +20,8 @@ pub enum Endpoint {
     Peers,
     /// `{mount}peerjs`: the WebSocket endpoint.
     Socket,
+    /// `GET /debug/rooms/{room}`: one room's wake counters (only with `DEBUG_ENDPOINTS`).
+    RoomDebug(String),
     NotFound,
 }
 
@@ -30,6 +32,9 @@ pub fn route(mounts: &[String], path: &str) -> Endpoint {
         "/metrics" => return Endpoint::Metrics,
         "/demo" | "/demo/" => return Endpoint::Demo,
         _ => {}
+    }
+    if let Some(room) = path.strip_prefix("/debug/rooms/") {
+        return Endpoint::RoomDebug(room.to_owned());
     }
     for mount in mounts {
         let Some(rest) = path.strip_prefix(mount.as_str()) else {
@@ -69,9 +74,21 @@ mod tests {
         let m = mounts();
         assert_eq!(route(&m, "/"), Endpoint::ServerInfo);
         assert_eq!(route(&m, "/peerjs/"), Endpoint::ServerInfo);
-        assert_eq!(route(&m, "/peerjs"), Endpoint::Socket, "stock default path '/'");
-        assert_eq!(route(&m, "/peerjs/peerjs"), Endpoint::Socket, "path '/peerjs'");
-        assert_eq!(route(&m, "/peerjs/id"), Endpoint::NewId, "key 'peerjs' under '/'");
+        assert_eq!(
+            route(&m, "/peerjs"),
+            Endpoint::Socket,
+            "stock default path '/'"
+        );
+        assert_eq!(
+            route(&m, "/peerjs/peerjs"),
+            Endpoint::Socket,
+            "path '/peerjs'"
+        );
+        assert_eq!(
+            route(&m, "/peerjs/id"),
+            Endpoint::NewId,
+            "key 'peerjs' under '/'"
+        );
         assert_eq!(route(&m, "/peerjs/peerjs/id"), Endpoint::NewId);
         assert_eq!(route(&m, "/anykey/id"), Endpoint::NewId);
         assert_eq!(route(&m, "/peerjs/peers"), Endpoint::Peers);
@@ -84,6 +101,10 @@ mod tests {
         assert_eq!(route(&m, "/health"), Endpoint::Health);
         assert_eq!(route(&m, "/metrics"), Endpoint::Metrics);
         assert_eq!(route(&m, "/demo"), Endpoint::Demo);
+        assert_eq!(
+            route(&m, "/debug/rooms/r1"),
+            Endpoint::RoomDebug("r1".into())
+        );
         assert_eq!(route(&m, "/nope"), Endpoint::NotFound);
         assert_eq!(route(&m, "/peerjs/id/extra"), Endpoint::NotFound);
         assert_eq!(route(&m, "//id"), Endpoint::NotFound);

@@ -42,7 +42,13 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
             .filter(|v| !v.is_empty())
     }
 
-    fn number(&self, name: &'static str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+    fn number(
+        &self,
+        name: &'static str,
+        default: u64,
+        min: u64,
+        max: u64,
+    ) -> Result<u64, ConfigError> {
         let Some(text) = self.text(name) else {
             return Ok(default);
         };
@@ -68,7 +74,10 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
         match self.text("LOG_LEVEL") {
             None => Ok(Level::Info),
             Some(t) => Level::parse(&t).ok_or_else(|| {
-                bad("LOG_LEVEL", format!("{t:?} is not one of debug, info, warn, error"))
+                bad(
+                    "LOG_LEVEL",
+                    format!("{t:?} is not one of debug, info, warn, error"),
+                )
             }),
         }
     }
@@ -78,18 +87,49 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
         let d = RoomConfig::default();
         let room = RoomConfig {
             max_peers: self.number("MAX_PEERS_PER_ROOM", d.max_peers as u64, 1, 64)? as usize,
-            max_message_bytes: self.number("MAX_MESSAGE_BYTES", d.max_message_bytes as u64, 256, 1 << 20)?
-                as usize,
-            expire_timeout_ms: self.number("EXPIRE_TIMEOUT_MS", d.expire_timeout_ms, 500, 600_000)?,
+            max_message_bytes: self.number(
+                "MAX_MESSAGE_BYTES",
+                d.max_message_bytes as u64,
+                256,
+                1 << 20,
+            )? as usize,
+            expire_timeout_ms: self.number(
+                "EXPIRE_TIMEOUT_MS",
+                d.expire_timeout_ms,
+                500,
+                600_000,
+            )?,
             leave_grace_ms: self.number("LEAVE_GRACE_MS", d.leave_grace_ms, 0, 60_000)?,
-            alive_timeout_ms: self.number("ALIVE_TIMEOUT_MS", d.alive_timeout_ms, 1_000, 3_600_000)?,
-            sweep_interval_ms: self.number("LIVENESS_SWEEP_MS", d.sweep_interval_ms, 1_000, 3_600_000)?,
-            max_queued_messages: self.number("MAX_QUEUED_MESSAGES", d.max_queued_messages as u64, 0, 10_000)?
-                as usize,
-            max_queued_bytes: self.number("MAX_QUEUED_BYTES", d.max_queued_bytes as u64, 0, 64 << 20)?
-                as usize,
-            peer_msgs_per_sec: self.number("PEER_MSGS_PER_SEC", u64::from(d.peer_msgs_per_sec), 0, 100_000)?
-                as u32,
+            alive_timeout_ms: self.number(
+                "ALIVE_TIMEOUT_MS",
+                d.alive_timeout_ms,
+                1_000,
+                3_600_000,
+            )?,
+            sweep_interval_ms: self.number(
+                "LIVENESS_SWEEP_MS",
+                d.sweep_interval_ms,
+                1_000,
+                3_600_000,
+            )?,
+            max_queued_messages: self.number(
+                "MAX_QUEUED_MESSAGES",
+                d.max_queued_messages as u64,
+                0,
+                10_000,
+            )? as usize,
+            max_queued_bytes: self.number(
+                "MAX_QUEUED_BYTES",
+                d.max_queued_bytes as u64,
+                0,
+                64 << 20,
+            )? as usize,
+            peer_msgs_per_sec: self.number(
+                "PEER_MSGS_PER_SEC",
+                u64::from(d.peer_msgs_per_sec),
+                0,
+                100_000,
+            )? as u32,
         };
         Ok(RoomsConfig {
             room,
@@ -99,24 +139,33 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
 
     /// The router's settings.
     pub fn router(&self) -> Result<RouterConfig, ConfigError> {
-        let peerjs_key = self.text("PEERJS_KEY").unwrap_or_else(|| "peerjs".to_owned());
-        if peerjs_key.len() > 64 || !peerjs_key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        let peerjs_key = self
+            .text("PEERJS_KEY")
+            .unwrap_or_else(|| "peerjs".to_owned());
+        if peerjs_key.len() > 64
+            || !peerjs_key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
             return Err(bad("PEERJS_KEY", "use 1-64 letters, digits, '_' or '-'"));
         }
-        let mounts = parse_mounts(&self.text("MOUNT_PATHS").unwrap_or_else(|| "/,/peerjs/".into()))?;
-        let origins = AllowedOrigins::parse(&self.text("ALLOWED_ORIGINS").unwrap_or_else(|| "*".into()))
-            .map_err(|p| bad("ALLOWED_ORIGINS", p))?;
+        let mounts = parse_mounts(
+            &self
+                .text("MOUNT_PATHS")
+                .unwrap_or_else(|| "/,/peerjs/".into()),
+        )?;
+        let origins =
+            AllowedOrigins::parse(&self.text("ALLOWED_ORIGINS").unwrap_or_else(|| "*".into()))
+                .map_err(|p| bad("ALLOWED_ORIGINS", p))?;
         let require_tickets = self.flag("REQUIRE_TICKETS", false)?;
         let leeway_secs = self.number("TICKET_LEEWAY_SECS", 5, 0, 300)?;
         let secret = self.text("ROOM_TICKET_SECRET");
         let public_key = self.text("ROOM_TICKET_PUBLIC_KEY");
         let key = match (secret, public_key) {
-            (Some(_), Some(_)) => {
-                return Err(bad(
-                    "ROOM_TICKET_SECRET",
-                    "set either ROOM_TICKET_SECRET (HS256) or ROOM_TICKET_PUBLIC_KEY (EdDSA), not both",
-                ))
-            }
+            (Some(_), Some(_)) => return Err(bad(
+                "ROOM_TICKET_SECRET",
+                "set either ROOM_TICKET_SECRET (HS256) or ROOM_TICKET_PUBLIC_KEY (EdDSA), not both",
+            )),
             (Some(secret), None) => {
                 if secret.len() < 32 {
                     return Err(bad("ROOM_TICKET_SECRET", "must be at least 32 bytes"));
@@ -124,8 +173,12 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
                 Some(TicketKey::Hs256(HS256Key::from_bytes(secret.as_bytes())))
             }
             (None, Some(pem)) => Some(TicketKey::EdDsa(
-                Ed25519PublicKey::from_pem(&pem.replace("\\n", "\n"))
-                    .map_err(|_| bad("ROOM_TICKET_PUBLIC_KEY", "not an Ed25519 public key in PEM form"))?,
+                Ed25519PublicKey::from_pem(&pem.replace("\\n", "\n")).map_err(|_| {
+                    bad(
+                        "ROOM_TICKET_PUBLIC_KEY",
+                        "not an Ed25519 public key in PEM form",
+                    )
+                })?,
             )),
             (None, None) => None,
         };
@@ -154,6 +207,7 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
             connects_per_minute,
             connect_burst,
             demo: self.flag("DEMO", false)?,
+            debug_endpoints: self.flag("DEBUG_ENDPOINTS", false)?,
             metrics_token: self.text("METRICS_TOKEN"),
             log_level: self.log_level()?,
         })
@@ -177,6 +231,8 @@ pub struct RouterConfig {
     pub connects_per_minute: u32,
     pub connect_burst: u32,
     pub demo: bool,
+    /// Serves `/debug/rooms/{room}` (wake counters); for local tests only.
+    pub debug_endpoints: bool,
     pub metrics_token: Option<String>,
     pub log_level: Level,
 }
@@ -217,8 +273,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn settings(pairs: &[(&str, &str)]) -> Settings<impl Fn(&str) -> Option<String>> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         Settings::new(move |k: &str| map.get(k).cloned())
     }
 
@@ -265,7 +323,10 @@ mod tests {
 
     #[test]
     fn requiring_tickets_without_a_key_is_an_error() {
-        let err = settings(&[("REQUIRE_TICKETS", "true")]).router().err().expect("error");
+        let err = settings(&[("REQUIRE_TICKETS", "true")])
+            .router()
+            .err()
+            .expect("error");
         assert_eq!(err.setting, "REQUIRE_TICKETS");
         let ok = settings(&[
             ("REQUIRE_TICKETS", "true"),

@@ -39,7 +39,9 @@ pub struct Admission {
 pub enum ContractError {
     #[error("missing internal contract version: only the router may call the rooms Worker")]
     NoVersion,
-    #[error("internal contract version {0} is not supported (accepted: {OLDEST_ACCEPTED}..={VERSION})")]
+    #[error(
+        "internal contract version {0} is not supported (accepted: {OLDEST_ACCEPTED}..={VERSION})"
+    )]
     Unsupported(String),
     #[error("missing or invalid room")]
     BadRoom,
@@ -86,27 +88,55 @@ mod tests {
     #[test]
     fn a_complete_request_is_admitted() {
         let a = read(
-            headers(&[(HEADER_VERSION, "1"), (HEADER_ROOM, "r1"), (HEADER_PEER, "alice"), (HEADER_PROVEN, "1")]),
+            headers(&[
+                (HEADER_VERSION, "1"),
+                (HEADER_ROOM, "r1"),
+                (HEADER_PEER, "alice"),
+                (HEADER_PROVEN, "1"),
+            ]),
             true,
         )
         .expect("admitted");
-        assert_eq!(a, Admission { room: "r1".into(), peer: Some("alice".into()), proven: true });
+        assert_eq!(
+            a,
+            Admission {
+                room: "r1".into(),
+                peer: Some("alice".into()),
+                proven: true
+            }
+        );
     }
 
     #[test]
     fn requests_without_the_contract_are_refused() {
-        assert_eq!(read(headers(&[(HEADER_ROOM, "r1")]), false), Err(ContractError::NoVersion));
+        assert_eq!(
+            read(headers(&[(HEADER_ROOM, "r1")]), false),
+            Err(ContractError::NoVersion)
+        );
         assert!(matches!(
-            read(headers(&[(HEADER_VERSION, "9"), (HEADER_ROOM, "r1")]), false),
+            read(
+                headers(&[(HEADER_VERSION, "9"), (HEADER_ROOM, "r1")]),
+                false
+            ),
             Err(ContractError::Unsupported(_))
         ));
-        assert_eq!(read(headers(&[(HEADER_VERSION, "1")]), false), Err(ContractError::BadRoom));
+        assert_eq!(
+            read(headers(&[(HEADER_VERSION, "1")]), false),
+            Err(ContractError::BadRoom)
+        );
         assert_eq!(
             read(headers(&[(HEADER_VERSION, "1"), (HEADER_ROOM, "r1")]), true),
             Err(ContractError::BadPeer)
         );
         assert_eq!(
-            read(headers(&[(HEADER_VERSION, "1"), (HEADER_ROOM, "r1"), (HEADER_PEER, "a/b")]), true),
+            read(
+                headers(&[
+                    (HEADER_VERSION, "1"),
+                    (HEADER_ROOM, "r1"),
+                    (HEADER_PEER, "a/b")
+                ]),
+                true
+            ),
             Err(ContractError::BadPeer)
         );
     }

@@ -79,7 +79,10 @@ impl OriginDecision {
 
     /// Headers for a preflight (`OPTIONS`) response; `requested_headers` is
     /// the `Access-Control-Request-Headers` value, reflected when allowed.
-    pub fn preflight_headers(&self, requested_headers: Option<&str>) -> Vec<(&'static str, String)> {
+    pub fn preflight_headers(
+        &self,
+        requested_headers: Option<&str>,
+    ) -> Vec<(&'static str, String)> {
         let mut headers = self.response_headers();
         if let OriginDecision::Allowed(_) = self {
             headers.push(("Access-Control-Allow-Methods", ALLOW_METHODS.to_owned()));
@@ -110,19 +113,42 @@ mod tests {
     #[test]
     fn a_list_allows_only_its_origins() {
         let o = AllowedOrigins::parse("https://a.example, http://localhost:8080").expect("valid");
-        assert!(matches!(o.decide(Some("https://a.example")), OriginDecision::Allowed(_)));
-        assert!(matches!(o.decide(Some("HTTPS://A.EXAMPLE")), OriginDecision::Allowed(_)));
-        assert!(matches!(o.decide(Some("http://localhost:8080")), OriginDecision::Allowed(_)));
-        assert_eq!(o.decide(Some("https://evil.example")), OriginDecision::Denied);
-        assert_eq!(o.decide(Some("https://a.example.evil")), OriginDecision::Denied);
+        assert!(matches!(
+            o.decide(Some("https://a.example")),
+            OriginDecision::Allowed(_)
+        ));
+        assert!(matches!(
+            o.decide(Some("HTTPS://A.EXAMPLE")),
+            OriginDecision::Allowed(_)
+        ));
+        assert!(matches!(
+            o.decide(Some("http://localhost:8080")),
+            OriginDecision::Allowed(_)
+        ));
+        assert_eq!(
+            o.decide(Some("https://evil.example")),
+            OriginDecision::Denied
+        );
+        assert_eq!(
+            o.decide(Some("https://a.example.evil")),
+            OriginDecision::Denied
+        );
         assert_eq!(o.decide(None), OriginDecision::NoOrigin);
         let denied = o.decide(Some("https://evil.example")).response_headers();
-        assert!(!denied.iter().any(|(k, _)| *k == "Access-Control-Allow-Origin"));
+        assert!(!denied
+            .iter()
+            .any(|(k, _)| *k == "Access-Control-Allow-Origin"));
     }
 
     #[test]
     fn bad_lists_are_configuration_errors() {
-        for bad in ["", " , ", "a.example", "https://a.example/", "https://*.example"] {
+        for bad in [
+            "",
+            " , ",
+            "a.example",
+            "https://a.example/",
+            "https://*.example",
+        ] {
             assert!(AllowedOrigins::parse(bad).is_err(), "{bad:?}");
         }
     }
@@ -138,6 +164,8 @@ mod tests {
             .expect("valid")
             .decide(Some("https://a.example"))
             .preflight_headers(None);
-        assert!(!denied.iter().any(|(k, _)| k.starts_with("Access-Control-Allow")));
+        assert!(!denied
+            .iter()
+            .any(|(k, _)| k.starts_with("Access-Control-Allow")));
     }
 }

@@ -142,8 +142,7 @@ pub fn parse_client_frame(bytes: &[u8], max_bytes: usize) -> Result<ClientFrame<
     if bytes.len() > max_bytes {
         return Err(DropReason::TooLarge);
     }
-    let wire: WireFrame<'_> =
-        serde_json::from_slice(bytes).map_err(|_| DropReason::Malformed)?;
+    let wire: WireFrame<'_> = serde_json::from_slice(bytes).map_err(|_| DropReason::Malformed)?;
     let kind = match wire.kind.as_deref() {
         None => return Err(DropReason::MissingType),
         Some("HEARTBEAT") => return Ok(ClientFrame::Heartbeat),
@@ -297,13 +296,25 @@ mod tests {
             (b"null", DropReason::Malformed),
             (b"[1,2]", DropReason::Malformed),
             (b"{\"dst\":\"b\"}", DropReason::MissingType),
-            (b"{\"type\":\"OPEN\",\"dst\":\"b\"}", DropReason::UnknownType),
-            (b"{\"type\":\"offer\",\"dst\":\"b\"}", DropReason::UnknownType),
+            (
+                b"{\"type\":\"OPEN\",\"dst\":\"b\"}",
+                DropReason::UnknownType,
+            ),
+            (
+                b"{\"type\":\"offer\",\"dst\":\"b\"}",
+                DropReason::UnknownType,
+            ),
             (b"{\"type\":7,\"dst\":\"b\"}", DropReason::Malformed),
             (b"{\"type\":\"OFFER\"}", DropReason::MissingDst),
             (b"{\"type\":\"OFFER\",\"dst\":\"\"}", DropReason::MissingDst),
-            (b"{\"type\":\"OFFER\",\"dst\":\"a/b\"}", DropReason::InvalidDst),
-            (b"{\"type\":\"OFFER\",\"dst\":\"\xff\"}", DropReason::Malformed),
+            (
+                b"{\"type\":\"OFFER\",\"dst\":\"a/b\"}",
+                DropReason::InvalidDst,
+            ),
+            (
+                b"{\"type\":\"OFFER\",\"dst\":\"\xff\"}",
+                DropReason::Malformed,
+            ),
         ];
         for (bytes, reason) in cases {
             assert_eq!(
@@ -317,7 +328,10 @@ mod tests {
 
     #[test]
     fn the_size_limit_is_inclusive_and_checked_before_parsing() {
-        let body = format!(r#"{{"type":"OFFER","dst":"b","payload":"{}"}}"#, "x".repeat(100));
+        let body = format!(
+            r#"{{"type":"OFFER","dst":"b","payload":"{}"}}"#,
+            "x".repeat(100)
+        );
         assert!(parse_client_frame(body.as_bytes(), body.len()).is_ok());
         assert_eq!(
             parse_client_frame(body.as_bytes(), body.len() - 1),
@@ -346,8 +360,8 @@ mod tests {
 
     #[test]
     fn error_frames_carry_payload_msg() {
-        let v: serde_json::Value = serde_json::from_str(&render_error("Room is full (4 peers)"))
-            .expect("valid JSON");
+        let v: serde_json::Value =
+            serde_json::from_str(&render_error("Room is full (4 peers)")).expect("valid JSON");
         assert_eq!(v["type"], "ERROR");
         assert_eq!(v["payload"]["msg"], "Room is full (4 peers)");
         let quoted: serde_json::Value =

@@ -67,7 +67,9 @@ mod tests {
         for ok in ["A", "bob", "a b", "a_b-c", "Player 1", "x9"] {
             assert!(is_valid_peer_id(ok), "{ok:?} should be accepted");
         }
-        for bad in ["", " a", "a ", "a  b", "a__b", "-a", "é", "a/b", "a\u{0}b", "a%20b"] {
+        for bad in [
+            "", " a", "a ", "a  b", "a__b", "-a", "é", "a/b", "a\u{0}b", "a%20b",
+        ] {
             assert!(!is_valid_peer_id(bad), "{bad:?} should be refused");
         }
         assert!(is_valid_peer_id(&"a".repeat(64)));

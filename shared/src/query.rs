@@ -141,7 +141,14 @@ mod tests {
 
     #[test]
     fn ids_are_checked_after_decoding() {
-        for id in ["a%2Fb", "%00", "%E2%9C%93", "a%20%20b", &"x".repeat(65), "%ZZ"] {
+        for id in [
+            "a%2Fb",
+            "%00",
+            "%E2%9C%93",
+            "a%20%20b",
+            &"x".repeat(65),
+            "%ZZ",
+        ] {
             let q = format!("key=peerjs&id={id}&token=t");
             assert_eq!(parse_upgrade(&q, "peerjs"), Err(QueryError::BadId), "{id}");
         }
@@ -150,10 +157,19 @@ mod tests {
     #[test]
     fn oversized_values_are_refused() {
         let long_token = format!("key=peerjs&id=a&token={}", "t".repeat(MAX_TOKEN_BYTES + 1));
-        assert_eq!(parse_upgrade(&long_token, "peerjs"), Err(QueryError::TokenTooLong));
+        assert_eq!(
+            parse_upgrade(&long_token, "peerjs"),
+            Err(QueryError::TokenTooLong)
+        );
         let exact = format!("key=peerjs&id=a&token={}", "t".repeat(MAX_TOKEN_BYTES));
         assert!(parse_upgrade(&exact, "peerjs").is_ok());
-        let huge = format!("key=peerjs&id=a&token=t&pad={}", "p".repeat(MAX_QUERY_BYTES));
-        assert_eq!(parse_upgrade(&huge, "peerjs"), Err(QueryError::QueryTooLong));
+        let huge = format!(
+            "key=peerjs&id=a&token=t&pad={}",
+            "p".repeat(MAX_QUERY_BYTES)
+        );
+        assert_eq!(
+            parse_upgrade(&huge, "peerjs"),
+            Err(QueryError::QueryTooLong)
+        );
     }
 }

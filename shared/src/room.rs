@@ -181,23 +181,45 @@ pub enum Target<S> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect<S> {
     /// Accept the joining socket with this attachment.
-    Accept { state: PeerState },
+    Accept {
+        state: PeerState,
+    },
     /// Accept the joining socket only to send `frame` and close it.
     Refuse {
         frame: String,
         code: u16,
         reason: String,
     },
-    Send { to: Target<S>, text: String },
+    Send {
+        to: Target<S>,
+        text: String,
+    },
     /// Replace a socket's attachment.
-    SaveState { socket: S, state: PeerState },
-    Close { socket: S, code: u16, reason: String },
+    SaveState {
+        socket: S,
+        state: PeerState,
+    },
+    Close {
+        socket: S,
+        code: u16,
+        reason: String,
+    },
     /// Store a rendered frame under `key`.
-    StoreQueued { key: String, text: String },
+    StoreQueued {
+        key: String,
+        text: String,
+    },
     /// Read these keys, send their frames in order to `to`, then delete them.
-    DeliverQueued { to: Target<S>, keys: Vec<String> },
-    DeleteQueued { keys: Vec<String> },
-    SetAlarm { at_ms: u64 },
+    DeliverQueued {
+        to: Target<S>,
+        keys: Vec<String>,
+    },
+    DeleteQueued {
+        keys: Vec<String>,
+    },
+    SetAlarm {
+        at_ms: u64,
+    },
     DeleteAlarm,
     Count(Counter, u64),
     Log(LogEvent),
@@ -363,7 +385,12 @@ impl<'c> Room<'c> {
             return fx;
         };
         if !sender.is_live() {
-            self.drop_frame(&mut fx, &sender.state.id, DropReason::SenderNotLive, bytes.len());
+            self.drop_frame(
+                &mut fx,
+                &sender.state.id,
+                DropReason::SenderNotLive,
+                bytes.len(),
+            );
             return fx;
         }
         let id = sender.state.id.as_str();
@@ -381,7 +408,9 @@ impl<'c> Room<'c> {
                     to: Target::Peer(from),
                     text: frame::render_error("Rate limit exceeded"),
                 });
-                fx.push(Effect::Log(LogEvent::new(Level::Warn, "rate_limit").peer(id)));
+                fx.push(Effect::Log(
+                    LogEvent::new(Level::Warn, "rate_limit").peer(id),
+                ));
                 flood.forget(id);
                 self.retire(&mut fx, meta, sender, Cause::Kicked, now_ms);
                 let live = peers.iter().filter(|p| p.is_live()).count() - 1;
@@ -399,15 +428,15 @@ impl<'c> Room<'c> {
             });
         }
 
-        let (kind, dst, payload) = match frame::parse_client_frame(bytes, self.cfg.max_message_bytes)
-        {
-            Ok(ClientFrame::Heartbeat) => return fx,
-            Ok(ClientFrame::Relay { kind, dst, payload }) => (kind, dst, payload),
-            Err(reason) => {
-                self.drop_frame(&mut fx, id, reason, bytes.len());
-                return fx;
-            }
-        };
+        let (kind, dst, payload) =
+            match frame::parse_client_frame(bytes, self.cfg.max_message_bytes) {
+                Ok(ClientFrame::Heartbeat) => return fx,
+                Ok(ClientFrame::Relay { kind, dst, payload }) => (kind, dst, payload),
+                Err(reason) => {
+                    self.drop_frame(&mut fx, id, reason, bytes.len());
+                    return fx;
+                }
+            };
 
         let text = frame::render_relay(kind, id, &dst, payload);
         if let Some(target) = peers
@@ -596,7 +625,13 @@ impl<'c> Room<'c> {
 
     /// Closes a socket on the server's initiative: mark it first, so that its
     /// later close event and any view of it treat it as gone.
-    fn close_socket<S: Copy>(&self, fx: &mut Vec<Effect<S>>, peer: &PeerView<S>, code: u16, reason: &str) {
+    fn close_socket<S: Copy>(
+        &self,
+        fx: &mut Vec<Effect<S>>,
+        peer: &PeerView<S>,
+        code: u16,
+        reason: &str,
+    ) {
         let mut state = peer.state.clone();
         state.closing = true;
         fx.push(Effect::SaveState {
@@ -620,8 +655,16 @@ impl<'c> Room<'c> {
         now_ms: u64,
     ) {
         let (code, reason, due) = match cause {
-            Cause::Timeout => (CLOSE_TIMEOUT, "No heartbeat within the alive timeout", now_ms),
-            Cause::Kicked => (CLOSE_POLICY, "Rate limit exceeded", now_ms + self.cfg.leave_grace_ms),
+            Cause::Timeout => (
+                CLOSE_TIMEOUT,
+                "No heartbeat within the alive timeout",
+                now_ms,
+            ),
+            Cause::Kicked => (
+                CLOSE_POLICY,
+                "Rate limit exceeded",
+                now_ms + self.cfg.leave_grace_ms,
+            ),
             Cause::Closed => (1000, "Closed", now_ms + self.cfg.leave_grace_ms),
         };
         self.close_socket(fx, peer, code, reason);
@@ -651,7 +694,13 @@ impl<'c> Room<'c> {
     /// Chooses the next alarm: the earliest of the sweep (only while sockets
     /// exist), pending LEAVEs and queue expiries. Emits a set or delete only
     /// when it differs from what is already scheduled.
-    fn plan_alarm<S>(&self, fx: &mut Vec<Effect<S>>, meta: &mut RoomMeta, live: usize, now_ms: u64) {
+    fn plan_alarm<S>(
+        &self,
+        fx: &mut Vec<Effect<S>>,
+        meta: &mut RoomMeta,
+        live: usize,
+        now_ms: u64,
+    ) {
         if live == 0 {
             meta.sweep_due_ms = None;
         } else if meta.sweep_due_ms.is_none() {

@@ -246,12 +246,17 @@ mod tests {
             })
         );
         assert_eq!(p.admit("bad room", "a", NOW), Err(TicketError::BadRoomId));
-        assert_eq!(p.admit(&"r".repeat(65), "a", NOW), Err(TicketError::BadRoomId));
+        assert_eq!(
+            p.admit(&"r".repeat(65), "a", NOW),
+            Err(TicketError::BadRoomId)
+        );
     }
 
     #[test]
     fn a_valid_ticket_admits_to_its_room() {
-        let grant = hs_policy().admit(&mint(&claims("r1")), "alice", NOW).expect("valid");
+        let grant = hs_policy()
+            .admit(&mint(&claims("r1")), "alice", NOW)
+            .expect("valid");
         assert_eq!(grant.room, "r1");
         assert!(!grant.proves_id);
     }
@@ -261,35 +266,58 @@ mod tests {
         let mut c = claims("r1");
         c.sub = Some("alice".into());
         let token = mint(&c);
-        assert!(hs_policy().admit(&token, "alice", NOW).expect("ok").proves_id);
-        assert_eq!(hs_policy().admit(&token, "bob", NOW), Err(TicketError::SubjectMismatch));
+        assert!(
+            hs_policy()
+                .admit(&token, "alice", NOW)
+                .expect("ok")
+                .proves_id
+        );
+        assert_eq!(
+            hs_policy().admit(&token, "bob", NOW),
+            Err(TicketError::SubjectMismatch)
+        );
     }
 
     #[test]
     fn time_claims_use_a_tolerance_of_seconds() {
         let mut c = claims("r1");
         c.exp_secs = Some(NOW - 10);
-        assert_eq!(hs_policy().admit(&mint(&c), "a", NOW), Err(TicketError::Expired));
+        assert_eq!(
+            hs_policy().admit(&mint(&c), "a", NOW),
+            Err(TicketError::Expired)
+        );
         c.exp_secs = Some(NOW - 3); // inside the 5 s leeway
         assert!(hs_policy().admit(&mint(&c), "a", NOW).is_ok());
 
         let mut early = claims("r1");
         early.nbf_secs = Some(NOW + 60);
-        assert_eq!(hs_policy().admit(&mint(&early), "a", NOW), Err(TicketError::NotYetValid));
+        assert_eq!(
+            hs_policy().admit(&mint(&early), "a", NOW),
+            Err(TicketError::NotYetValid)
+        );
         // jwt-simple's default tolerance would accept 10 minutes of skew; we do not.
         let mut future = claims("r1");
         future.nbf_secs = Some(NOW + 600);
-        assert_eq!(hs_policy().admit(&mint(&future), "a", NOW), Err(TicketError::NotYetValid));
+        assert_eq!(
+            hs_policy().admit(&mint(&future), "a", NOW),
+            Err(TicketError::NotYetValid)
+        );
     }
 
     #[test]
     fn required_claims_must_be_present() {
         let mut no_exp = claims("r1");
         no_exp.exp_secs = None;
-        assert_eq!(hs_policy().admit(&mint(&no_exp), "a", NOW), Err(TicketError::MissingExpiry));
+        assert_eq!(
+            hs_policy().admit(&mint(&no_exp), "a", NOW),
+            Err(TicketError::MissingExpiry)
+        );
         let mut no_room = claims("r1");
         no_room.room = None;
-        assert_eq!(hs_policy().admit(&mint(&no_room), "a", NOW), Err(TicketError::MissingRoom));
+        assert_eq!(
+            hs_policy().admit(&mint(&no_room), "a", NOW),
+            Err(TicketError::MissingRoom)
+        );
         assert_eq!(
             hs_policy().admit(&mint(&claims("a b")), "a", NOW),
             Err(TicketError::BadRoomClaim)
@@ -299,7 +327,10 @@ mod tests {
     #[test]
     fn a_wrong_secret_is_a_bad_signature() {
         let token = mint_hs256(b"another-secret-another-secret-xx", &claims("r1")).expect("mint");
-        assert_eq!(hs_policy().admit(&token, "a", NOW), Err(TicketError::BadSignature));
+        assert_eq!(
+            hs_policy().admit(&token, "a", NOW),
+            Err(TicketError::BadSignature)
+        );
         // A tampered payload: swap the room claim.
         let good = mint(&claims("r1"));
         let other = mint(&claims("r2"));
@@ -323,7 +354,10 @@ mod tests {
         // An EdDSA-signed ticket presented to an HS256 verifier.
         let pair = Ed25519KeyPair::generate();
         let ed_token = mint_eddsa(&pair.to_pem(), &claims("r1")).expect("mint");
-        assert_eq!(hs_policy().admit(&ed_token, "a", NOW), Err(TicketError::WrongAlgorithm));
+        assert_eq!(
+            hs_policy().admit(&ed_token, "a", NOW),
+            Err(TicketError::WrongAlgorithm)
+        );
 
         // And the HS256 ticket presented to an EdDSA verifier.
         let ed_policy = TicketPolicy::Signed {
@@ -353,20 +387,38 @@ mod tests {
         assert!(policy.admit(&mint(&c), "a", NOW).is_ok());
         let mut wrong_iss = c.clone();
         wrong_iss.iss = Some("someone-else".into());
-        assert_eq!(policy.admit(&mint(&wrong_iss), "a", NOW), Err(TicketError::WrongIssuer));
+        assert_eq!(
+            policy.admit(&mint(&wrong_iss), "a", NOW),
+            Err(TicketError::WrongIssuer)
+        );
         let mut wrong_aud = c.clone();
         wrong_aud.aud = Some("other".into());
-        assert_eq!(policy.admit(&mint(&wrong_aud), "a", NOW), Err(TicketError::WrongAudience));
+        assert_eq!(
+            policy.admit(&mint(&wrong_aud), "a", NOW),
+            Err(TicketError::WrongAudience)
+        );
         let mut no_iss = c;
         no_iss.iss = None;
-        assert_eq!(policy.admit(&mint(&no_iss), "a", NOW), Err(TicketError::WrongIssuer));
+        assert_eq!(
+            policy.admit(&mint(&no_iss), "a", NOW),
+            Err(TicketError::WrongIssuer)
+        );
     }
 
     #[test]
     fn oversized_and_garbage_tokens_are_refused() {
-        assert_eq!(hs_policy().admit(&"a".repeat(5000), "a", NOW), Err(TicketError::TooLong));
-        assert_eq!(hs_policy().admit("room1", "a", NOW), Err(TicketError::Malformed));
-        assert_eq!(hs_policy().admit("a.b.c", "a", NOW), Err(TicketError::Malformed));
+        assert_eq!(
+            hs_policy().admit(&"a".repeat(5000), "a", NOW),
+            Err(TicketError::TooLong)
+        );
+        assert_eq!(
+            hs_policy().admit("room1", "a", NOW),
+            Err(TicketError::Malformed)
+        );
+        assert_eq!(
+            hs_policy().admit("a.b.c", "a", NOW),
+            Err(TicketError::Malformed)
+        );
     }
 
     /// Minimal base64url (no padding) for hand-made test tokens.
@@ -376,7 +428,11 @@ mod tests {
                 b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
             let mut out = String::new();
             for chunk in input.chunks(3) {
-                let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+                let b = [
+                    chunk[0],
+                    *chunk.get(1).unwrap_or(&0),
+                    *chunk.get(2).unwrap_or(&0),
+                ];
                 let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
                 for i in 0..=chunk.len() {
                     out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);

@@ -76,19 +76,28 @@ impl DurableObject for GameRoom {
                 // Observing the counter must not change it: no wake counted.
                 let (constructed, handled) = runtime::STATS
                     .with(|s| s.borrow().wakes.get(&self.room).copied().unwrap_or((0, 0)));
+                let storage = self.state.storage();
+                let stored_keys = storage.list().await?.size();
+                let alarm = storage.get_alarm().await?;
                 Response::from_json(&serde_json::json!({
                     "room": self.room,
                     "constructions": constructed,
                     "handler_wakes": handled,
                     "wakes": constructed + handled,
                     "sockets": self.state.get_websockets().len(),
+                    "stored_keys": stored_keys,
+                    "alarm": alarm,
                 }))
             }
             _ => runtime::json_error(404, "no such room endpoint"),
         }
     }
 
-    async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> Result<()> {
         runtime::wake(&self.room, false);
         let Ok(cfg) = &self.config else {
             return Ok(());
@@ -105,13 +114,26 @@ impl DurableObject for GameRoom {
         let before = meta.clone();
         let effects = {
             let mut flood = self.flood.borrow_mut();
-            Room::new(&cfg.room).frame(&mut meta, &peers, from, &bytes, &mut flood, runtime::now_ms())
+            Room::new(&cfg.room).frame(
+                &mut meta,
+                &peers,
+                from,
+                &bytes,
+                &mut flood,
+                runtime::now_ms(),
+            )
         };
         self.apply(&sockets, None, effects, cfg.log_level).await?;
         self.save_meta(&before, meta).await
     }
 
-    async fn websocket_close(&self, ws: WebSocket, code: usize, _reason: String, _clean: bool) -> Result<()> {
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        code: usize,
+        _reason: String,
+        _clean: bool,
+    ) -> Result<()> {
         runtime::wake(&self.room, false);
         self.on_closed(ws, Some(code)).await
     }
@@ -149,12 +171,18 @@ impl GameRoom {
         let cfg = match &self.config {
             Ok(cfg) => cfg,
             Err(err) => {
-                runtime::log(Level::Error, Some(&self.room), &LogEvent::new(Level::Error, "config_error")
-                    .field("setting", err.setting)
-                    .field("error", err.to_string()));
+                runtime::log(
+                    Level::Error,
+                    Some(&self.room),
+                    &LogEvent::new(Level::Error, "config_error")
+                        .field("setting", err.setting)
+                        .field("error", err.to_string()),
+                );
                 pair.server.accept()?;
-                pair.server.send_with_str(frame::render_error("Server configuration error"))?;
-                pair.server.close(Some(1011), Some("Server configuration error"))?;
+                pair.server
+                    .send_with_str(frame::render_error("Server configuration error"))?;
+                pair.server
+                    .close(Some(1011), Some("Server configuration error"))?;
                 return Response::from_websocket(pair.client);
             }
         };
@@ -166,7 +194,8 @@ impl GameRoom {
             proven: admission.proven,
         };
         let effects = Room::new(&cfg.room).join(&mut meta, &peers, request, runtime::now_ms());
-        self.apply(&sockets, Some(&pair.server), effects, cfg.log_level).await?;
+        self.apply(&sockets, Some(&pair.server), effects, cfg.log_level)
+            .await?;
         self.save_meta(&before, meta).await?;
         Response::from_websocket(pair.client)
     }
@@ -270,7 +299,11 @@ impl GameRoom {
                         ws.serialize_attachment(&state)?;
                     }
                 }
-                Effect::Refuse { frame, code, reason } => {
+                Effect::Refuse {
+                    frame,
+                    code,
+                    reason,
+                } => {
                     if let Some(ws) = joiner {
                         // Accepted as hibernatable and marked closing, so the
                         // refusal never counts as a peer and never pins the room.
@@ -297,7 +330,11 @@ impl GameRoom {
                         ws.serialize_attachment(&state)?;
                     }
                 }
-                Effect::Close { socket, code, reason } => {
+                Effect::Close {
+                    socket,
+                    code,
+                    reason,
+                } => {
                     if let Some(ws) = sockets.get(socket) {
                         let _ = ws.close(Some(code), Some(&reason));
                     }

@@ -26,10 +26,11 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         return health(&env);
     }
     let peer_required = path == contract::PATH_CONNECT;
-    let admission = match contract::read(|name| req.headers().get(name).ok().flatten(), peer_required) {
-        Ok(a) => a,
-        Err(err) => return runtime::json_error(403, &err.to_string()),
-    };
+    let admission =
+        match contract::read(|name| req.headers().get(name).ok().flatten(), peer_required) {
+            Ok(a) => a,
+            Err(err) => return runtime::json_error(403, &err.to_string()),
+        };
     match path.as_str() {
         contract::PATH_CONNECT | contract::PATH_ROSTER | contract::PATH_STATS => {
             let stub = env

@@ -39,7 +39,8 @@ impl RawState {
     pub fn split(state: worker::State) -> (worker::State, RawState) {
         let js: JsValue = state._inner().into();
         let raw = js.clone().unchecked_into::<RawState>();
-        let state = worker::State::from(js.unchecked_into::<worker::worker_sys::DurableObjectState>());
+        let state =
+            worker::State::from(js.unchecked_into::<worker::worker_sys::DurableObjectState>());
         (state, raw)
     }
 

@@ -12,7 +12,10 @@ pub fn json<T: serde::Serialize>(body: &T) -> Result<Response> {
 
 /// `{"error": msg, "status": status}`.
 pub fn json_error(status: u16, msg: &str) -> Result<Response> {
-    Ok(Response::from_json(&serde_json::json!({ "error": msg, "status": status }))?.with_status(status))
+    Ok(
+        Response::from_json(&serde_json::json!({ "error": msg, "status": status }))?
+            .with_status(status),
+    )
 }
 
 /// Adds the CORS headers the origin decision calls for.

@@ -55,7 +55,11 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     };
 
     if req.method() == Method::Options {
-        let requested = req.headers().get("Access-Control-Request-Headers").ok().flatten();
+        let requested = req
+            .headers()
+            .get("Access-Control-Request-Headers")
+            .ok()
+            .flatten();
         let mut resp = Response::empty()?.with_status(204);
         for (name, value) in decision.preflight_headers(requested.as_deref()) {
             resp.headers_mut().set(name, &value)?;
@@ -80,7 +84,10 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Endpoint::NewId => new_id(&req, cfg)?,
         Endpoint::Peers => roster(&req, &env, cfg).await?,
         Endpoint::Socket => json_error(426, "Upgrade Required: connect with a WebSocket")?,
-        Endpoint::Metrics | Endpoint::Demo | Endpoint::NotFound => json_error(404, "Not found")?,
+        Endpoint::RoomDebug(room) if cfg.debug_endpoints => room_debug(&env, &room).await?,
+        Endpoint::Metrics | Endpoint::Demo | Endpoint::RoomDebug(_) | Endpoint::NotFound => {
+            json_error(404, "Not found")?
+        }
     };
     with_cors(resp, &decision)
 }
@@ -149,28 +156,43 @@ async fn rooms_health(env: &Env) -> std::result::Result<(), String> {
         Ok(())
     } else {
         let text = resp.text().await.unwrap_or_default();
-        Err(format!("rooms tier answered {}: {}", resp.status_code(), text))
+        Err(format!(
+            "rooms tier answered {}: {}",
+            resp.status_code(),
+            text
+        ))
     }
 }
 
 /// `GET {mount}{key}/id`: a fresh UUID v4 as plain text.
 fn new_id(req: &Request, cfg: &signaling_core::config::RouterConfig) -> Result<Response> {
     if !state::allow_connect(&client_ip(req), cfg) {
-        log(cfg, LogEvent::new(Level::Warn, "refuse").field("reason", "rate_limited").field("endpoint", "id"));
-        let retry = signaling_core::flood::ConnectLimiter::retry_after_secs(cfg.connects_per_minute);
+        log(
+            cfg,
+            LogEvent::new(Level::Warn, "refuse")
+                .field("reason", "rate_limited")
+                .field("endpoint", "id"),
+        );
+        let retry =
+            signaling_core::flood::ConnectLimiter::retry_after_secs(cfg.connects_per_minute);
         let mut resp = json_error(429, "Too many requests, retry later")?;
         resp.headers_mut().set("Retry-After", &retry.to_string())?;
         return Ok(resp);
     }
     let id = signaling_core::ids::uuid_v4_from_bytes(state::random_bytes());
     let mut resp = Response::ok(id)?;
-    resp.headers_mut().set("Content-Type", "text/plain; charset=utf-8")?;
+    resp.headers_mut()
+        .set("Content-Type", "text/plain; charset=utf-8")?;
     resp.headers_mut().set("Cache-Control", "no-store")?;
     Ok(resp)
 }
 
 /// `GET {mount}{key}/peers`: the live peers of the room the credential names.
-async fn roster(req: &Request, env: &Env, cfg: &signaling_core::config::RouterConfig) -> Result<Response> {
+async fn roster(
+    req: &Request,
+    env: &Env,
+    cfg: &signaling_core::config::RouterConfig,
+) -> Result<Response> {
     let bearer = req
         .headers()
         .get("Authorization")
@@ -183,11 +205,15 @@ async fn roster(req: &Request, env: &Env, cfg: &signaling_core::config::RouterCo
         .find(|(k, _)| k == "token")
         .map(|(_, v)| v.into_owned());
     let Some(token) = bearer.or(from_query).filter(|t| !t.is_empty()) else {
-        return json_error(401, "Unauthorized: give the room token as 'Authorization: Bearer <token>' or ?token=");
+        return json_error(
+            401,
+            "Unauthorized: give the room token as 'Authorization: Bearer <token>' or ?token=",
+        );
     };
     if !state::allow_connect(&client_ip(req), cfg) {
         let mut resp = json_error(429, "Too many requests, retry later")?;
-        let retry = signaling_core::flood::ConnectLimiter::retry_after_secs(cfg.connects_per_minute);
+        let retry =
+            signaling_core::flood::ConnectLimiter::retry_after_secs(cfg.connects_per_minute);
         resp.headers_mut().set("Retry-After", &retry.to_string())?;
         return Ok(resp);
     }
@@ -195,18 +221,40 @@ async fn roster(req: &Request, env: &Env, cfg: &signaling_core::config::RouterCo
         Ok(room) => room,
         Err(err) => return json_error(403, &err.to_string()),
     };
-    let headers = Headers::new();
-    headers.set(contract::HEADER_VERSION, &contract::VERSION.to_string())?;
-    headers.set(contract::HEADER_ROOM, &room)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get).with_headers(headers);
-    let internal = Request::new_with_init(&format!("{INTERNAL_ORIGIN}{}", contract::PATH_ROSTER), &init)?;
+    let internal = internal_request(contract::PATH_ROSTER, &room, None)?;
     let mut resp = env.service(ROOMS_BINDING)?.fetch_request(internal).await?;
     if resp.status_code() != 200 {
         return json_error(502, "rooms tier could not answer");
     }
     let ids: Vec<String> = resp.json().await?;
     json(&ids)
+}
+
+/// Builds an internal request carrying only the contract headers.
+fn internal_request(path: &str, room: &str, peer: Option<(&str, bool)>) -> Result<Request> {
+    let headers = Headers::new();
+    headers.set(contract::HEADER_VERSION, &contract::VERSION.to_string())?;
+    headers.set(contract::HEADER_ROOM, room)?;
+    if let Some((id, proven)) = peer {
+        headers.set("Upgrade", "websocket")?;
+        headers.set(contract::HEADER_PEER, id)?;
+        headers.set(contract::HEADER_PROVEN, if proven { "1" } else { "0" })?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get).with_headers(headers);
+    Request::new_with_init(&format!("{INTERNAL_ORIGIN}{path}"), &init)
+}
+
+/// `GET /debug/rooms/{room}`: the room's wake counters, for local tests.
+async fn room_debug(env: &Env, room: &str) -> Result<Response> {
+    if !signaling_core::ids::is_valid_room_id(room) {
+        return json_error(400, "invalid room id");
+    }
+    let internal = internal_request(contract::PATH_STATS, room, None)?;
+    let mut resp = env.service(ROOMS_BINDING)?.fetch_request(internal).await?;
+    // A fetched response's headers are immutable; answer with our own.
+    let body: serde_json::Value = resp.json().await?;
+    Ok(json(&body)?.with_status(resp.status_code()))
 }
 
 /// A WebSocket upgrade at `{mount}peerjs`.
@@ -218,18 +266,29 @@ async fn upgrade(
 ) -> Result<Response> {
     // CORS does not apply to WebSockets: refuse a foreign page here.
     if *decision == OriginDecision::Denied {
-        log(cfg, LogEvent::new(Level::Info, "refuse").field("reason", "origin"));
+        log(
+            cfg,
+            LogEvent::new(Level::Info, "refuse").field("reason", "origin"),
+        );
         return json_error(403, "Origin not allowed");
     }
     if !state::allow_connect(&client_ip(&req), cfg) {
-        log(cfg, LogEvent::new(Level::Warn, "refuse").field("reason", "rate_limited"));
+        log(
+            cfg,
+            LogEvent::new(Level::Warn, "refuse").field("reason", "rate_limited"),
+        );
         return refuse_socket("Too many connections, retry later", 1008);
     }
     let url = req.url()?;
     let peer = match query::parse_upgrade(url.query().unwrap_or(""), &cfg.peerjs_key) {
         Ok(q) => q,
         Err(err) => {
-            log(cfg, LogEvent::new(Level::Info, "refuse").field("reason", "bad_query").field("detail", err.to_string()));
+            log(
+                cfg,
+                LogEvent::new(Level::Info, "refuse")
+                    .field("reason", "bad_query")
+                    .field("detail", err.to_string()),
+            );
             return refuse_socket(&err.to_string(), 1008);
         }
     };
@@ -254,19 +313,18 @@ async fn upgrade(
             .field("proven", grant.proves_id),
     );
     // A fresh request: nothing the client sent (internal headers included) crosses over.
-    let headers = Headers::new();
-    headers.set("Upgrade", "websocket")?;
-    headers.set(contract::HEADER_VERSION, &contract::VERSION.to_string())?;
-    headers.set(contract::HEADER_ROOM, &grant.room)?;
-    headers.set(contract::HEADER_PEER, &peer.id)?;
-    headers.set(contract::HEADER_PROVEN, if grant.proves_id { "1" } else { "0" })?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get).with_headers(headers);
-    let internal = Request::new_with_init(&format!("{INTERNAL_ORIGIN}{}", contract::PATH_CONNECT), &init)?;
+    let internal = internal_request(
+        contract::PATH_CONNECT,
+        &grant.room,
+        Some((&peer.id, grant.proves_id)),
+    )?;
     match env.service(ROOMS_BINDING)?.fetch_request(internal).await {
         Ok(resp) => Ok(resp),
         Err(err) => {
-            log(cfg, LogEvent::new(Level::Error, "internal_error").field("error", err.to_string()));
+            log(
+                cfg,
+                LogEvent::new(Level::Error, "internal_error").field("error", err.to_string()),
+            );
             refuse_socket("Rooms tier unavailable, retry later", 1011)
         }
     }

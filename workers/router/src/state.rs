@@ -46,7 +46,8 @@ pub fn config(env: &Env) -> Rc<Result<RouterConfig, ConfigError>> {
 pub fn allow_connect(ip: &str, cfg: &RouterConfig) -> bool {
     LIMITER.with(|slot| {
         let mut slot = slot.borrow_mut();
-        let limiter = slot.get_or_insert_with(|| ConnectLimiter::new(cfg.connects_per_minute, cfg.connect_burst));
+        let limiter = slot
+            .get_or_insert_with(|| ConnectLimiter::new(cfg.connects_per_minute, cfg.connect_burst));
         limiter.allow(ip, worker::Date::now().as_millis())
     })
 }

@@ -1,0 +1,33 @@
+# The two commands of the quick start are `make dev` and `make test`.
+# Everything else is a building block or an operator's tool.
+SHELL := /bin/bash
+PORT ?= 9000
+ENV ?=
+
+.PHONY: setup dev test test-host lint e2e fmt clean
+
+setup:            ## install the pinned toolchain and packages (idempotent)
+	@scripts/setup.sh
+
+dev: setup        ## build both Workers and serve them on 127.0.0.1:$(PORT)
+	@WASM_OPT=0 PORT=$(PORT) scripts/dev.sh
+
+test: setup       ## every test: host, clippy (host + wasm), end-to-end
+	@scripts/test.sh
+
+test-host:        ## host unit and property tests of the core only
+	cargo test --workspace
+
+lint:             ## fmt check and clippy, host and wasm32
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --target wasm32-unknown-unknown -p router -p rooms -- -D warnings
+
+e2e:              ## the black-box tests only (Workers started and stopped for you)
+	@E2E_ONLY=1 scripts/test.sh
+
+fmt:
+	cargo fmt --all
+
+clean:
+	rm -rf target workers/*/build .wrangler dist

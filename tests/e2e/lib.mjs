@@ -1,0 +1,140 @@
+// Helpers for the black-box tests: raw PeerJS-protocol clients over real
+// sockets, HTTP helpers, and HS256 tickets minted the way a Node backend would.
+import WebSocket from 'ws';
+import { createHmac } from 'node:crypto';
+
+export const BASE = process.env.E2E_URL ?? 'http://127.0.0.1:9000';
+export const TICKETS = process.env.E2E_TICKETS_URL;
+export const REF = process.env.REF_URL;
+export const SECRET = process.env.TICKET_SECRET ?? '';
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+let counter = 0;
+/** A unique room or peer id per test run, so tests never share state. */
+export function unique(prefix) {
+  counter += 1;
+  return `${prefix}${process.pid}x${Date.now().toString(36)}x${counter}`;
+}
+
+export function wsUrl(base, params, path = '/peerjs') {
+  const query = Object.entries(params)
+    .map(([k, v]) => `${k}=${v}`)
+    .join('&');
+  return `${base.replace(/^http/, 'ws')}${path}?${query}`;
+}
+
+/**
+ * Opens a socket like the stock client and records everything it receives.
+ * Resolves once the socket is open (not once OPEN arrived).
+ */
+export function connect(base, { id, token, key = 'peerjs', path = '/peerjs', headers = {}, raw } = {}) {
+  const url = raw ?? wsUrl(base, { key, id, token, version: '1.5.5' }, path);
+  const ws = new WebSocket(url, { headers });
+  const client = new Client(ws);
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve(client));
+    ws.once('unexpected-response', (_req, res) => {
+      reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode }));
+    });
+    ws.once('error', reject);
+  });
+}
+
+export class Client {
+  constructor(ws) {
+    this.ws = ws;
+    this.messages = [];
+    this.waiters = [];
+    this.closed = new Promise((resolve) => {
+      ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+    });
+    ws.on('message', (data) => {
+      let msg;
+      try {
+        msg = JSON.parse(data.toString());
+      } catch {
+        msg = { unparsed: data.toString() };
+      }
+      msg.receivedAt = Date.now();
+      this.messages.push(msg);
+      this.waiters = this.waiters.filter((w) => !w(msg));
+    });
+  }
+
+  /** Resolves with the first received message (past or future) matching `pred`. */
+  next(pred, timeoutMs = 5000, what = 'message') {
+    const test = typeof pred === 'string' ? (m) => m.type === pred : pred;
+    const seen = this.messages.find(test);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${typeof pred === 'string' ? pred : what}; got ${JSON.stringify(this.messages.map((m) => m.type))}`)), timeoutMs);
+      this.waiters.push((m) => {
+        if (!test(m)) return false;
+        clearTimeout(timer);
+        resolve(m);
+        return true;
+      });
+    });
+  }
+
+  /** Messages of `type` received so far. */
+  of(type) {
+    return this.messages.filter((m) => m.type === type);
+  }
+
+  send(obj) {
+    this.ws.send(typeof obj === 'string' ? obj : JSON.stringify(obj));
+  }
+
+  close() {
+    this.ws.close();
+    return this.closed;
+  }
+
+  /** Drops the TCP connection without a close handshake. */
+  kill() {
+    this.ws.terminate();
+  }
+}
+
+/** Connects and waits for OPEN. */
+export async function join(base, id, token, opts = {}) {
+  const c = await connect(base, { id, token, ...opts });
+  await c.next('OPEN');
+  return c;
+}
+
+export async function httpGet(base, path, headers = {}) {
+  const res = await fetch(`${base}${path}`, { headers });
+  const text = await res.text();
+  let body;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = text;
+  }
+  return { status: res.status, headers: res.headers, text, body };
+}
+
+function b64url(buf) {
+  return Buffer.from(buf).toString('base64url');
+}
+
+/** An HS256 room ticket, exactly as the README tells a Node backend to mint it. */
+export function mintTicket(claims, { secret = SECRET, alg = 'HS256' } = {}) {
+  const header = b64url(JSON.stringify({ alg, typ: 'JWT' }));
+  const payload = b64url(JSON.stringify(claims));
+  if (alg === 'none') return `${header}.${payload}.`;
+  const sig = createHmac('sha256', secret).update(`${header}.${payload}`).digest();
+  return `${header}.${payload}.${b64url(sig)}`;
+}
+
+export const nowSecs = () => Math.floor(Date.now() / 1000);
+
+/** A wake-counter snapshot of one room (debug endpoint of the test config). */
+export async function roomStats(base, room) {
+  const r = await httpGet(base, `/debug/rooms/${room}`);
+  if (r.status !== 200) throw new Error(`room stats: ${r.status} ${r.text}`);
+  return r.body;
+}
