@@ -14,7 +14,8 @@ export PATH="$root/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 export WRANGLER_SEND_METRICS=false WRANGLER_SEND_ERROR_REPORTS=false
 export CLOUDFLARE_CF_FETCH_ENABLED=false CARGO_NET_OFFLINE=true
 export WRANGLER_LOG_PATH="$root/.wrangler/logs"
-exec node node_modules/wrangler/bin/wrangler.js dev \
-  -c wrangler.router.toml -c wrangler.rooms.toml \
+# DEV_CONFIGS lets a test run the router alone (to see the rooms tier missing).
+read -r -a configs <<<"${DEV_CONFIGS:--c wrangler.router.toml -c wrangler.rooms.toml}"
+exec node node_modules/wrangler/bin/wrangler.js dev "${configs[@]}" \
   --ip 127.0.0.1 --port "$PORT" --inspector-port "$INSPECTOR_PORT" \
   --persist-to "$PERSIST_TO" --show-interactive-dev-session=false "$@"

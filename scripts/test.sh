@@ -36,7 +36,7 @@ WASM_OPT=0 scripts/build-worker.sh workers/router >"$logs/build-router.log" 2>&1
 
 start_dev() { # name port extra-args...
   local name=$1 port=$2; shift 2
-  SKIP_BUILD=1 PORT=$port INSPECTOR_PORT=$(free_port) PERSIST_TO="$(mktemp -d)" \
+  SKIP_BUILD=1 PORT=$port INSPECTOR_PORT=$(free_port) PERSIST_TO="$(mktemp -d)" WRANGLER_REGISTRY_PATH="$(mktemp -d)" \
     scripts/dev.sh --env test "$@" >"$logs/$name.log" 2>&1 &
   pids+=($!)
 }

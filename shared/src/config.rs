@@ -170,16 +170,20 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
                 if secret.len() < 32 {
                     return Err(bad("ROOM_TICKET_SECRET", "must be at least 32 bytes"));
                 }
-                Some(TicketKey::Hs256(HS256Key::from_bytes(secret.as_bytes())))
+                Some(TicketKey::Hs256(Box::new(HS256Key::from_bytes(
+                    secret.as_bytes(),
+                ))))
             }
-            (None, Some(pem)) => Some(TicketKey::EdDsa(
-                Ed25519PublicKey::from_pem(&pem.replace("\\n", "\n")).map_err(|_| {
+            (None, Some(pem)) => {
+                // A PEM pasted into a single-line var may carry literal "\n".
+                let key = Ed25519PublicKey::from_pem(&pem.replace("\\n", "\n")).map_err(|_| {
                     bad(
                         "ROOM_TICKET_PUBLIC_KEY",
                         "not an Ed25519 public key in PEM form",
                     )
-                })?,
-            )),
+                })?;
+                Some(TicketKey::EdDsa(Box::new(key)))
+            }
             (None, None) => None,
         };
         let tickets = match key {

@@ -15,10 +15,11 @@ use jwt_simple::prelude::*;
 use jwt_simple::JWTError;
 use std::collections::HashSet;
 
-/// Verification key; the variant pins the algorithm.
+/// Verification key; the variant pins the algorithm. Boxed: the keys are
+/// large and a policy is built once per isolate.
 pub enum TicketKey {
-    Hs256(HS256Key),
-    EdDsa(Ed25519PublicKey),
+    Hs256(Box<HS256Key>),
+    EdDsa(Box<Ed25519PublicKey>),
 }
 
 /// How `token` is turned into a room.
@@ -215,7 +216,7 @@ mod tests {
 
     fn hs_policy() -> TicketPolicy {
         TicketPolicy::Signed {
-            key: TicketKey::Hs256(HS256Key::from_bytes(SECRET)),
+            key: TicketKey::Hs256(Box::new(HS256Key::from_bytes(SECRET))),
             issuer: None,
             audience: None,
             leeway_secs: 5,
@@ -361,7 +362,7 @@ mod tests {
 
         // And the HS256 ticket presented to an EdDSA verifier.
         let ed_policy = TicketPolicy::Signed {
-            key: TicketKey::EdDsa(pair.public_key()),
+            key: TicketKey::EdDsa(Box::new(pair.public_key())),
             issuer: None,
             audience: None,
             leeway_secs: 5,
@@ -376,7 +377,7 @@ mod tests {
     #[test]
     fn issuer_and_audience_are_checked_when_configured() {
         let policy = TicketPolicy::Signed {
-            key: TicketKey::Hs256(HS256Key::from_bytes(SECRET)),
+            key: TicketKey::Hs256(Box::new(HS256Key::from_bytes(SECRET))),
             issuer: Some("game-backend".into()),
             audience: Some("peerjs".into()),
             leeway_secs: 5,

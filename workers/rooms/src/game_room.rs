@@ -223,12 +223,15 @@ impl GameRoom {
             Room::new(&cfg.room).closed(&mut meta, &peers, &gone, &mut flood, runtime::now_ms())
         };
         self.apply(&sockets, None, effects, cfg.log_level).await?;
-        // Finish the close handshake; 1005/1006 are not codes one may send.
-        let echo = match code {
-            Some(c) if (1000..=4999).contains(&c) && c != 1005 && c != 1006 => c as u16,
-            _ => 1000,
-        };
-        let _ = ws.close(Some(echo), Some("Closed"));
+        // Finish a client-initiated close handshake (a server-initiated one
+        // already sent its frame); 1005/1006 are not codes one may send.
+        if !gone.state.closing {
+            let echo = match code {
+                Some(c) if (1000..=4999).contains(&c) && c != 1005 && c != 1006 => c as u16,
+                _ => 1000,
+            };
+            let _ = ws.close(Some(echo), Some("Closed"));
+        }
         self.save_meta(&before, meta).await
     }
 
@@ -305,16 +308,9 @@ impl GameRoom {
                     reason,
                 } => {
                     if let Some(ws) = joiner {
-                        // Accepted as hibernatable and marked closing, so the
-                        // refusal never counts as a peer and never pins the room.
-                        self.state.accept_websocket_with_tags(ws, &["refused"]);
-                        ws.serialize_attachment(&PeerState {
-                            id: "refused".to_owned(),
-                            proven: false,
-                            joined_ms: runtime::now_ms(),
-                            seen_ms: runtime::now_ms(),
-                            closing: true,
-                        })?;
+                        // A plain (not hibernatable) accept: the socket is
+                        // never a peer and lives only for this request.
+                        ws.accept()?;
                         let _ = ws.send_with_str(&frame);
                         let _ = ws.close(Some(code), Some(&reason));
                     }

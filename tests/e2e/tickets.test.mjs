@@ -1,0 +1,112 @@
+// Tickets required (HS256), an origin allow-list, and a low per-IP connect
+// limit: the second local configuration. The per-IP test runs last, since it
+// spends this isolate's budget.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TICKETS, connect, join, httpGet, unique, sleep, mintTicket, nowSecs } from './lib.mjs';
+
+const ticket = (room, extra = {}) => mintTicket({ room, exp: nowSecs() + 60, iat: nowSecs(), ...extra });
+
+async function refusedWith(id, token) {
+  const c = await connect(TICKETS, { id, token });
+  const err = await c.next('ERROR');
+  const closed = await c.closed;
+  assert.equal(closed.code, 1008);
+  return err.payload.msg;
+}
+
+test('a valid ticket joins its room; bad tickets are refused with the reason', async () => {
+  const room = unique('t');
+  const a = await join(TICKETS, 'a', ticket(room));
+  const b = await join(TICKETS, 'b', ticket(room, { sub: 'b' }));
+  a.send({ type: 'OFFER', dst: 'b', payload: {} });
+  assert.equal((await b.next('OFFER')).src, 'a');
+
+  assert.equal(await refusedWith('c', ticket(room, { exp: nowSecs() - 60 })), 'Invalid room ticket: expired');
+  assert.equal(await refusedWith('c', ticket(room, { nbf: nowSecs() + 120 })), 'Invalid room ticket: not valid yet');
+  assert.equal(await refusedWith('c', ticket(room, { sub: 'someone-else' })), 'Invalid room ticket: issued for another peer id');
+  assert.equal(
+    await refusedWith('c', mintTicket({ room, exp: nowSecs() + 60 }, { secret: 'wrong-secret-wrong-secret-wrong-secret' })),
+    'Invalid room ticket: bad signature',
+  );
+  assert.match(await refusedWith('c', mintTicket({ room, exp: nowSecs() + 60 }, { alg: 'none' })), /^Invalid room ticket/);
+  assert.equal(await refusedWith('c', mintTicket({ exp: nowSecs() + 60 })), 'Invalid room ticket: no room');
+  assert.equal(await refusedWith('c', mintTicket({ room })), 'Invalid room ticket: no expiry');
+  assert.equal(await refusedWith('c', room), 'Invalid room ticket: not a JWT');
+  await Promise.all([a.close(), b.close()]);
+});
+
+test('a ticket for room A admits to room A only, whatever room the client hoped for', async () => {
+  const roomA = unique('a');
+  const roomB = unique('b');
+  const inB = await join(TICKETS, 'target', ticket(roomB));
+  const intruder = await join(TICKETS, 'intruder', ticket(roomA));
+  intruder.send({ type: 'OFFER', dst: 'target', payload: {} });
+  assert.equal((await intruder.next('EXPIRE', 9_000)).src, 'target');
+  assert.equal(inB.of('OFFER').length, 0);
+  await Promise.all([inB.close(), intruder.close()]);
+});
+
+test('a ticket whose sub is the id proves it: the new socket takes over, the old one is closed, no LEAVE', async () => {
+  const room = unique('take');
+  const other = await join(TICKETS, 'other', ticket(room));
+  const old = await join(TICKETS, 'me', ticket(room, { sub: 'me' }));
+  const fresh = await join(TICKETS, 'me', ticket(room, { sub: 'me' }));
+  const beats = setInterval(() => [other, fresh].forEach((p) => p.send('{"type":"HEARTBEAT"}')), 1_000);
+  const closed = await old.closed;
+  assert.equal(closed.code, 4001);
+  other.send({ type: 'OFFER', dst: 'me', payload: {} });
+  assert.equal((await fresh.next('OFFER')).src, 'other');
+  await sleep(2_500);
+  assert.equal(other.of('LEAVE').length, 0);
+  // Without sub, the same claim is refused.
+  const unproven = await connect(TICKETS, { id: 'me', token: ticket(room) });
+  assert.equal((await unproven.next((m) => m.type === 'ID-TAKEN' || m.type === 'OPEN')).type, 'ID-TAKEN');
+  clearInterval(beats);
+  await Promise.all([other.close(), fresh.close()]);
+});
+
+test('roster with tickets: a valid ticket lists its room; expired or missing credentials do not', async () => {
+  const room = unique('ros');
+  const a = await join(TICKETS, 'a', ticket(room));
+  const b = await join(TICKETS, 'b', ticket(room));
+  const ok = await httpGet(TICKETS, '/peerjs/peers', { Authorization: `Bearer ${ticket(room)}` });
+  assert.equal(ok.status, 200);
+  assert.deepEqual(ok.body, ['a', 'b']);
+  const expired = await httpGet(TICKETS, '/peerjs/peers', { Authorization: `Bearer ${ticket(room, { exp: nowSecs() - 60 })}` });
+  assert.equal(expired.status, 403);
+  assert.equal(expired.body.error, 'Invalid room ticket: expired');
+  const other = await httpGet(TICKETS, `/peerjs/peers?token=${ticket(unique('elsewhere'))}`);
+  assert.deepEqual(other.body, [], "another room's ticket shows that room only");
+  const plainRoomId = await httpGet(TICKETS, `/peerjs/peers?token=${room}`);
+  assert.equal(plainRoomId.status, 403, 'a bare room id is no credential when tickets are required');
+  assert.equal((await httpGet(TICKETS, '/peerjs/peers')).status, 401);
+  await Promise.all([a.close(), b.close()]);
+});
+
+test('origin allow-list: a foreign page is refused with 403 before the upgrade; CORS reflects only listed origins', async () => {
+  const room = unique('o');
+  await assert.rejects(
+    connect(TICKETS, { id: 'a', token: ticket(room), headers: { Origin: 'https://evil.example' } }),
+    (err) => err.status === 403,
+  );
+  const ok = await join(TICKETS, 'a', ticket(room), { headers: { Origin: 'https://game.example' } });
+  await ok.close();
+  const allowed = await httpGet(TICKETS, '/peerjs/id', { Origin: 'http://localhost:8080' });
+  assert.equal(allowed.headers.get('access-control-allow-origin'), 'http://localhost:8080');
+  const denied = await httpGet(TICKETS, '/peerjs/id', { Origin: 'https://evil.example' });
+  assert.equal(denied.headers.get('access-control-allow-origin'), null);
+});
+
+test('per-IP connect limit: /id gets 429 with Retry-After, an upgrade gets an ERROR frame', async () => {
+  // This configuration allows a burst of 40 then 1 a second; earlier tests spent part of it.
+  const results = [];
+  for (let i = 0; i < 60; i += 1) results.push(await httpGet(TICKETS, '/peerjs/id'));
+  const limited = results.filter((r) => r.status === 429);
+  assert.ok(limited.length >= 15, `${limited.length} of 60 limited`);
+  assert.ok(Number(limited[0].headers.get('retry-after')) >= 1);
+  assert.match(limited[0].body.error, /too many/i);
+  const c = await connect(TICKETS, { id: 'late', token: ticket(unique('x')) });
+  assert.equal((await c.next('ERROR')).payload.msg, 'Too many connections, retry later');
+  assert.equal((await c.closed).code, 1008);
+});
