@@ -3,7 +3,8 @@
 // spends this isolate's budget.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TICKETS, connect, join, httpGet, unique, sleep, mintTicket, nowSecs } from './lib.mjs';
+import { execFileSync } from 'node:child_process';
+import { TICKETS, SECRET, connect, join, httpGet, unique, sleep, mintTicket, nowSecs } from './lib.mjs';
 
 const ticket = (room, extra = {}) => mintTicket({ room, exp: nowSecs() + 60, iat: nowSecs(), ...extra });
 
@@ -34,6 +35,15 @@ test('a valid ticket joins its room; bad tickets are refused with the reason', a
   assert.equal(await refusedWith('c', mintTicket({ room })), 'Invalid room ticket: no expiry');
   assert.equal(await refusedWith('c', room), 'Invalid room ticket: not a JWT');
   await Promise.all([a.close(), b.close()]);
+});
+
+test('a ticket from the mint-ticket tool is accepted', { skip: !process.env.MINT_TICKET && 'MINT_TICKET not built' }, async () => {
+  const room = unique('tool');
+  const token = execFileSync(process.env.MINT_TICKET, ['--room', room, '--sub', 'tooled', '--ttl', '60'], {
+    env: { ...process.env, ROOM_TICKET_SECRET: SECRET },
+  }).toString().trim();
+  const c = await join(TICKETS, 'tooled', token);
+  await c.close();
 });
 
 test('a ticket for room A admits to room A only, whatever room the client hoped for', async () => {
