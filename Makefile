@@ -31,3 +31,17 @@ fmt:
 
 clean:
 	rm -rf target workers/*/build .wrangler dist
+
+# --- operators (need a Cloudflare login; ENV=staging|production) -----------
+.PHONY: deploy-rooms deploy-router upload-rooms upload-router promote-rooms promote-router rollback-rooms rollback-router
+
+deploy-rooms: setup      ## deploy the rooms tier (first when the internal contract changes)
+	scripts/deploy.sh deploy rooms $(ENV)
+deploy-router: setup     ## deploy the router tier
+	scripts/deploy.sh deploy router $(ENV)
+upload-rooms upload-router: setup   ## upload a new version without routing traffic to it
+	scripts/deploy.sh upload $(@:upload-%=%) $(ENV)
+promote-rooms promote-router:       ## VERSION=<id> PERCENT=<n>: route PERCENT% to VERSION
+	scripts/deploy.sh promote $(@:promote-%=%) $(ENV) $(VERSION) $(PERCENT)
+rollback-rooms rollback-router:     ## back to the previous version (or VERSION=<id>)
+	scripts/deploy.sh rollback $(@:rollback-%=%) $(ENV) $(VERSION)

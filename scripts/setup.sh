@@ -35,5 +35,10 @@ if [ "${SETUP_BROWSER:-0}" = 1 ] && [ ! -x /usr/bin/chromium ]; then
   step "apt-get install chromium (browser tests)"
   apt-get update -qq && apt-get install -y -qq chromium >/dev/null
 fi
+# The metrics test checks our exposition with the reference Prometheus parser.
+if ! python3 -c 'import prometheus_client' 2>/dev/null; then
+  step "pip install prometheus-client (metrics test)"
+  python3 -m pip install --quiet --disable-pip-version-check prometheus-client==0.26.0
+fi
 # Offline builds need every locked crate, other platforms' included.
 cargo fetch --locked >/dev/null

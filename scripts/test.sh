@@ -71,4 +71,10 @@ phase "end-to-end tests (node --test)"
 export E2E_URL="http://127.0.0.1:$P_PLAIN" E2E_TICKETS_URL="http://127.0.0.1:$P_TICKETS" REF_URL="http://127.0.0.1:$P_REF"
 export E2E_LOG="$logs/plain.log"
 node --test --test-concurrency=4 --test-timeout=120000 --test-reporter=spec "tests/e2e/*.test.mjs"
+cleanup; pids=()
+
+phase "deploy checks: optimized build, dry-run of every tier x environment, size budgets"
+WASM_OPT=1 scripts/build-worker.sh workers/rooms >"$logs/build-rooms-opt.log" 2>&1 || { cat "$logs/build-rooms-opt.log"; exit 1; }
+WASM_OPT=1 scripts/build-worker.sh workers/router >"$logs/build-router-opt.log" 2>&1 || { cat "$logs/build-router-opt.log"; exit 1; }
+node --test --test-reporter=spec tests/deploy/
 phase "done"

@@ -22,6 +22,9 @@ pub enum Endpoint {
     Socket,
     /// `GET /debug/rooms/{room}`: one room's wake counters (only with `DEBUG_ENDPOINTS`).
     RoomDebug(String),
+    /// `GET /debug/ghost/{room}`: report a room that then never reports again,
+    /// to test that gauges heal (only with `DEBUG_ENDPOINTS`).
+    GhostDebug(String),
     NotFound,
 }
 
@@ -35,6 +38,9 @@ pub fn route(mounts: &[String], path: &str) -> Endpoint {
     }
     if let Some(room) = path.strip_prefix("/debug/rooms/") {
         return Endpoint::RoomDebug(room.to_owned());
+    }
+    if let Some(room) = path.strip_prefix("/debug/ghost/") {
+        return Endpoint::GhostDebug(room.to_owned());
     }
     for mount in mounts {
         let Some(rest) = path.strip_prefix(mount.as_str()) else {

@@ -25,6 +25,10 @@ pub const PATH_CONNECT: &str = "/internal/connect";
 pub const PATH_ROSTER: &str = "/internal/roster";
 pub const PATH_HEALTH: &str = "/internal/health";
 pub const PATH_STATS: &str = "/internal/stats";
+/// Gathered cluster figures (no room).
+pub const PATH_METRICS: &str = "/internal/metrics";
+/// A router's counter deltas (no room).
+pub const PATH_REPORT: &str = "/internal/report";
 
 /// What the rooms Worker learns from a request's headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,16 +53,21 @@ pub enum ContractError {
     BadPeer,
 }
 
+/// Checks only the contract version, for requests about no room.
+pub fn read_version(header: impl Fn(&str) -> Option<String>) -> Result<u32, ContractError> {
+    let version = header(HEADER_VERSION).ok_or(ContractError::NoVersion)?;
+    match version.trim().parse::<u32>() {
+        Ok(v) if (OLDEST_ACCEPTED..=VERSION).contains(&v) => Ok(v),
+        _ => Err(ContractError::Unsupported(version)),
+    }
+}
+
 /// Checks the headers of an internal request; `peer_required` for upgrades.
 pub fn read(
     header: impl Fn(&str) -> Option<String>,
     peer_required: bool,
 ) -> Result<Admission, ContractError> {
-    let version = header(HEADER_VERSION).ok_or(ContractError::NoVersion)?;
-    match version.trim().parse::<u32>() {
-        Ok(v) if (OLDEST_ACCEPTED..=VERSION).contains(&v) => {}
-        _ => return Err(ContractError::Unsupported(version)),
-    }
+    read_version(&header)?;
     let room = header(HEADER_ROOM)
         .filter(|r| crate::ids::is_valid_room_id(r))
         .ok_or(ContractError::BadRoom)?;

@@ -2,6 +2,11 @@
 // sockets, HTTP helpers, and HS256 tickets minted the way a Node backend would.
 import WebSocket from 'ws';
 import { createHmac } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join as pathJoin } from 'node:path';
 
 export const BASE = process.env.E2E_URL ?? 'http://127.0.0.1:9000';
 export const TICKETS = process.env.E2E_TICKETS_URL;
@@ -137,4 +142,63 @@ export async function roomStats(base, room) {
   const r = await httpGet(base, `/debug/rooms/${room}`);
   if (r.status !== 200) throw new Error(`room stats: ${r.status} ${r.text}`);
   return r.body;
+}
+
+const root = new URL('../..', import.meta.url).pathname;
+
+export function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts a private `wrangler dev` session (test env, prebuilt Workers, fresh
+ * state, its own dev registry so it cannot see the suite's other sessions).
+ * Returns its base URL, its captured output and a stop function.
+ */
+export async function startDev({ configs = '-c wrangler.router.toml -c wrangler.rooms.toml', vars = [] } = {}) {
+  const port = await freePort();
+  const child = spawn('scripts/dev.sh', ['--env', 'test', ...vars.flatMap((v) => ['--var', v])], {
+    cwd: root,
+    env: {
+      ...process.env,
+      SKIP_BUILD: '1',
+      PORT: String(port),
+      INSPECTOR_PORT: String(await freePort()),
+      PERSIST_TO: mkdtempSync(pathJoin(tmpdir(), 'dev-state-')),
+      DEV_CONFIGS: configs,
+      WRANGLER_REGISTRY_PATH: mkdtempSync(pathJoin(tmpdir(), 'registry-')),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const output = [];
+  child.stdout.on('data', (d) => output.push(d.toString()));
+  child.stderr.on('data', (d) => output.push(d.toString()));
+  const base = `http://127.0.0.1:${port}`;
+  const stop = () => {
+    try {
+      process.kill(-child.pid, 'SIGTERM');
+    } catch {}
+  };
+  for (let i = 0; i < 120; i += 1) {
+    try {
+      const r = await fetch(`${base}/health`);
+      if (configs.includes('rooms')) {
+        const deep = await fetch(`${base}/health?deep=1`);
+        if (deep.status !== 200) throw new Error('rooms not ready');
+      }
+      await r.text();
+      return { base, stop, log: () => output.join('') };
+    } catch {
+      await sleep(500);
+    }
+  }
+  stop();
+  throw new Error(`wrangler dev did not start:\n${output.join('').slice(-2000)}`);
 }

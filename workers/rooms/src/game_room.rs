@@ -9,17 +9,23 @@
 //! answered by the runtime's auto-response and never reach this code.
 
 use crate::runtime::{self, RawState};
+use crate::stats;
 use signaling_core::config::{ConfigError, RoomsConfig, Settings};
 use signaling_core::contract;
 use signaling_core::flood::PeerFloodGuard;
 use signaling_core::frame;
 use signaling_core::log::{Level, LogEvent};
+use signaling_core::metrics::{Counter, Deltas, Report};
 use signaling_core::room::{Effect, JoinRequest, PeerState, PeerView, Room, RoomMeta, Target};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use worker::*;
 
 /// Storage key of the room's durable record.
 const META_KEY: &str = "meta";
+
+/// A room reports to its stats shard at most this often, except on the
+/// wakes that change membership (join, close, alarm), which always report.
+const REPORT_INTERVAL_MS: u64 = 2_000;
 
 /// The exact frame the stock client sends every 5 s, answered by the runtime.
 pub const HEARTBEAT: &str = r#"{"type":"HEARTBEAT"}"#;
@@ -34,6 +40,10 @@ pub struct GameRoom {
     meta: RefCell<Option<RoomMeta>>,
     /// In-memory only: losing it at eviction merely forgives a flooder.
     flood: RefCell<PeerFloodGuard>,
+    env: Env,
+    /// Counters not yet reported to the stats shard.
+    deltas: RefCell<Deltas>,
+    last_report_ms: Cell<u64>,
 }
 
 impl DurableObject for GameRoom {
@@ -46,6 +56,8 @@ impl DurableObject for GameRoom {
             state.set_websocket_auto_response(&pair);
         }
         runtime::wake(&room, true);
+        let mut deltas = Deltas::default();
+        deltas.add(Counter::RoomWake, 1);
         GameRoom {
             state,
             raw,
@@ -53,18 +65,23 @@ impl DurableObject for GameRoom {
             config,
             meta: RefCell::new(None),
             flood: RefCell::new(PeerFloodGuard::new(per_sec)),
+            env,
+            deltas: RefCell::new(deltas),
+            last_report_ms: Cell::new(0),
         }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
         match req.path().as_str() {
             contract::PATH_CONNECT => {
-                runtime::wake(&self.room, false);
-                self.join(&req).await
+                self.woke();
+                let resp = self.join(&req).await;
+                self.report(true);
+                resp
             }
             contract::PATH_ROSTER => {
                 // An eviction-safe read: sockets only, no storage, no alarm.
-                runtime::wake(&self.room, false);
+                self.woke();
                 let cfg = match &self.config {
                     Ok(c) => c,
                     Err(e) => return runtime::json_error(500, &e.to_string()),
@@ -98,7 +115,7 @@ impl DurableObject for GameRoom {
         ws: WebSocket,
         message: WebSocketIncomingMessage,
     ) -> Result<()> {
-        runtime::wake(&self.room, false);
+        self.woke();
         let Ok(cfg) = &self.config else {
             return Ok(());
         };
@@ -124,7 +141,9 @@ impl DurableObject for GameRoom {
             )
         };
         self.apply(&sockets, None, effects, cfg.log_level).await?;
-        self.save_meta(&before, meta).await
+        self.save_meta(&before, meta).await?;
+        self.report(false);
+        Ok(())
     }
 
     async fn websocket_close(
@@ -134,17 +153,17 @@ impl DurableObject for GameRoom {
         _reason: String,
         _clean: bool,
     ) -> Result<()> {
-        runtime::wake(&self.room, false);
+        self.woke();
         self.on_closed(ws, Some(code)).await
     }
 
     async fn websocket_error(&self, ws: WebSocket, _error: Error) -> Result<()> {
-        runtime::wake(&self.room, false);
+        self.woke();
         self.on_closed(ws, None).await
     }
 
     async fn alarm(&self) -> Result<Response> {
-        runtime::wake(&self.room, false);
+        self.woke();
         let Ok(cfg) = &self.config else {
             return Response::ok("configuration error");
         };
@@ -154,6 +173,7 @@ impl DurableObject for GameRoom {
         let effects = Room::new(&cfg.room).alarm(&mut meta, &peers, runtime::now_ms());
         self.apply(&sockets, None, effects, cfg.log_level).await?;
         self.save_meta(&before, meta).await?;
+        self.report(true);
         Response::ok("alarm handled")
     }
 }
@@ -232,7 +252,44 @@ impl GameRoom {
             };
             let _ = ws.close(Some(echo), Some("Closed"));
         }
-        self.save_meta(&before, meta).await
+        self.save_meta(&before, meta).await?;
+        self.report(true);
+        Ok(())
+    }
+
+    fn woke(&self) {
+        runtime::wake(&self.room, false);
+        self.deltas.borrow_mut().add(Counter::RoomWake, 1);
+    }
+
+    /// Sends the room's peer count and counter deltas to its stats shard in
+    /// the background (`waitUntil`), never on the relay path's critical
+    /// path. Relays report at most every `REPORT_INTERVAL_MS`; membership
+    /// changes (`force`) always do, so gauges follow joins and leaves.
+    fn report(&self, force: bool) {
+        let now = runtime::now_ms();
+        if !force && now.saturating_sub(self.last_report_ms.get()) < REPORT_INTERVAL_MS {
+            return;
+        }
+        self.last_report_ms.set(now);
+        let deltas = std::mem::take(&mut *self.deltas.borrow_mut());
+        let (_, peers) = self.peers();
+        let report = Report {
+            room: Some(self.room.clone()),
+            peers: peers.iter().filter(|p| !p.state.closing).count(),
+            at_ms: now,
+            deltas,
+        };
+        let env = self.env.clone();
+        let room = self.room.clone();
+        self.state.wait_until(async move {
+            if let Err(err) = stats::send_report(env, report).await {
+                let event = LogEvent::new(Level::Error, "internal_error")
+                    .field("what", "stats report failed")
+                    .field("error", err.to_string());
+                runtime::log(Level::Error, Some(&room), &event);
+            }
+        });
     }
 
     /// The room's sockets and the core's view of them (same order).
@@ -355,7 +412,7 @@ impl GameRoom {
                     storage.set_alarm(ScheduledTime::new(when)).await?;
                 }
                 Effect::DeleteAlarm => storage.delete_alarm().await?,
-                Effect::Count(counter, by) => runtime::count(counter, by),
+                Effect::Count(counter, by) => self.deltas.borrow_mut().add(counter, by),
                 Effect::Log(event) => runtime::log(min_level, Some(&self.room), &event),
             }
         }

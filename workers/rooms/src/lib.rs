@@ -6,11 +6,14 @@
 //!   timestamps, log output, per-isolate counters).
 //! - `game_room`: the Durable Object, a thin adapter around
 //!   `signaling_core::room`.
+//! - `stats`: the stats shards rooms report to, and their gathering.
 
 mod game_room;
 mod runtime;
+mod stats;
 
 pub use game_room::GameRoom;
+pub use stats::StatsShard;
 
 use signaling_core::config::Settings;
 use signaling_core::contract;
@@ -24,6 +27,20 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let path = req.path();
     if path == contract::PATH_HEALTH {
         return health(&env);
+    }
+    if path == contract::PATH_METRICS || path == contract::PATH_REPORT {
+        // Same contract check, without a room.
+        if let Err(err) = contract::read_version(|name| req.headers().get(name).ok().flatten()) {
+            return runtime::json_error(403, &err.to_string());
+        }
+        return if path == contract::PATH_METRICS {
+            Response::from_json(&stats::gather(&env).await?)
+        } else {
+            let mut req = req;
+            let report: signaling_core::metrics::Report = req.json().await?;
+            stats::send_report(env, report).await?;
+            Response::ok("ok")
+        };
     }
     let peer_required = path == contract::PATH_CONNECT;
     let admission =

@@ -3,7 +3,6 @@
 //! where log lines and counters go.
 
 use signaling_core::log::{Level, LogEvent};
-use signaling_core::metrics::Counter;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use wasm_bindgen::prelude::*;
@@ -60,20 +59,16 @@ pub fn log(min: Level, room: Option<&str>, event: &LogEvent) {
     }
 }
 
-/// Per-isolate totals of the core's counters and of room wakes.
+/// Per-isolate wake counts, for the test-only debug endpoint (the
+/// cluster-wide figures go through the stats shards).
 #[derive(Default)]
 pub struct IsolateStats {
-    pub counters: BTreeMap<Counter, u64>,
     /// Room id -> (constructions, handler invocations).
     pub wakes: BTreeMap<String, (u64, u64)>,
 }
 
 thread_local! {
     pub static STATS: RefCell<IsolateStats> = RefCell::new(IsolateStats::default());
-}
-
-pub fn count(counter: Counter, by: u64) {
-    STATS.with(|s| *s.borrow_mut().counters.entry(counter).or_insert(0) += by);
 }
 
 /// Records that room `room` woke: constructed (`constructed`) or ran a handler.

@@ -10,8 +10,10 @@
 //!
 //! - `http`: response helpers (JSON errors, CORS headers, refusals after the upgrade).
 //! - `state`: what one isolate keeps: the parsed configuration and the per-IP limiter.
+//! - `metrics`: router refusal counters and the `/metrics` scrape.
 
 mod http;
+mod metrics;
 mod state;
 
 use http::{json, json_error, refuse_socket, with_cors};
@@ -19,16 +21,24 @@ use signaling_core::api::{self, Endpoint};
 use signaling_core::contract;
 use signaling_core::cors::OriginDecision;
 use signaling_core::log::{Level, LogEvent};
+use signaling_core::metrics::{Counter, RefuseReason};
 use signaling_core::query;
 use worker::*;
 
 /// Name of the service binding to the rooms Worker.
-const ROOMS_BINDING: &str = "ROOMS";
+pub(crate) const ROOMS_BINDING: &str = "ROOMS";
 /// Host of internal URLs; never resolved, the binding routes them.
-const INTERNAL_ORIGIN: &str = "https://rooms.internal";
+pub(crate) const INTERNAL_ORIGIN: &str = "https://rooms.internal";
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    let resp = route(req, &env).await;
+    metrics::flush_in_background(&env, &ctx, now_ms());
+    resp
+}
+
+async fn route(req: Request, env: &Env) -> Result<Response> {
+    let env = env.clone();
     let config = state::config(&env);
     let path = req.path();
 
@@ -48,6 +58,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
                 "setting": err.setting,
             });
             if is_upgrade(&req) {
+                metrics::count(Counter::ConnectionRefused(RefuseReason::Config));
                 return refuse_socket("Server configuration error", 1011);
             }
             return Ok(json(&body)?.with_status(500));
@@ -85,7 +96,11 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Endpoint::Peers => roster(&req, &env, cfg).await?,
         Endpoint::Socket => json_error(426, "Upgrade Required: connect with a WebSocket")?,
         Endpoint::RoomDebug(room) if cfg.debug_endpoints => room_debug(&env, &room).await?,
-        Endpoint::Metrics | Endpoint::Demo | Endpoint::RoomDebug(_) | Endpoint::NotFound => {
+        Endpoint::Metrics => metrics::scrape(&req, &env, cfg, now_ms()).await?,
+        Endpoint::GhostDebug(room) if cfg.debug_endpoints => {
+            metrics::ghost(&env, &room, now_ms()).await?
+        }
+        Endpoint::Demo | Endpoint::RoomDebug(_) | Endpoint::GhostDebug(_) | Endpoint::NotFound => {
             json_error(404, "Not found")?
         }
     };
@@ -295,6 +310,7 @@ async fn upgrade(
     let grant = match cfg.tickets.admit(&peer.token, &peer.id, now_ms() / 1000) {
         Ok(grant) => grant,
         Err(err) => {
+            metrics::count(Counter::ConnectionRefused(RefuseReason::BadTicket));
             log(
                 cfg,
                 LogEvent::new(Level::Info, "refuse")

@@ -1,0 +1,170 @@
+//! The router's side of `/metrics`: its own refusal counters (batched and
+//! shipped to a stats shard in the background) and the scrape itself,
+//! gathered from every shard through the rooms Worker and cached briefly so
+//! scrapers cannot hammer the shards.
+
+use crate::{http, INTERNAL_ORIGIN, ROOMS_BINDING};
+use signaling_core::config::RouterConfig;
+use signaling_core::contract;
+use signaling_core::metrics::{self, Counter, Deltas, Report, Snapshot};
+use std::cell::RefCell;
+use worker::*;
+
+/// Router deltas are shipped at most this often (and before every scrape).
+const FLUSH_INTERVAL_MS: u64 = 2_000;
+/// A gathered snapshot is reused for this long.
+const CACHE_MS: u64 = 2_000;
+
+#[derive(Default)]
+struct RouterStats {
+    pending: Deltas,
+    last_flush_ms: u64,
+    /// Last gathered snapshot, for the cache and for messagesPerSecond.
+    cached: Option<(u64, Snapshot)>,
+    previous: Option<(u64, u64)>,
+}
+
+thread_local! {
+    static STATS: RefCell<RouterStats> = RefCell::new(RouterStats::default());
+}
+
+pub fn count(counter: Counter) {
+    STATS.with(|s| s.borrow_mut().pending.add(counter, 1));
+}
+
+fn take_pending(now: u64, force: bool) -> Option<Deltas> {
+    STATS.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.pending.is_empty()
+            || (!force && now.saturating_sub(s.last_flush_ms) < FLUSH_INTERVAL_MS)
+        {
+            return None;
+        }
+        s.last_flush_ms = now;
+        Some(std::mem::take(&mut s.pending))
+    })
+}
+
+fn internal(path: &str, method: Method, body: Option<String>) -> Result<Request> {
+    let headers = Headers::new();
+    headers.set(contract::HEADER_VERSION, &contract::VERSION.to_string())?;
+    let mut init = RequestInit::new();
+    init.with_method(method).with_headers(headers);
+    if let Some(body) = body {
+        init.with_body(Some(body.into()));
+    }
+    Request::new_with_init(&format!("{INTERNAL_ORIGIN}{path}"), &init)
+}
+
+async fn ship(env: &Env, deltas: Deltas, now: u64) -> Result<()> {
+    let report = Report {
+        room: None,
+        peers: 0,
+        at_ms: now,
+        deltas,
+    };
+    let req = internal(
+        contract::PATH_REPORT,
+        Method::Post,
+        Some(serde_json::to_string(&report)?),
+    )?;
+    env.service(ROOMS_BINDING)?.fetch_request(req).await?;
+    Ok(())
+}
+
+/// Test hook: reports `room` with 2 peers once, then never again, like a
+/// room that died without a goodbye.
+pub async fn ghost(env: &Env, room: &str, now: u64) -> Result<Response> {
+    if !signaling_core::ids::is_valid_room_id(room) {
+        return http::json_error(400, "invalid room id");
+    }
+    let report = Report {
+        room: Some(room.to_owned()),
+        peers: 2,
+        at_ms: now,
+        deltas: Deltas::default(),
+    };
+    let req = internal(
+        contract::PATH_REPORT,
+        Method::Post,
+        Some(serde_json::to_string(&report)?),
+    )?;
+    env.service(ROOMS_BINDING)?.fetch_request(req).await?;
+    http::json(&serde_json::json!({ "ghost": room }))
+}
+
+/// Ships pending router counters in the background when they are due.
+pub fn flush_in_background(env: &Env, ctx: &Context, now: u64) {
+    if let Some(deltas) = take_pending(now, false) {
+        let env = env.clone();
+        ctx.wait_until(async move {
+            let _ = ship(&env, deltas, now).await;
+        });
+    }
+}
+
+/// `GET /metrics`: Prometheus text, or the original JSON on `Accept: application/json`.
+pub async fn scrape(req: &Request, env: &Env, cfg: &RouterConfig, now: u64) -> Result<Response> {
+    if let Some(token) = &cfg.metrics_token {
+        let given = req.headers().get("Authorization").ok().flatten();
+        if given.as_deref().and_then(|h| h.strip_prefix("Bearer ")) != Some(token.as_str()) {
+            let mut resp = http::json_error(
+                401,
+                "Unauthorized: send 'Authorization: Bearer <METRICS_TOKEN>'",
+            )?;
+            resp.headers_mut().set("WWW-Authenticate", "Bearer")?;
+            return Ok(resp);
+        }
+    }
+    let cached = STATS.with(|s| {
+        s.borrow()
+            .cached
+            .clone()
+            .filter(|(at, _)| now.saturating_sub(*at) < CACHE_MS)
+    });
+    let snapshot = match cached {
+        Some((_, snapshot)) => snapshot,
+        None => {
+            if let Some(deltas) = take_pending(now, true) {
+                ship(env, deltas, now).await?;
+            }
+            let req = internal(contract::PATH_METRICS, Method::Get, None)?;
+            let mut resp = env.service(ROOMS_BINDING)?.fetch_request(req).await?;
+            if resp.status_code() != 200 {
+                return http::json_error(502, "stats shards could not answer");
+            }
+            let snapshot: Snapshot = resp.json().await?;
+            STATS.with(|s| s.borrow_mut().cached = Some((now, snapshot.clone())));
+            snapshot
+        }
+    };
+    let wants_json = req
+        .headers()
+        .get("Accept")
+        .ok()
+        .flatten()
+        .is_some_and(|a| a.contains("application/json"));
+    if wants_json {
+        let relayed = snapshot.total("peerjs_messages_relayed_total");
+        let rate = STATS.with(|s| {
+            let mut s = s.borrow_mut();
+            let rate = match s.previous {
+                Some((at, before)) if now > at => {
+                    (relayed.saturating_sub(before)) as f64 * 1000.0 / (now - at) as f64
+                }
+                _ => 0.0,
+            };
+            s.previous = Some((now, relayed));
+            rate
+        });
+        return http::json(&metrics::render_json(&snapshot, now, rate));
+    }
+    let mut resp = Response::ok(metrics::render_prometheus(
+        &snapshot,
+        env!("CARGO_PKG_VERSION"),
+    ))?;
+    resp.headers_mut()
+        .set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")?;
+    resp.headers_mut().set("Cache-Control", "no-store")?;
+    Ok(resp)
+}
