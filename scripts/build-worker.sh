@@ -13,6 +13,9 @@ export CARGO_NET_OFFLINE=true
 flags=(--release)
 if [ "${WASM_OPT:-1}" = 0 ]; then flags+=(--no-opt); fi
 cd "$root"
+# The demo page loads the unmodified client, served as a static asset.
+mkdir -p web/demo/vendor
+cp -f node_modules/peerjs/dist/peerjs.min.js web/demo/vendor/peerjs.min.js
 # The test script builds once up front and tells the dev sessions to reuse it.
 if [ "${SKIP_BUILD:-0}" = 1 ] && [ -f "$crate/build/index.js" ]; then
   echo "SKIP_BUILD=1: reusing $crate/build"; exit 0

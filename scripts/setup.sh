@@ -31,7 +31,7 @@ if [ ! -f "$stamp" ] || [ package.json -nt "$stamp" ] || [ package-lock.json -nt
   npm install --no-audit --no-fund
   touch "$stamp"
 fi
-if [ "${SETUP_BROWSER:-0}" = 1 ] && [ ! -x /usr/bin/chromium ]; then
+if [ ! -x /usr/bin/chromium ]; then
   step "apt-get install chromium (browser tests)"
   apt-get update -qq && apt-get install -y -qq chromium >/dev/null
 fi

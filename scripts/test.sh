@@ -73,8 +73,12 @@ export E2E_LOG="$logs/plain.log"
 node --test --test-concurrency=4 --test-timeout=120000 --test-reporter=spec "tests/e2e/*.test.mjs"
 cleanup; pids=()
 
+phase "browser tests: unmodified peerjs in headless Chromium, loopback-only network namespace"
+# A fresh network namespace with only `lo`: WebRTC cannot leave 127.0.0.1.
+unshare -n -- bash -c 'ip link set lo up && node --test --test-timeout=300000 --test-reporter=spec "tests/browser/*.test.mjs"'
+
 phase "deploy checks: optimized build, dry-run of every tier x environment, size budgets"
 WASM_OPT=1 scripts/build-worker.sh workers/rooms >"$logs/build-rooms-opt.log" 2>&1 || { cat "$logs/build-rooms-opt.log"; exit 1; }
 WASM_OPT=1 scripts/build-worker.sh workers/router >"$logs/build-router-opt.log" 2>&1 || { cat "$logs/build-router-opt.log"; exit 1; }
-node --test --test-reporter=spec tests/deploy/
+node --test --test-reporter=spec "tests/deploy/*.test.mjs"
 phase "done"

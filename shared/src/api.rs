@@ -12,7 +12,8 @@
 pub enum Endpoint {
     Health,
     Metrics,
-    Demo,
+    /// The demo page (`/demo`) and its files (`/demo/...`), only with `DEMO`.
+    Demo(String),
     ServerInfo,
     /// `GET {mount}{key}/id`; the key is not checked, as in the reference.
     NewId,
@@ -33,8 +34,22 @@ pub fn route(mounts: &[String], path: &str) -> Endpoint {
     match path {
         "/health" => return Endpoint::Health,
         "/metrics" => return Endpoint::Metrics,
-        "/demo" | "/demo/" => return Endpoint::Demo,
+        "/demo" | "/demo/" => return Endpoint::Demo("/demo/index.html".into()),
         _ => {}
+    }
+    if let Some(file) = path.strip_prefix("/demo/") {
+        let plain = file.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg != ".."
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        });
+        return if plain {
+            Endpoint::Demo(path.to_owned())
+        } else {
+            Endpoint::NotFound
+        };
     }
     if let Some(room) = path.strip_prefix("/debug/rooms/") {
         return Endpoint::RoomDebug(room.to_owned());
@@ -106,7 +121,15 @@ mod tests {
         let m = mounts();
         assert_eq!(route(&m, "/health"), Endpoint::Health);
         assert_eq!(route(&m, "/metrics"), Endpoint::Metrics);
-        assert_eq!(route(&m, "/demo"), Endpoint::Demo);
+        assert_eq!(
+            route(&m, "/demo"),
+            Endpoint::Demo("/demo/index.html".into())
+        );
+        assert_eq!(
+            route(&m, "/demo/vendor/peerjs.min.js"),
+            Endpoint::Demo("/demo/vendor/peerjs.min.js".into())
+        );
+        assert_eq!(route(&m, "/demo/../secret"), Endpoint::NotFound);
         assert_eq!(
             route(&m, "/debug/rooms/r1"),
             Endpoint::RoomDebug("r1".into())

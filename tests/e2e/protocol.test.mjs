@@ -61,11 +61,11 @@ test('a stale holder (no heartbeat for the alive timeout) is taken over: OPEN, o
   const old = await join(BASE, 'phoenix', room);
   await sleep(6_500); // the test config's alive timeout is 6 s; `old` stays silent
   const fresh = await join(BASE, 'phoenix', room);
+  watcher.send(offer('phoenix'));
+  assert.equal((await fresh.next('OFFER')).src, 'watcher');
   const closed = await old.closed;
   assert.equal(closed.code, 4001);
   assert.match(closed.reason, /replaced/i);
-  watcher.send(offer('phoenix'));
-  assert.equal((await fresh.next('OFFER')).src, 'watcher');
   await sleep(2_500); // past the leave grace
   assert.equal(watcher.of('LEAVE').length, 0, 'a takeover sends no LEAVE');
   clearInterval(keepAlive);

@@ -100,9 +100,11 @@ async fn route(req: Request, env: &Env) -> Result<Response> {
         Endpoint::GhostDebug(room) if cfg.debug_endpoints => {
             metrics::ghost(&env, &room, now_ms()).await?
         }
-        Endpoint::Demo | Endpoint::RoomDebug(_) | Endpoint::GhostDebug(_) | Endpoint::NotFound => {
-            json_error(404, "Not found")?
-        }
+        Endpoint::Demo(file) if cfg.demo => demo(&env, &req, &file).await?,
+        Endpoint::Demo(_)
+        | Endpoint::RoomDebug(_)
+        | Endpoint::GhostDebug(_)
+        | Endpoint::NotFound => json_error(404, "Not found")?,
     };
     with_cors(resp, &decision)
 }
@@ -245,6 +247,22 @@ async fn roster(
     json(&ids)
 }
 
+/// Serves a file of the demo page from the Worker's static assets.
+async fn demo(env: &Env, req: &Request, file: &str) -> Result<Response> {
+    let mut url = req.url()?;
+    url.set_path(file);
+    url.set_query(None);
+    let resp = env.assets("ASSETS")?.fetch(url.to_string(), None).await?;
+    // Copy into a response of our own: fetched headers are immutable.
+    let status = resp.status_code();
+    let content_type = resp.headers().get("Content-Type")?.unwrap_or_default();
+    let mut resp = resp;
+    let body = resp.bytes().await?;
+    let mut out = Response::from_bytes(body)?.with_status(status);
+    out.headers_mut().set("Content-Type", &content_type)?;
+    Ok(out)
+}
+
 /// Builds an internal request carrying only the contract headers.
 fn internal_request(path: &str, room: &str, peer: Option<(&str, bool)>) -> Result<Request> {
     let headers = Headers::new();
@@ -281,6 +299,7 @@ async fn upgrade(
 ) -> Result<Response> {
     // CORS does not apply to WebSockets: refuse a foreign page here.
     if *decision == OriginDecision::Denied {
+        metrics::count(Counter::ConnectionRefused(RefuseReason::Origin));
         log(
             cfg,
             LogEvent::new(Level::Info, "refuse").field("reason", "origin"),
@@ -288,6 +307,7 @@ async fn upgrade(
         return json_error(403, "Origin not allowed");
     }
     if !state::allow_connect(&client_ip(&req), cfg) {
+        metrics::count(Counter::ConnectionRefused(RefuseReason::RateLimited));
         log(
             cfg,
             LogEvent::new(Level::Warn, "refuse").field("reason", "rate_limited"),
@@ -298,10 +318,16 @@ async fn upgrade(
     let peer = match query::parse_upgrade(url.query().unwrap_or(""), &cfg.peerjs_key) {
         Ok(q) => q,
         Err(err) => {
+            let reason = if err == query::QueryError::BadKey {
+                RefuseReason::BadKey
+            } else {
+                RefuseReason::BadQuery
+            };
+            metrics::count(Counter::ConnectionRefused(reason));
             log(
                 cfg,
                 LogEvent::new(Level::Info, "refuse")
-                    .field("reason", "bad_query")
+                    .field("reason", reason.label())
                     .field("detail", err.to_string()),
             );
             return refuse_socket(&err.to_string(), 1008);

@@ -1,0 +1,277 @@
+// The unmodified peerjs@1.5.5 client in headless Chromium (one context and
+// page per peer) against both Workers under wrangler dev. Runs inside a
+// loopback-only network namespace (scripts/test.sh), so WebRTC stays on
+// 127.0.0.1; see ../shared/docs/webrtc-testing.md for why each flag is here.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+import { startDev, mintTicket, nowSecs, sleep } from '../e2e/lib.mjs';
+
+const SECRET = 'browser-secret-0123456789abcdef012345';
+let dev;
+let devTickets;
+let browser;
+const timings = {};
+
+before(async () => {
+  [dev, devTickets] = await Promise.all([
+    startDev(),
+    startDev({ vars: [`ROOM_TICKET_SECRET:${SECRET}`, 'REQUIRE_TICKETS:true'] }),
+  ]);
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--allow-loopback-in-peer-connection', '--use-fake-ui-for-media-stream',
+      '--use-fake-device-for-media-stream', '--disable-features=WebRtcHideLocalIpsWithMdns',
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  dev?.stop();
+  devTickets?.stop();
+  console.log(`timings (ms): ${JSON.stringify(timings)}`);
+});
+
+/** One peer: its own context and page with the client loaded and helpers installed. */
+async function newPeer(base = dev.base) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${base}/demo/harness.html`);
+  await page.evaluate(() => {
+    window.events = [];
+    window.conns = {};
+    window.received = {};
+    window.h = {
+      // Creates the Peer; resolves with {open: id} or {error: {type, message}}.
+      start(id, token, extra = {}) {
+        const started = performance.now();
+        return new Promise(async (resolve) => {
+          // Media permission makes Chromium enumerate loopback candidates.
+          window.stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
+          const opts = { host: location.hostname, port: Number(location.port), path: '/', token, secure: false,
+            config: { iceServers: [] }, ...extra };
+          const peer = id ? new Peer(id, opts) : new Peer(opts);
+          window.peer = peer;
+          peer.on('open', (pid) => { events.push(['open', pid]); resolve({ open: pid, ms: performance.now() - started }); });
+          peer.on('error', (e) => { events.push(['error', e.type, e.message]); resolve({ error: { type: e.type, message: e.message } }); });
+          peer.on('disconnected', () => events.push(['disconnected']));
+          peer.on('connection', (c) => h.track(c));
+          peer.on('call', (call) => {
+            call.answer(window.stream);
+            window.call = call;
+            call.on('stream', (s) => { window.remote = s; });
+          });
+        });
+      },
+      track(c) {
+        conns[c.peer] = c;
+        c.on('data', (d) => {
+          const bytes = d instanceof ArrayBuffer ? new Uint8Array(d) : ArrayBuffer.isView(d) ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : null;
+          (received[c.peer] ??= []).push(bytes ? { bytes: bytes.length, sum: bytes.reduce((a, b) => (a + b) % 65521, 0) } : d);
+        });
+        c.on('close', () => events.push(['close', c.peer, performance.now()]));
+        return new Promise((resolve) => (c.open ? resolve() : c.on('open', resolve)));
+      },
+      connect(other) {
+        const started = performance.now();
+        const c = peer.connect(other, { reliable: true });
+        return Promise.race([
+          h.track(c).then(() => ({ ok: performance.now() - started })),
+          new Promise((r) => peer.on('error', (e) => r({ error: { type: e.type, message: e.message } }))),
+          new Promise((r) => setTimeout(() => r({ error: { type: 'timeout' } }), 15000)),
+        ]);
+      },
+      waitOpen(other) {
+        return new Promise((resolve) => {
+          const check = () => (conns[other]?.open ? resolve(true) : setTimeout(check, 50));
+          check();
+        });
+      },
+      send(other, data) { conns[other].send(data); },
+      got(other) { return received[other] ?? []; },
+    };
+  });
+  return { context, page, eval: (fn, arg) => page.evaluate(fn, arg) };
+}
+
+const start = (p, id, token, extra) => p.eval(([i, t, e]) => h.start(i, t, e), [id, token, extra]);
+const until = async (p, fn, arg, ms = 10000) => {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await p.eval(fn, arg)) return true;
+    await sleep(100);
+  }
+  return false;
+};
+
+let meshRoom;
+let mesh = [];
+
+test('1. four peers: all open, a full mesh of six DataConnections, messages both ways, one 256 KiB binary', async () => {
+  meshRoom = `mesh${Date.now()}`;
+  mesh = await Promise.all([0, 1, 2, 3].map(() => newPeer()));
+  const opens = await Promise.all(mesh.map((p, i) => start(p, `m${i}`, meshRoom)));
+  opens.forEach((o, i) => assert.equal(o.open, `m${i}`, JSON.stringify(o)));
+  timings.peerOpen = Math.round(Math.max(...opens.map((o) => o.ms)));
+  const pairs = [];
+  for (let i = 0; i < 4; i += 1) for (let j = i + 1; j < 4; j += 1) pairs.push([i, j]);
+  const results = await Promise.all(pairs.map(([i, j]) => mesh[i].eval((o) => h.connect(o), `m${j}`)));
+  results.forEach((r, k) => assert.ok(r.ok !== undefined, `pair ${pairs[k]}: ${JSON.stringify(r)}`));
+  timings.dataConnectionMax = Math.round(Math.max(...results.map((r) => r.ok)));
+  for (const [i, j] of pairs) await mesh[j].eval((o) => h.waitOpen(o), `m${i}`);
+  for (const [i, j] of pairs) {
+    await mesh[i].eval(([o, msg]) => h.send(o, msg), [`m${j}`, `hello ${i}->${j}`]);
+    await mesh[j].eval(([o, msg]) => h.send(o, msg), [`m${i}`, `hello ${j}->${i}`]);
+  }
+  for (const [i, j] of pairs) {
+    assert.ok(await until(mesh[j], (o) => h.got(o).includes(`hello ${o.slice(1)}->` + peer.id.slice(1)), `m${i}`));
+    assert.ok(await until(mesh[i], (o) => h.got(o).includes(`hello ${o.slice(1)}->` + peer.id.slice(1)), `m${j}`));
+  }
+  const expectedSum = await mesh[0].eval(() => {
+    const buf = new Uint8Array(256 * 1024);
+    for (let i = 0; i < buf.length; i += 1) buf[i] = (i * 31) % 251;
+    h.send('m1', buf.buffer);
+    return buf.reduce((a, b) => (a + b) % 65521, 0);
+  });
+  assert.ok(await until(mesh[1], () => h.got('m0').some((d) => d.bytes === 262144), null, 15000), '256 KiB arrived');
+  const big = await mesh[1].eval(() => h.got('m0').find((d) => d.bytes === 262144));
+  assert.equal(big.sum, expectedSum);
+});
+
+test('2. a media call with the fake camera: the callee decodes advancing video frames', async () => {
+  const [caller, callee] = [mesh[0], mesh[1]];
+  const startedAt = Date.now();
+  await caller.eval(() => {
+    const call = peer.call('m1', window.stream);
+    call.on('stream', (s) => { window.callerRemote = s; });
+  });
+  assert.ok(await until(callee, () => !!window.remote, null, 15000), 'remote stream');
+  const frames = await callee.eval(async () => {
+    const v = document.createElement('video');
+    v.muted = true;
+    v.autoplay = true;
+    v.srcObject = window.remote;
+    document.body.appendChild(v);
+    await v.play();
+    let count = 0;
+    await new Promise((resolve) => {
+      const tick = () => { count += 1; if (count >= 10) resolve(); else v.requestVideoFrameCallback(tick); };
+      v.requestVideoFrameCallback(tick);
+    });
+    return { w: v.videoWidth, h: v.videoHeight, count, t: v.currentTime };
+  });
+  timings.callToFrames = Date.now() - startedAt;
+  assert.ok(frames.w > 0 && frames.h > 0, JSON.stringify(frames));
+  assert.equal(frames.count, 10);
+});
+
+test('3. a fifth peer gets server-error saying the room is full; the four are unaffected', async () => {
+  const fifth = await newPeer();
+  const r = await start(fifth, 'm4', meshRoom);
+  assert.equal(r.error?.type, 'server-error');
+  assert.match(r.error.message, /full/i);
+  await mesh[2].eval(() => h.send('m3', 'still here'));
+  assert.ok(await until(mesh[3], () => h.got('m2').includes('still here')));
+  await fifth.context.close();
+});
+
+test('10b. a late joiner uses the roster to connect to everyone (after one leaves)', async () => {
+  // Frees a seat: m3 leaves cleanly, then a late joiner reads the roster.
+  await mesh[3].eval(() => peer.destroy());
+  await sleep(300);
+  const late = await newPeer();
+  await start(late, 'late', meshRoom);
+  const ids = await late.eval(async (room) => (await fetch(`/peerjs/peers?token=${room}`)).json(), meshRoom);
+  assert.deepEqual(ids.sort(), ['late', 'm0', 'm1', 'm2']);
+  for (const id of ids.filter((i) => i !== 'late')) {
+    const r = await late.eval((o) => h.connect(o), id);
+    assert.ok(r.ok !== undefined, `${id}: ${JSON.stringify(r)}`);
+  }
+  mesh[3] = late;
+});
+
+test('4. a page closed abruptly: the others see LEAVE and their connections close within 5 s', async () => {
+  const goneAt = Date.now();
+  await mesh[2].context.close(); // no destroy(): the socket just drops
+  for (const p of [mesh[0], mesh[1]]) {
+    assert.ok(await until(p, () => events.some((e) => e[0] === 'close' && e[1] === 'm2'), null, 6000), 'closed');
+  }
+  timings.leaveToClose = Date.now() - goneAt;
+  assert.ok(timings.leaveToClose < 5000, `${timings.leaveToClose} ms`);
+});
+
+test('5. disconnect() then reconnect(): open again with the same id, and a new connection works', async () => {
+  const p = mesh[1];
+  await p.eval(() => peer.disconnect());
+  await sleep(300);
+  await p.eval(() => peer.reconnect());
+  assert.ok(await until(p, () => events.filter((e) => e[0] === 'open').length >= 2));
+  assert.equal(await p.eval(() => peer.id), 'm1');
+  const other = await newPeer();
+  await start(other, 'visitor', meshRoom);
+  const r = await other.eval(() => h.connect('m1'));
+  assert.ok(r.ok !== undefined, JSON.stringify(r));
+  await other.context.close();
+});
+
+test('6. a second page claiming an id in the room gets unavailable-id; the original keeps working', async () => {
+  const dup = await newPeer();
+  const r = await start(dup, 'm0', meshRoom);
+  assert.equal(r.error?.type, 'unavailable-id');
+  await mesh[0].eval(() => h.send('m1', 'original alive'));
+  assert.ok(await until(mesh[1], () => h.got('m0').includes('original alive')));
+  await dup.context.close();
+});
+
+test('7. connect() to an id that never joins: peer-unavailable within 10 s', async () => {
+  const t0 = Date.now();
+  const r = await mesh[0].eval(() => h.connect('nobody-here'));
+  assert.equal(r.error?.type, 'peer-unavailable');
+  timings.peerUnavailable = Date.now() - t0;
+  assert.ok(timings.peerUnavailable < 10000);
+});
+
+test('8. no id: the client fetches one from /id and opens with it', async () => {
+  const p = await newPeer();
+  const r = await start(p, undefined, `noid${Date.now()}`);
+  assert.match(r.open, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  await p.context.close();
+});
+
+test('9. isolation: a peer of room B cannot reach a peer of room A', async () => {
+  const p = await newPeer();
+  await start(p, 'outsider', `other${Date.now()}`);
+  const r = await p.eval(() => h.connect('m0'));
+  assert.equal(r.error?.type, 'peer-unavailable');
+  await p.context.close();
+});
+
+test('10. tickets required: a valid ticket joins; expired or another sub gets server-error with the reason', async () => {
+  const room = `t${Date.now()}`;
+  const ok = await newPeer(devTickets.base);
+  const good = mintTicket({ room, sub: 'ticketed', exp: nowSecs() + 60 }, { secret: SECRET });
+  assert.equal((await start(ok, 'ticketed', good)).open, 'ticketed');
+  const expired = await newPeer(devTickets.base);
+  const r1 = await start(expired, 'e1', mintTicket({ room, exp: nowSecs() - 60 }, { secret: SECRET }));
+  assert.deepEqual(r1.error, { type: 'server-error', message: 'Invalid room ticket: expired' });
+  const other = await newPeer(devTickets.base);
+  const r2 = await start(other, 'e2', mintTicket({ room, sub: 'someone', exp: nowSecs() + 60 }, { secret: SECRET }));
+  assert.deepEqual(r2.error, { type: 'server-error', message: 'Invalid room ticket: issued for another peer id' });
+  await Promise.all([ok, expired, other].map((p) => p.context.close()));
+});
+
+test('11. after 15 s idle (room evicted), a new peer joins and connects to every other peer', async () => {
+  await sleep(15_000); // the clients keep heartbeating; the room hibernates
+  const p = await newPeer();
+  await start(p, 'after-idle', meshRoom);
+  for (const id of ['m0', 'm1', 'late']) {
+    const r = await p.eval((o) => h.connect(o), id);
+    assert.ok(r.ok !== undefined, `${id}: ${JSON.stringify(r)}`);
+  }
+  await p.context.close();
+  for (const q of mesh) await q.context.close().catch(() => {});
+});
