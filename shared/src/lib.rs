@@ -18,12 +18,14 @@
 //! - [`config`]: every setting, its default and its validation.
 //! - [`contract`]: the internal router -> rooms request contract.
 //! - [`log`]: structured JSON log lines.
+//! - [`double`]: an in-memory Durable Object double for tests and fuzzing.
 //! - [`metrics`]: the counters the core reports.
 
 pub mod api;
 pub mod config;
 pub mod contract;
 pub mod cors;
+pub mod double;
 pub mod flood;
 pub mod frame;
 pub mod ids;

@@ -5,12 +5,10 @@
 //! - never more live peers than the room size;
 //! - every queued message is delivered once or expired once, never both.
 
-mod support;
-
 use proptest::prelude::*;
+use signaling_core::double::Harness;
 use signaling_core::metrics::Counter;
 use signaling_core::room::RoomConfig;
-use support::Harness;
 
 #[derive(Debug, Clone)]
 enum Step {

@@ -1,11 +1,9 @@
 //! Every rule of the room, driven through the in-memory Durable Object double.
 
-mod support;
-
+use signaling_core::double::Harness;
 use signaling_core::frame::{DropReason, RelayKind};
 use signaling_core::metrics::{Counter, LeaveCause};
 use signaling_core::room::{RoomConfig, CLOSE_POLICY, CLOSE_REPLACED, CLOSE_TIMEOUT};
-use support::Harness;
 
 fn room() -> Harness {
     Harness::new(RoomConfig::default())

@@ -275,3 +275,36 @@ test('11. after 15 s idle (room evicted), a new peer joins and connects to every
   await p.context.close();
   for (const q of mesh) await q.context.close().catch(() => {});
 });
+
+test('demo page: two tabs in a call show each other, the roster and no error (screenshot for the README)', async () => {
+  const room = `demo${Date.now()}`;
+  const tabs = [];
+  for (const id of ['alice', 'bob']) {
+    const context = await browser.newContext({ viewport: { width: 720, height: 560 } });
+    const page = await context.newPage();
+    await page.goto(`${dev.base}/demo?room=${room}&id=${id}`);
+    tabs.push({ context, page });
+    await page.waitForFunction(() => window.demoPeer?.open === true, null, { timeout: 10000 });
+  }
+  for (const { page } of tabs) {
+    // Own video plus the other's, playing.
+    await page.waitForFunction(
+      () => [...document.querySelectorAll('video')].filter((v) => v.videoWidth > 0 && v.currentTime > 0).length >= 2,
+      null,
+      { timeout: 15000 },
+    );
+    await page.waitForFunction(() => document.querySelectorAll('#roster li').length === 2, null, { timeout: 8000 });
+    assert.equal(await page.textContent('#error'), '');
+  }
+  const shots = await Promise.all(tabs.map(({ page }) => page.screenshot()));
+  const board = await (await browser.newContext({ viewport: { width: 1460, height: 580 } })).newPage();
+  await board.setContent(
+    `<body style="margin:0;background:#444;display:flex;gap:20px;padding:10px">${shots
+      .map((b) => `<img src="data:image/png;base64,${b.toString('base64')}" style="border:1px solid #888">`)
+      .join('')}</body>`,
+  );
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(new URL('../../target/screenshots/', import.meta.url), { recursive: true });
+  await board.screenshot({ path: new URL('../../target/screenshots/demo-call.png', import.meta.url).pathname });
+  await Promise.all(tabs.map(({ context }) => context.close()));
+});

@@ -39,8 +39,8 @@ test('a half-open peer that stops heartbeating is closed and announced with LEAV
   const a = await join(BASE, 'a', room);
   const silent = await join(BASE, 'silent', room);
   const beats = setInterval(() => a.send(HEARTBEAT), 1_000);
-  // Alive timeout 6 s, sweep every 20 s in the test config: at most ~26 s.
-  const leave = await a.next('LEAVE', 30_000);
+  // Alive timeout 15 s, sweep every 20 s in the test config: at most ~35 s.
+  const leave = await a.next('LEAVE', 40_000);
   clearInterval(beats);
   assert.equal(leave.src, 'silent');
   const closed = await silent.closed;

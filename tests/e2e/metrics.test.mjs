@@ -136,7 +136,7 @@ test('logs: one JSON object per line for each event, never SDP, ICE or tokens', 
   const base = dev.base;
   // Events not in the scenario above: a stale takeover and a flood.
   const old = await join(base, 'old', 'logs');
-  await sleep(6_500);
+  await sleep(15_500);
   const fresh = await join(base, 'old', 'logs');
   const flooder = await join(base, 'flood', 'logs');
   for (let i = 0; i < 1_500; i += 1) flooder.send({ type: 'LEAVE', dst: 'nobody' });

@@ -1,0 +1,82 @@
+// Adversarial clients against a private pair of Workers (per-IP limit off,
+// so the connection churn below cannot starve the other test files).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, join, httpGet, sleep, startDev, roomStats } from './lib.mjs';
+
+let dev;
+before(async () => {
+  dev = await startDev({ vars: ['CONNECTS_PER_MINUTE_PER_IP:0'] });
+});
+after(() => dev?.stop());
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+test('frames of 64 KiB + 1 byte and of 1 MiB, and JSON nested 10,000 deep, are dropped; the socket stays usable', async () => {
+  const room = `adv${Date.now()}`;
+  const a = await join(dev.base, 'a', room);
+  const b = await join(dev.base, 'b', room);
+  const envelope = '{"type":"OFFER","dst":"b","payload":"';
+  const exact = 65_536 + 1 - envelope.length - 2;
+  a.send(`${envelope}${'x'.repeat(exact)}"}`); // 64 KiB + 1
+  a.send(`${envelope}${'y'.repeat(1 << 20)}"}`); // 1 MiB
+  a.send(`${'['.repeat(10_000)}${']'.repeat(10_000)}`);
+  a.send(`{"type":"OFFER","dst":${'['.repeat(10_000)}${']'.repeat(10_000)}}`);
+  a.send({ type: 'OFFER', dst: 'b', payload: { fine: true } });
+  const got = await b.next('OFFER');
+  assert.equal(got.payload.fine, true, 'only the well-formed OFFER arrived first');
+  await sleep(300);
+  assert.equal(b.of('OFFER').length, 1);
+  assert.equal(a.of('ERROR').length, 0);
+  await Promise.all([a.close(), b.close()]);
+});
+
+test('10,000 frames a second from one peer: it is closed, the others keep normal latency', async () => {
+  const room = `flood${Date.now()}`;
+  const flooder = await join(dev.base, 'flooder', room);
+  const a = await join(dev.base, 'a', room);
+  const b = await join(dev.base, 'b', room);
+  const baseline = [];
+  for (let i = 0; i < 20; i += 1) {
+    const t = Date.now();
+    a.send({ type: 'OFFER', dst: 'b', payload: { base: i } });
+    await b.next((m) => m.payload?.base === i);
+    baseline.push(Date.now() - t);
+  }
+  const during = [];
+  const flood = (async () => {
+    for (let s = 0; s < 10 && flooder.ws.readyState === 1; s += 1) {
+      for (let i = 0; i < 1_000 && flooder.ws.readyState === 1; i += 1) flooder.send({ type: 'LEAVE', dst: 'nobody' });
+      await sleep(100); // 1,000 per 100 ms
+    }
+  })();
+  for (let i = 0; i < 20; i += 1) {
+    const t = Date.now();
+    a.send({ type: 'OFFER', dst: 'b', payload: { probe: i } });
+    await b.next((m) => m.payload?.probe === i);
+    during.push(Date.now() - t);
+    await sleep(50);
+  }
+  await flood;
+  assert.equal((await flooder.next('ERROR', 10_000)).payload.msg, 'Rate limit exceeded');
+  console.log(`relay latency ms: baseline median ${median(baseline)}, during flood median ${median(during)}, max ${Math.max(...during)}`);
+  assert.ok(median(during) < Math.max(50, median(baseline) * 5), `median ${median(during)} ms during the flood`);
+  await Promise.all([a.close(), b.close()]);
+});
+
+test('1,000 rapid connect/disconnect cycles on one id leave no peers, no storage and no alarm', async () => {
+  const room = `churn${Date.now()}`;
+  for (let i = 0; i < 1_000; i += 1) {
+    const c = await connect(dev.base, { id: 'churner', token: room });
+    const first = await c.next((m) => m.type === 'OPEN' || m.type === 'ID-TAKEN');
+    if (i % 2 === 0) c.kill(); else c.ws.close();
+    // An ID-TAKEN means the previous socket's close had not landed yet: allowed, not a leak.
+    assert.ok(first.type === 'OPEN' || first.type === 'ID-TAKEN');
+  }
+  await sleep(4_000); // leave grace and the final alarm
+  const roster = await httpGet(dev.base, `/peerjs/peers?token=${room}`);
+  assert.deepEqual(roster.body, []);
+  const stats = await roomStats(dev.base, room);
+  assert.equal(stats.stored_keys, 0, JSON.stringify(stats));
+  assert.equal(stats.alarm, null, JSON.stringify(stats));
+});
