@@ -3,13 +3,9 @@
 //! alarm, feeds events to the core and carries out its effects exactly as
 //! the Worker does. Tests then look at what each socket received.
 
-#![allow(dead_code)]
-
-use signaling_core::flood::PeerFloodGuard;
-use signaling_core::metrics::Counter;
-use signaling_core::room::{
-    Effect, JoinRequest, PeerState, PeerView, Room, RoomConfig, RoomMeta, Target,
-};
+use crate::flood::PeerFloodGuard;
+use crate::metrics::Counter;
+use crate::room::{Effect, JoinRequest, PeerState, PeerView, Room, RoomConfig, RoomMeta, Target};
 use std::collections::BTreeMap;
 
 /// One socket as the runtime would hold it.
