@@ -45,3 +45,7 @@ promote-rooms promote-router:       ## VERSION=<id> PERCENT=<n>: route PERCENT% 
 	scripts/deploy.sh promote $(@:promote-%=%) $(ENV) $(VERSION) $(PERCENT)
 rollback-rooms rollback-router:     ## back to the previous version (or VERSION=<id>)
 	scripts/deploy.sh rollback $(@:rollback-%=%) $(ENV) $(VERSION)
+
+.PHONY: fuzz
+fuzz:             ## run every fuzz target for FUZZ_SECONDS (default 60) each
+	@scripts/fuzz.sh

@@ -683,8 +683,14 @@ impl<'c> Room<'c> {
 
     fn drop_frame<S>(&self, fx: &mut Vec<Effect<S>>, peer: &str, reason: DropReason, bytes: usize) {
         fx.push(Effect::Count(Counter::Dropped(reason), 1));
+        // A flood must not turn into a flood of log lines: its frames are
+        // logged at debug; the kick itself is logged at warn.
+        let level = match reason {
+            DropReason::RateLimited | DropReason::SenderNotLive => Level::Debug,
+            _ => Level::Warn,
+        };
         fx.push(Effect::Log(
-            LogEvent::new(Level::Warn, "drop")
+            LogEvent::new(level, "drop")
                 .peer(peer)
                 .field("reason", reason.label())
                 .field("bytes", bytes),

@@ -119,6 +119,15 @@ impl DurableObject for GameRoom {
         let Ok(cfg) = &self.config else {
             return Ok(());
         };
+        // Frames still arriving on a socket the server closed (a kicked
+        // flooder's backlog) are dropped here, before any other work.
+        if let Ok(Some(state)) = ws.deserialize_attachment::<PeerState>() {
+            if state.closing {
+                let reason = signaling_core::frame::DropReason::SenderNotLive;
+                self.deltas.borrow_mut().add(Counter::Dropped(reason), 1);
+                return Ok(());
+            }
+        }
         let bytes: Vec<u8> = match message {
             WebSocketIncomingMessage::String(text) => text.into_bytes(),
             WebSocketIncomingMessage::Binary(bytes) => bytes,
