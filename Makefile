@@ -49,3 +49,7 @@ rollback-rooms rollback-router:     ## back to the previous version (or VERSION=
 .PHONY: fuzz
 fuzz:             ## run every fuzz target for FUZZ_SECONDS (default 60) each
 	@scripts/fuzz.sh
+
+.PHONY: bench
+bench: setup      ## side-by-side benchmark against peer@1.0.2; table in target/bench/
+	@scripts/bench.sh

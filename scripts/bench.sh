@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: our Workers (as `make dev` serves them: both under
+# `wrangler dev`) and the reference `peer@1.0.2`, the same scenarios against
+# each, on loopback, one after the other. Prints one table and writes
+# target/bench/results.json. Not a test: figures, not pass/fail.
+#   BENCH_QUICK=1 shrinks every scenario (for a smoke run).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+export PATH="$root/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+out="$root/target/bench"; mkdir -p "$out"; rm -f "$out"/*.json
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
+cargo build -q --release -p tools --bin loadgen
+WASM_OPT=0 scripts/build-worker.sh workers/rooms >/dev/null
+WASM_OPT=0 scripts/build-worker.sh workers/router >/dev/null
+loadgen="$root/target/release/loadgen"
+quick=${BENCH_QUICK:-0}
+A_ROOMS=1000; B_ROOMS=2500; IDLE_ROOMS=200; IDLE_SECS=120; HOT_SECS=20
+if [ "$quick" = 1 ]; then A_ROOMS=20; B_ROOMS=40; IDLE_ROOMS=5; IDLE_SECS=15; HOT_SECS=3; fi
+
+free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+server_pid=""
+stop_server() { if [ -n "$server_pid" ]; then kill -TERM "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; server_pid=""; fi; }
+trap stop_server EXIT INT TERM
+
+wait_up() { for _ in $(seq 1 120); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.5; done; echo "server did not start"; return 1; }
+
+run() { # label scenario args...
+  local label=$1 scenario=$2; shift 2
+  echo "== $label: $scenario" >&2
+  "$loadgen" --label "$label" --pids "$server_pid" --json "$out/$label-$scenario.json" "$@" >/dev/null || \
+    echo "   ($label $scenario reported loss, refusals or errors: see $out/$label-$scenario.json)" >&2
+}
+
+# --- ours, under wrangler dev ---
+port=$(free_port)
+SKIP_BUILD=1 PORT=$port INSPECTOR_PORT=$(free_port) PERSIST_TO="$(mktemp -d)" WRANGLER_REGISTRY_PATH="$(mktemp -d)" \
+  scripts/dev.sh --var CONNECTS_PER_MINUTE_PER_IP:0 --var LOG_LEVEL:warn >"$out/ours-dev.log" 2>&1 &
+server_pid=$!
+wait_up "http://127.0.0.1:$port/health?deep=1"
+url="http://127.0.0.1:$port"
+run ours a --url "$url" --rooms "$A_ROOMS" --peers 4
+run ours b --url "$url" --rooms "$B_ROOMS" --peers 4 --connect-rate 400
+run ours c --url "$url" --rooms 1 --peers 4 --steady-secs "$HOT_SECS" --steady-rate 400
+run ours d --url "$url" --rooms "$IDLE_ROOMS" --peers 4 --idle-secs "$IDLE_SECS" --sdp-bytes 100
+stop_server
+
+# --- the reference peer@1.0.2 (no rooms: same ids, token ignored) ---
+port=$(free_port)
+node node_modules/peer/dist/bin/peerjs.js --port "$port" >"$out/reference.log" 2>&1 &
+server_pid=$!
+wait_up "http://127.0.0.1:$port/"
+url="http://127.0.0.1:$port"
+run reference a --url "$url" --rooms "$A_ROOMS" --peers 4
+run reference b --url "$url" --rooms "$B_ROOMS" --peers 4 --connect-rate 400
+run reference c --url "$url" --rooms 1 --peers 4 --steady-secs "$HOT_SECS" --steady-rate 400
+stop_server
+
+python3 - "$out" "$(nproc)" <<'PY'
+import json, os, sys, glob
+out, cores = sys.argv[1], sys.argv[2]
+res = {}
+for f in glob.glob(os.path.join(out, "*-*.json")):
+    label, scen = os.path.basename(f)[:-5].split("-", 1)
+    if scen in "abcd":
+        res.setdefault(scen, {})[label] = json.load(open(f))
+names = {"a": "1000 rooms x 4 handshake", "b": "2500 rooms x 4 (10,000 sockets)", "c": "hot room at the per-peer limit", "d": "idle heartbeating rooms"}
+rows = [("opened", "sockets opened"), ("refused", "refused"), ("lost", "lost"), ("duplicated", "duplicated"), ("misrouted", "misrouted"),
+        ("connect_ms.p50", "connect->OPEN p50 ms"), ("connect_ms.p99", "connect->OPEN p99 ms"),
+        ("relay_ms.p50", "relay p50 ms"), ("relay_ms.p90", "relay p90 ms"), ("relay_ms.p99", "relay p99 ms"), ("relay_ms.max", "relay max ms"),
+        ("messages_per_sec", "messages/s"), ("server_cpu_secs", "server CPU s"), ("server_peak_rss_kib", "server peak RSS KiB"),
+        ("server_rss_per_peer_kib", "RSS per peer KiB"), ("client_cpu_share", "client CPU share"), ("wakes_per_room_hour", "room wakes per room-hour")]
+def get(d, k):
+    for p in k.split("."):
+        d = d.get(p) if isinstance(d, dict) else None
+    return d
+lines = [f"Machine: {cores} cores, loopback; ours = both Workers under `wrangler dev`; reference = peer@1.0.2 on Node.", ""]
+for s in sorted(res):
+    lines.append(f"### ({s}) {names[s]}")
+    lines.append("| figure | ours | reference | ours/reference |")
+    lines.append("| --- | --- | --- | --- |")
+    for k, label in rows:
+        o, r = get(res[s].get("ours", {}), k), get(res[s].get("reference", {}), k)
+        if o is None and r is None:
+            continue
+        fmt = lambda v: "-" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
+        ratio = f"{o / r:.2f}" if isinstance(o, (int, float)) and isinstance(r, (int, float)) and r else "-"
+        lines.append(f"| {label} | {fmt(o)} | {fmt(r)} | {ratio} |")
+    lines.append("")
+text = "\n".join(lines)
+print(text)
+open(os.path.join(out, "table.md"), "w").write(text)
+json.dump(res, open(os.path.join(out, "results.json"), "w"), indent=2)
+PY

@@ -1,0 +1,520 @@
+//! `loadgen`: opens R rooms x P peers against a PeerJS server and runs the
+//! handshake a real client runs, checking every message.
+//!
+//! Per room, every pair (i < j) exchanges an OFFER (~4 KiB SDP) i -> j, an
+//! ANSWER (~4 KiB) j -> i, then 10 CANDIDATEs each way; then an optional
+//! steady phase. Each message carries a sequence number and a send time; the
+//! receiver checks `src`, per-sender order and exactly-once delivery. Peers
+//! send `{"type":"HEARTBEAT"}` every 5 s like the stock client.
+//!
+//! Everything is bounded: connections open at `--connect-rate` per second,
+//! the run stops at `--max-secs`, and only 127.0.0.1 is accepted as target.
+//!
+//! ```text
+//! loadgen --url http://127.0.0.1:9000 --rooms 1000 --peers 4 [--steady-secs 0 --steady-rate 0]
+//!         [--idle-secs 0] [--pids 123,456] [--json out.json] [--label ours]
+//! ```
+
+use futures_util::{SinkExt, StreamExt};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+#[derive(Clone, Debug)]
+struct Args {
+    url: String,
+    rooms: usize,
+    peers: usize,
+    connect_rate: u64,
+    steady_secs: u64,
+    steady_rate: u64,
+    idle_secs: u64,
+    max_secs: u64,
+    pids: Vec<u32>,
+    json: Option<String>,
+    label: String,
+    sdp_bytes: usize,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        url: "http://127.0.0.1:9000".into(),
+        rooms: 10,
+        peers: 4,
+        connect_rate: 500,
+        steady_secs: 0,
+        steady_rate: 0,
+        idle_secs: 0,
+        max_secs: 600,
+        pids: Vec::new(),
+        json: None,
+        label: "server".into(),
+        sdp_bytes: 4096,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        let num = |v: String| v.parse::<u64>().map_err(|_| format!("bad number {v:?}"));
+        match flag.as_str() {
+            "--url" => a.url = value()?,
+            "--rooms" => a.rooms = num(value()?)? as usize,
+            "--peers" => a.peers = num(value()?)? as usize,
+            "--connect-rate" => a.connect_rate = num(value()?)?.max(1),
+            "--steady-secs" => a.steady_secs = num(value()?)?,
+            "--steady-rate" => a.steady_rate = num(value()?)?,
+            "--idle-secs" => a.idle_secs = num(value()?)?,
+            "--max-secs" => a.max_secs = num(value()?)?,
+            "--sdp-bytes" => a.sdp_bytes = num(value()?)? as usize,
+            "--label" => a.label = value()?,
+            "--json" => a.json = Some(value()?),
+            "--pids" => {
+                a.pids = value()?
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(|s| s.parse().map_err(|_| format!("bad pid {s:?}")))
+                    .collect::<Result<_, _>>()?
+            }
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    let host = a
+        .url
+        .trim_start_matches("http://")
+        .trim_start_matches("ws://");
+    if !(host.starts_with("127.0.0.1:") || host.starts_with("localhost:")) {
+        return Err("only loopback targets are allowed (127.0.0.1 or localhost)".into());
+    }
+    if a.peers < 2 || a.rooms == 0 {
+        return Err("need at least 1 room of 2 peers".into());
+    }
+    Ok(a)
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// Shared tallies.
+#[derive(Default)]
+struct Tally {
+    opened: AtomicU64,
+    refused: AtomicU64,
+    sent: AtomicU64,
+    received: AtomicU64,
+    duplicated: AtomicU64,
+    misrouted: AtomicU64,
+    out_of_order: AtomicU64,
+    connect_ms: Mutex<Vec<f64>>,
+    latency_us: Mutex<Vec<u64>>,
+}
+
+/// What one peer expects to receive: (sender, seq) pairs.
+type Expected = Arc<Mutex<HashSet<(String, u64)>>>;
+
+fn peer_id(room: usize, peer: usize, run: &str) -> String {
+    format!("{run}r{room}p{peer}")
+}
+
+fn payload(seq: u64, pad: &str) -> String {
+    format!(
+        r#"{{"seq":{seq},"at":{},"sdp":"{pad}","connectionId":"dc_load"}}"#,
+        now_us()
+    )
+}
+
+struct Conn {
+    tx: mpsc::UnboundedSender<String>,
+}
+
+/// Opens one peer, records its connect-to-OPEN time, and spawns its reader.
+async fn open_peer(
+    args: &Args,
+    room_token: &str,
+    id: &str,
+    tally: Arc<Tally>,
+    expected: Expected,
+    deadline: Instant,
+) -> Option<Conn> {
+    let ws_url = format!(
+        "{}/peerjs?key=peerjs&id={id}&token={room_token}&version=1.5.5",
+        args.url.replace("http://", "ws://")
+    );
+    let started = Instant::now();
+    let Ok(Ok((ws, _))) = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio_tungstenite::connect_async(&ws_url),
+    )
+    .await
+    else {
+        tally.refused.fetch_add(1, Ordering::Relaxed);
+        return None;
+    };
+    let (mut sink, mut stream) = ws.split();
+    // Wait for OPEN.
+    let opened = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(Ok(msg)) = stream.next().await {
+            if let Message::Text(t) = msg {
+                if t.contains("\"OPEN\"") {
+                    return true;
+                }
+                return false;
+            }
+        }
+        false
+    })
+    .await;
+    if opened != Ok(true) {
+        tally.refused.fetch_add(1, Ordering::Relaxed);
+        return None;
+    }
+    tally.opened.fetch_add(1, Ordering::Relaxed);
+    if let Ok(mut v) = tally.connect_ms.lock() {
+        v.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    // Writer: outgoing frames plus a HEARTBEAT every 5 s, until the deadline.
+    tokio::spawn(async move {
+        let mut beat = tokio::time::interval(Duration::from_secs(5));
+        beat.tick().await;
+        loop {
+            tokio::select! {
+                Some(text) = rx.recv() => { if sink.send(Message::Text(text.into())).await.is_err() { break; } }
+                _ = beat.tick() => {
+                    if sink.send(Message::Text(r#"{"type":"HEARTBEAT"}"#.into())).await.is_err() { break; }
+                }
+                _ = tokio::time::sleep_until(deadline.into()) => { let _ = sink.close().await; break; }
+            }
+        }
+    });
+    // Reader: checks every relayed message.
+    let me = id.to_owned();
+    tokio::spawn(async move {
+        let mut last_seq: HashMap<String, u64> = HashMap::new();
+        while let Some(Ok(msg)) = stream.next().await {
+            let Message::Text(text) = msg else { continue };
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+                continue;
+            };
+            let kind = v["type"].as_str().unwrap_or_default();
+            if !matches!(kind, "OFFER" | "ANSWER" | "CANDIDATE") {
+                continue;
+            }
+            let src = v["src"].as_str().unwrap_or_default().to_owned();
+            let seq = v["payload"]["seq"].as_u64().unwrap_or(0);
+            let at = v["payload"]["at"].as_u64().unwrap_or(0);
+            let dst = v["dst"].as_str().unwrap_or_default();
+            let known = expected
+                .lock()
+                .map(|mut e| e.remove(&(src.clone(), seq)))
+                .unwrap_or(false);
+            if dst != me || !known {
+                // Either not for us, from someone else, or already seen.
+                let dup = last_seq.get(&src).is_some_and(|l| *l >= seq) && dst == me;
+                if dup {
+                    tally.duplicated.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    tally.misrouted.fetch_add(1, Ordering::Relaxed);
+                }
+                continue;
+            }
+            if last_seq.get(&src).is_some_and(|l| *l >= seq) {
+                tally.out_of_order.fetch_add(1, Ordering::Relaxed);
+            }
+            last_seq.insert(src, seq);
+            tally.received.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut l) = tally.latency_us.lock() {
+                l.push(now_us().saturating_sub(at));
+            }
+        }
+    });
+    Some(Conn { tx })
+}
+
+/// `peerjs_room_wakes_total` from the server's /metrics, if it has one.
+async fn room_wakes(base: &str) -> Option<f64> {
+    let addr = base
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.ok()?;
+    let req = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(req.as_bytes()).await.ok()?;
+    let mut body = String::new();
+    stream.read_to_string(&mut body).await.ok()?;
+    body.lines()
+        .find_map(|l| l.strip_prefix("peerjs_room_wakes_total "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// CPU seconds (user + system) and RSS in KiB of a process and its descendants.
+fn proc_usage(pids: &[u32]) -> (f64, u64) {
+    let tick = 100.0; // USER_HZ on Linux
+    let mut all: Vec<u32> = pids.to_vec();
+    // Descendants (wrangler -> workerd): walk /proc once.
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        let mut parent: Vec<(u32, u32)> = Vec::new();
+        for e in dir.flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+                if let Some(rest) = stat.rsplit(')').next() {
+                    let f: Vec<&str> = rest.split_whitespace().collect();
+                    if let Some(ppid) = f.get(1).and_then(|p| p.parse().ok()) {
+                        parent.push((pid, ppid));
+                    }
+                }
+            }
+        }
+        let mut i = 0;
+        while i < all.len() {
+            let p = all[i];
+            for (child, pp) in &parent {
+                if *pp == p && !all.contains(child) {
+                    all.push(*child);
+                }
+            }
+            i += 1;
+        }
+    }
+    let mut cpu = 0.0;
+    let mut rss = 0;
+    for pid in all {
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            if let Some(rest) = stat.rsplit(')').next() {
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                let ut: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+                let st: f64 = f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+                cpu += (ut + st) / tick;
+            }
+        }
+        if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            for line in status.lines() {
+                if let Some(v) = line.strip_prefix("VmRSS:") {
+                    rss += v
+                        .trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .unwrap_or(0);
+                }
+            }
+        }
+    }
+    (cpu, rss)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            std::process::exit(2);
+        }
+    };
+    let run = format!("{:x}", now_us() % 0xffff_ffff);
+    let tally = Arc::new(Tally::default());
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.max_secs);
+    let (cpu0, rss0) = proc_usage(&args.pids);
+    let client0 = proc_usage(&[std::process::id()]).0;
+    let peak_rss = Arc::new(AtomicU64::new(rss0));
+    {
+        let pids = args.pids.clone();
+        let peak = peak_rss.clone();
+        tokio::spawn(async move {
+            loop {
+                let (_, rss) = proc_usage(&pids);
+                peak.fetch_max(rss, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+    }
+
+    // Phase 1: connect every peer, at a bounded rate.
+    let mut rooms: Vec<Vec<Option<Conn>>> = Vec::new();
+    let mut expected: Vec<Vec<Expected>> = Vec::new();
+    let gap = Duration::from_micros(1_000_000 / args.connect_rate);
+    let mut opens = Vec::new();
+    for r in 0..args.rooms {
+        let token = format!("{run}room{r}");
+        let mut exp_room = Vec::new();
+        for p in 0..args.peers {
+            let exp: Expected = Arc::new(Mutex::new(HashSet::new()));
+            exp_room.push(exp.clone());
+            let (a, t, tk) = (args.clone(), tally.clone(), token.clone());
+            let id = peer_id(r, p, &run);
+            opens.push(tokio::spawn(async move {
+                open_peer(&a, &tk, &id, t, exp, deadline).await
+            }));
+            tokio::time::sleep(gap).await;
+        }
+        expected.push(exp_room);
+    }
+    let mut it = opens.into_iter();
+    for _ in 0..args.rooms {
+        let mut room = Vec::new();
+        for _ in 0..args.peers {
+            room.push(match it.next() {
+                Some(h) => h.await.ok().flatten(),
+                None => None,
+            });
+        }
+        rooms.push(room);
+    }
+    let connected_at = Instant::now();
+    let resident = proc_usage(&args.pids).1;
+
+    // Phase 2: the handshake of every pair, then the steady phase.
+    let pad_full: String = "a".repeat(args.sdp_bytes);
+    let seq = AtomicU64::new(1);
+    let send = |rooms: &Vec<Vec<Option<Conn>>>, r: usize, from: usize, to: usize, kind: &str| {
+        let (Some(src), Some(_)) = (&rooms[r][from], &rooms[r][to]) else {
+            return;
+        };
+        let n = seq.fetch_add(1, Ordering::Relaxed);
+        let pad = if kind == "CANDIDATE" {
+            "candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host"
+        } else {
+            &pad_full
+        };
+        if let Ok(mut e) = expected[r][to].lock() {
+            e.insert((peer_id(r, from, &run), n));
+        }
+        let frame = format!(
+            r#"{{"type":"{kind}","dst":"{}","payload":{}}}"#,
+            peer_id(r, to, &run),
+            payload(n, pad)
+        );
+        if src.tx.send(frame).is_ok() {
+            tally.sent.fetch_add(1, Ordering::Relaxed);
+        }
+    };
+    let relay_started = Instant::now();
+    for (r, room) in rooms.iter().enumerate() {
+        let _ = room;
+        for i in 0..args.peers {
+            for j in (i + 1)..args.peers {
+                send(&rooms, r, i, j, "OFFER");
+                send(&rooms, r, j, i, "ANSWER");
+                for _ in 0..10 {
+                    send(&rooms, r, i, j, "CANDIDATE");
+                    send(&rooms, r, j, i, "CANDIDATE");
+                }
+            }
+        }
+        if r % 50 == 49 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    if args.steady_secs > 0 && args.steady_rate > 0 {
+        let end = Instant::now() + Duration::from_secs(args.steady_secs);
+        let tick = Duration::from_micros(1_000_000 / args.steady_rate);
+        let mut k = 0usize;
+        while Instant::now() < end && Instant::now() < deadline {
+            let r = k % args.rooms;
+            let i = (k / args.rooms) % args.peers;
+            let j = (i + 1) % args.peers;
+            send(&rooms, r, i, j, "CANDIDATE");
+            k += 1;
+            tokio::time::sleep(tick).await;
+        }
+    }
+    // Drain: wait until everything arrived or 15 s passed.
+    let drain_end = Instant::now() + Duration::from_secs(15);
+    while tally.received.load(Ordering::Relaxed) < tally.sent.load(Ordering::Relaxed)
+        && Instant::now() < drain_end
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let relay_secs = relay_started.elapsed().as_secs_f64();
+    // Idle phase: only heartbeats flow; room wakes are read from /metrics
+    // at both ends of it (ours only: the reference has no such counter).
+    let mut idle_wakes: Option<(f64, f64)> = None;
+    if args.idle_secs > 0 {
+        let w0 = room_wakes(&args.url).await;
+        let idle_started = Instant::now();
+        let idle_end = (Instant::now() + Duration::from_secs(args.idle_secs)).min(deadline);
+        tokio::time::sleep_until(idle_end.into()).await;
+        tokio::time::sleep(Duration::from_millis(2_100)).await; // past the scrape cache
+        if let (Some(a), Some(b)) = (w0, room_wakes(&args.url).await) {
+            idle_wakes = Some((b - a, idle_started.elapsed().as_secs_f64()));
+        }
+    }
+    let (cpu1, _) = proc_usage(&args.pids);
+    let client1 = proc_usage(&[std::process::id()]).0;
+    let elapsed = started.elapsed().as_secs_f64();
+
+    let mut connect: Vec<f64> = tally
+        .connect_ms
+        .lock()
+        .map(|v| v.clone())
+        .unwrap_or_default();
+    connect.sort_by(f64::total_cmp);
+    let mut lat: Vec<f64> = tally
+        .latency_us
+        .lock()
+        .map(|v| v.iter().map(|u| *u as f64 / 1000.0).collect())
+        .unwrap_or_default();
+    lat.sort_by(f64::total_cmp);
+    let sent = tally.sent.load(Ordering::Relaxed);
+    let received = tally.received.load(Ordering::Relaxed);
+    let opened = tally.opened.load(Ordering::Relaxed);
+    let server_cpu = cpu1 - cpu0;
+    let client_cpu = client1 - client0;
+    let report = serde_json::json!({
+        "label": args.label,
+        "rooms": args.rooms,
+        "peers_per_room": args.peers,
+        "opened": opened,
+        "refused": tally.refused.load(Ordering::Relaxed),
+        "connect_ms": { "p50": percentile(&connect, 0.5), "p99": percentile(&connect, 0.99) },
+        "relay_ms": { "p50": percentile(&lat, 0.5), "p90": percentile(&lat, 0.9), "p99": percentile(&lat, 0.99), "max": lat.last().copied().unwrap_or(0.0) },
+        "messages_sent": sent,
+        "messages_received": received,
+        "messages_per_sec": received as f64 / relay_secs.max(0.001),
+        "lost": sent.saturating_sub(received + tally.duplicated.load(Ordering::Relaxed)),
+        "duplicated": tally.duplicated.load(Ordering::Relaxed),
+        "misrouted": tally.misrouted.load(Ordering::Relaxed),
+        "out_of_order": tally.out_of_order.load(Ordering::Relaxed),
+        "server_cpu_secs": server_cpu,
+        "server_peak_rss_kib": peak_rss.load(Ordering::Relaxed),
+        "server_rss_per_peer_kib": if opened > 0 { (resident.saturating_sub(rss0)) as f64 / opened as f64 } else { 0.0 },
+        "client_cpu_secs": client_cpu,
+        "client_cpu_share": if server_cpu + client_cpu > 0.0 { client_cpu / (server_cpu + client_cpu) } else { 0.0 },
+        "connect_secs": connected_at.duration_since(started).as_secs_f64(),
+        "idle_room_wakes": idle_wakes.map(|(w, _)| w),
+        "wakes_per_room_hour": idle_wakes.map(|(w, secs)| w / args.rooms as f64 / (secs / 3600.0)),
+        "elapsed_secs": elapsed,
+    });
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).unwrap_or_default()
+    );
+    if let Some(path) = &args.json {
+        if let Err(e) = std::fs::write(path, report.to_string()) {
+            eprintln!("loadgen: cannot write {path}: {e}");
+        }
+    }
+    let clean = report["lost"] == 0
+        && report["duplicated"] == 0
+        && report["misrouted"] == 0
+        && report["refused"] == 0;
+    std::process::exit(if clean { 0 } else { 1 });
+}
