@@ -280,7 +280,7 @@ test('demo page: two tabs in a call show each other, the roster and no error (sc
   const room = `demo${Date.now()}`;
   const tabs = [];
   for (const id of ['alice', 'bob']) {
-    const context = await browser.newContext({ viewport: { width: 720, height: 560 } });
+    const context = await browser.newContext({ viewport: { width: 800, height: 600 } });
     const page = await context.newPage();
     await page.goto(`${dev.base}/demo?room=${room}&id=${id}`);
     tabs.push({ context, page });
@@ -297,7 +297,7 @@ test('demo page: two tabs in a call show each other, the roster and no error (sc
     assert.equal(await page.textContent('#error'), '');
   }
   const shots = await Promise.all(tabs.map(({ page }) => page.screenshot()));
-  const board = await (await browser.newContext({ viewport: { width: 1460, height: 580 } })).newPage();
+  const board = await (await browser.newContext({ viewport: { width: 1640, height: 620 } })).newPage();
   await board.setContent(
     `<body style="margin:0;background:#444;display:flex;gap:20px;padding:10px">${shots
       .map((b) => `<img src="data:image/png;base64,${b.toString('base64')}" style="border:1px solid #888">`)
