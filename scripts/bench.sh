@@ -32,29 +32,32 @@ run() { # label scenario args...
     echo "   ($label $scenario reported loss, refusals or errors: see $out/$label-$scenario.json)" >&2
 }
 
-# --- ours, under wrangler dev ---
-port=$(free_port)
-SKIP_BUILD=1 PORT=$port INSPECTOR_PORT=$(free_port) PERSIST_TO="$(mktemp -d)" WRANGLER_REGISTRY_PATH="$(mktemp -d)" \
-  scripts/dev.sh --var CONNECTS_PER_MINUTE_PER_IP:0 --var LOG_LEVEL:warn >"$out/ours-dev.log" 2>&1 &
-server_pid=$!
-wait_up "http://127.0.0.1:$port/health?deep=1"
-url="http://127.0.0.1:$port"
-run ours a --url "$url" --rooms "$A_ROOMS" --peers 4
-run ours b --url "$url" --rooms "$B_ROOMS" --peers 4 --connect-rate 400
-run ours c --url "$url" --rooms 1 --peers 4 --steady-secs "$HOT_SECS" --steady-rate 400
-run ours d --url "$url" --rooms "$IDLE_ROOMS" --peers 4 --idle-secs "$IDLE_SECS" --sdp-bytes 100
-stop_server
+start_ours() {
+  port=$(free_port)
+  SKIP_BUILD=1 PORT=$port INSPECTOR_PORT=$(free_port) PERSIST_TO="$(mktemp -d)" WRANGLER_REGISTRY_PATH="$(mktemp -d)" \
+    scripts/dev.sh --var CONNECTS_PER_MINUTE_PER_IP:0 --var LOG_LEVEL:warn >>"$out/ours-dev.log" 2>&1 &
+  server_pid=$!
+  wait_up "http://127.0.0.1:$port/health?deep=1"
+  url="http://127.0.0.1:$port"
+}
+start_reference() {
+  port=$(free_port)
+  node node_modules/peer/dist/bin/peerjs.js --port "$port" >>"$out/reference.log" 2>&1 &
+  server_pid=$!
+  wait_up "http://127.0.0.1:$port/"
+  url="http://127.0.0.1:$port"
+}
 
-# --- the reference peer@1.0.2 (no rooms: same ids, token ignored) ---
-port=$(free_port)
-node node_modules/peer/dist/bin/peerjs.js --port "$port" >"$out/reference.log" 2>&1 &
-server_pid=$!
-wait_up "http://127.0.0.1:$port/"
-url="http://127.0.0.1:$port"
-run reference a --url "$url" --rooms "$A_ROOMS" --peers 4
-run reference b --url "$url" --rooms "$B_ROOMS" --peers 4 --connect-rate 400
-run reference c --url "$url" --rooms 1 --peers 4 --steady-secs "$HOT_SECS" --steady-rate 400
-stop_server
+# Each scenario gets a fresh server, so one overloaded run cannot skew the next.
+# Connections open at $RATE a second against both servers.
+RATE=${BENCH_CONNECT_RATE:-100}
+for which in ours reference; do
+  "start_$which"; run "$which" a --url "$url" --rooms "$A_ROOMS" --peers 4 --connect-rate "$RATE"; stop_server
+  "start_$which"; run "$which" b --url "$url" --rooms "$B_ROOMS" --peers 4 --connect-rate "$RATE"; stop_server
+  "start_$which"; run "$which" c --url "$url" --rooms 1 --peers 4 --steady-secs "$HOT_SECS" --steady-rate 400; stop_server
+done
+# Idle rooms: only ours has rooms and a wake counter.
+start_ours; run ours d --url "$url" --rooms "$IDLE_ROOMS" --peers 4 --idle-secs "$IDLE_SECS" --sdp-bytes 100 --connect-rate "$RATE"; stop_server
 
 python3 - "$out" "$(nproc)" <<'PY'
 import json, os, sys, glob
@@ -74,7 +77,7 @@ def get(d, k):
     for p in k.split("."):
         d = d.get(p) if isinstance(d, dict) else None
     return d
-lines = [f"Machine: {cores} cores, loopback; ours = both Workers under `wrangler dev`; reference = peer@1.0.2 on Node.", ""]
+lines = [f"Machine: {cores} cores, 24 GiB, loopback; client and servers on the same cores; connections opened at the same rate for both; ours = both Workers under `wrangler dev` (what `make dev` serves); reference = peer@1.0.2 on Node 22.", ""]
 for s in sorted(res):
     lines.append(f"### ({s}) {names[s]}")
     lines.append("| figure | ours | reference | ours/reference |")
