@@ -1,0 +1,36 @@
+#!/usr/bin/env python3
+"""Renders target/bench/*.json as one markdown table per scenario (ours, reference, ratio)."""
+import json, os, sys, glob
+out, cores = sys.argv[1], sys.argv[2]
+res = {}
+for f in glob.glob(os.path.join(out, "*-*.json")):
+    label, scen = os.path.basename(f)[:-5].split("-", 1)
+    if scen in "abcd":
+        res.setdefault(scen, {})[label] = json.load(open(f))
+names = {"a": "1000 rooms x 4 handshake", "b": "2500 rooms x 4 (10,000 sockets)", "c": "hot room at the per-peer limit", "d": "idle heartbeating rooms"}
+rows = [("opened", "sockets opened"), ("refused", "refused"), ("lost", "lost"), ("duplicated", "duplicated"), ("misrouted", "misrouted"),
+        ("connect_ms.p50", "connect->OPEN p50 ms"), ("connect_ms.p99", "connect->OPEN p99 ms"),
+        ("relay_ms.p50", "relay p50 ms"), ("relay_ms.p90", "relay p90 ms"), ("relay_ms.p99", "relay p99 ms"), ("relay_ms.max", "relay max ms"),
+        ("messages_per_sec", "messages/s"), ("server_cpu_secs", "server CPU s"), ("server_peak_rss_kib", "server peak RSS KiB"),
+        ("server_rss_per_peer_kib", "RSS per peer KiB"), ("client_cpu_share", "client CPU share"), ("wakes_per_room_hour", "room wakes per room-hour")]
+def get(d, k):
+    for p in k.split("."):
+        d = d.get(p) if isinstance(d, dict) else None
+    return d
+lines = [f"Machine: {cores} cores, 24 GiB, loopback; client and servers on the same cores; connections opened at the same rate for both; ours = both Workers under `wrangler dev` (what `make dev` serves); reference = peer@1.0.2 on Node 22.", ""]
+for s in sorted(res):
+    lines.append(f"### ({s}) {names[s]}")
+    lines.append("| figure | ours | reference | ours/reference |")
+    lines.append("| --- | --- | --- | --- |")
+    for k, label in rows:
+        o, r = get(res[s].get("ours", {}), k), get(res[s].get("reference", {}), k)
+        if o is None and r is None:
+            continue
+        fmt = lambda v: "-" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
+        ratio = f"{o / r:.2f}" if isinstance(o, (int, float)) and isinstance(r, (int, float)) and r else "-"
+        lines.append(f"| {label} | {fmt(o)} | {fmt(r)} | {ratio} |")
+    lines.append("")
+text = "\n".join(lines)
+print(text)
+open(os.path.join(out, "table.md"), "w").write(text)
+json.dump(res, open(os.path.join(out, "results.json"), "w"), indent=2)
