@@ -9,7 +9,14 @@ use signaling_core::metrics::Counter;
 use signaling_core::room::RoomConfig;
 
 const IDS: [&str; 6] = ["a", "b", "c", "d", "e", "f"];
-const KINDS: [&str; 6] = ["OFFER", "ANSWER", "CANDIDATE", "LEAVE", "EXPIRE", "HEARTBEAT"];
+const KINDS: [&str; 6] = [
+    "OFFER",
+    "ANSWER",
+    "CANDIDATE",
+    "LEAVE",
+    "EXPIRE",
+    "HEARTBEAT",
+];
 
 fuzz_target!(|data: &[u8]| {
     let cfg = RoomConfig {
@@ -20,8 +27,15 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut rooms = [Harness::new(cfg.clone()), Harness::new(cfg.clone())];
     let mut seq = 0u32;
+    // Frames already checked, per room and socket (each is checked once).
+    let mut checked: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
     for chunk in data.chunks(4) {
-        let [op, x, y, z] = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0), *chunk.get(3).unwrap_or(&0)];
+        let [op, x, y, z] = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+            *chunk.get(3).unwrap_or(&0),
+        ];
         let r = usize::from(x & 1);
         let h = &mut rooms[r];
         let socket = usize::from(y) % (h.sockets.len() + 1);
@@ -67,9 +81,13 @@ fuzz_target!(|data: &[u8]| {
             assert!(h.live_count() <= cfg.max_peers);
             assert!(h.storage.len() <= cfg.max_queued_messages);
             assert!(h.storage.values().map(String::len).sum::<usize>() <= cfg.max_queued_bytes);
-            for s in &h.sockets {
-                for text in &s.received {
-                    let v: serde_json::Value = serde_json::from_str(text).expect("server frames are JSON");
+            checked[index].resize(h.sockets.len(), 0);
+            for (i, s) in h.sockets.iter().enumerate() {
+                let from = checked[index][i];
+                checked[index][i] = s.received.len();
+                for text in &s.received[from..] {
+                    let v: serde_json::Value =
+                        serde_json::from_str(text).expect("server frames are JSON");
                     assert_ne!(v["src"], "spoof");
                     if let Some(room) = v["payload"]["room"].as_u64() {
                         assert_eq!(room as usize, index, "delivered across rooms");
