@@ -56,6 +56,14 @@ fn internal(path: &str, method: Method, body: Option<String>) -> Result<Request>
     Request::new_with_init(&format!("{INTERNAL_ORIGIN}{path}"), &init)
 }
 
+/// Sends one report to the stats shards through the rooms Worker.
+async fn send_report(env: &Env, report: &Report) -> Result<()> {
+    let body = serde_json::to_string(report)?;
+    let req = internal(contract::PATH_REPORT, Method::Post, Some(body))?;
+    env.service(ROOMS_BINDING)?.fetch_request(req).await?;
+    Ok(())
+}
+
 async fn ship(env: &Env, deltas: Deltas, now: u64) -> Result<()> {
     let report = Report {
         room: None,
@@ -63,13 +71,7 @@ async fn ship(env: &Env, deltas: Deltas, now: u64) -> Result<()> {
         at_ms: now,
         deltas,
     };
-    let req = internal(
-        contract::PATH_REPORT,
-        Method::Post,
-        Some(serde_json::to_string(&report)?),
-    )?;
-    env.service(ROOMS_BINDING)?.fetch_request(req).await?;
-    Ok(())
+    send_report(env, &report).await
 }
 
 /// Test hook: reports `room` with 2 peers once, then never again, like a
@@ -84,12 +86,7 @@ pub async fn ghost(env: &Env, room: &str, now: u64) -> Result<Response> {
         at_ms: now,
         deltas: Deltas::default(),
     };
-    let req = internal(
-        contract::PATH_REPORT,
-        Method::Post,
-        Some(serde_json::to_string(&report)?),
-    )?;
-    env.service(ROOMS_BINDING)?.fetch_request(req).await?;
+    send_report(env, &report).await?;
     http::json(&serde_json::json!({ "ghost": room }))
 }
 
