@@ -44,6 +44,8 @@ pub struct GameRoom {
     /// Counters not yet reported to the stats shard.
     deltas: RefCell<Deltas>,
     last_report_ms: Cell<u64>,
+    /// `STATS_REPORTS=false` turns reporting off (to measure its cost).
+    reporting: bool,
 }
 
 impl DurableObject for GameRoom {
@@ -58,6 +60,8 @@ impl DurableObject for GameRoom {
         runtime::wake(&room, true);
         let mut deltas = Deltas::default();
         deltas.add(Counter::RoomWake, 1);
+        let reporting = runtime::setting(&env, "STATS_REPORTS")
+            .is_none_or(|v| !matches!(v.trim(), "false" | "0" | "off" | "no"));
         GameRoom {
             state,
             raw,
@@ -68,6 +72,7 @@ impl DurableObject for GameRoom {
             env,
             deltas: RefCell::new(deltas),
             last_report_ms: Cell::new(0),
+            reporting,
         }
     }
 
@@ -276,6 +281,9 @@ impl GameRoom {
     /// path. Relays report at most every `REPORT_INTERVAL_MS`; membership
     /// changes (`force`) always do, so gauges follow joins and leaves.
     fn report(&self, force: bool) {
+        if !self.reporting {
+            return;
+        }
         let now = runtime::now_ms();
         if !force && now.saturating_sub(self.last_report_ms.get()) < REPORT_INTERVAL_MS {
             return;
