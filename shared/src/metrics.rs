@@ -148,6 +148,33 @@ impl Deltas {
     }
 }
 
+/// Counts kept between reports, keyed by [`Counter`] so that adding one on
+/// the relay path is a map update, not a string build; turned into
+/// [`Deltas`] (series names) only when a report is sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally(BTreeMap<Counter, u64>);
+
+impl Tally {
+    pub fn add(&mut self, counter: Counter, by: u64) {
+        if by > 0 {
+            *self.0.entry(counter).or_insert(0) += by;
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Empties the tally into the series form a report carries.
+    pub fn take_deltas(&mut self) -> Deltas {
+        let mut deltas = Deltas::default();
+        for (counter, by) in std::mem::take(&mut self.0) {
+            deltas.add(counter, by);
+        }
+        deltas
+    }
+}
+
 /// What a room (or the router, with `room: None`) sends its stats shard.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
@@ -362,6 +389,23 @@ mod tests {
         );
         assert_eq!(Counter::Takeover.series(), "peerjs_takeovers_total");
         assert_eq!(escape_label("a\"b\\c\nd"), r#"a\"b\\c\nd"#);
+    }
+
+    #[test]
+    fn a_tally_becomes_series_deltas_once() {
+        let mut tally = Tally::default();
+        tally.add(Counter::Relayed(RelayKind::Offer), 2);
+        tally.add(Counter::Relayed(RelayKind::Offer), 1);
+        tally.add(Counter::Takeover, 0);
+        let deltas = tally.take_deltas();
+        assert_eq!(
+            deltas
+                .0
+                .get(r#"peerjs_messages_relayed_total{type="OFFER"}"#),
+            Some(&3)
+        );
+        assert_eq!(deltas.0.len(), 1, "zero adds leave no series");
+        assert!(tally.is_empty());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use signaling_core::contract;
 use signaling_core::flood::PeerFloodGuard;
 use signaling_core::frame;
 use signaling_core::log::{Level, LogEvent};
-use signaling_core::metrics::{Counter, Deltas, Report};
+use signaling_core::metrics::{Counter, Report, Tally};
 use signaling_core::room::{Effect, JoinRequest, PeerState, PeerView, Room, RoomMeta, Target};
 use std::cell::{Cell, RefCell};
 use worker::*;
@@ -42,7 +42,7 @@ pub struct GameRoom {
     flood: RefCell<PeerFloodGuard>,
     env: Env,
     /// Counters not yet reported to the stats shard.
-    deltas: RefCell<Deltas>,
+    deltas: RefCell<Tally>,
     last_report_ms: Cell<u64>,
     /// `STATS_REPORTS=false` turns reporting off (to measure its cost).
     reporting: bool,
@@ -58,7 +58,7 @@ impl DurableObject for GameRoom {
             state.set_websocket_auto_response(&pair);
         }
         runtime::wake(&room, true);
-        let mut deltas = Deltas::default();
+        let mut deltas = Tally::default();
         deltas.add(Counter::RoomWake, 1);
         let reporting = runtime::setting(&env, "STATS_REPORTS")
             .is_none_or(|v| !matches!(v.trim(), "false" | "0" | "off" | "no"));
@@ -289,7 +289,7 @@ impl GameRoom {
             return;
         }
         self.last_report_ms.set(now);
-        let deltas = std::mem::take(&mut *self.deltas.borrow_mut());
+        let deltas = self.deltas.borrow_mut().take_deltas();
         let (_, peers) = self.peers();
         let report = Report {
             room: Some(self.room.clone()),

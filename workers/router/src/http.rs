@@ -1,7 +1,9 @@
-//! Response helpers: JSON bodies, CORS headers, and refusals delivered after
+//! Request and response helpers: internal requests to the rooms tier, JSON
+//! bodies, CORS headers, and refusals delivered after
 //! the upgrade (an HTTP error before it is invisible to the stock client,
 //! which only reports "network").
 
+use signaling_core::contract;
 use signaling_core::cors::OriginDecision;
 use signaling_core::frame;
 use worker::*;
@@ -36,4 +38,25 @@ pub fn refuse_socket(msg: &str, code: u16) -> Result<Response> {
     let reason: String = msg.chars().take(120).collect();
     pair.server.close(Some(code), Some(reason))?;
     Response::from_websocket(pair.client)
+}
+
+/// A request to the rooms Worker, built from scratch so nothing a client sent
+/// crosses over: the contract version plus `headers`.
+pub fn internal_request(
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<String>,
+) -> Result<Request> {
+    let h = Headers::new();
+    h.set(contract::HEADER_VERSION, &contract::VERSION.to_string())?;
+    for (name, value) in headers {
+        h.set(name, value)?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(method).with_headers(h);
+    if let Some(body) = body {
+        init.with_body(Some(body.into()));
+    }
+    Request::new_with_init(&format!("{}{path}", crate::INTERNAL_ORIGIN), &init)
 }

@@ -263,19 +263,15 @@ async fn demo(env: &Env, req: &Request, file: &str) -> Result<Response> {
     Ok(out)
 }
 
-/// Builds an internal request carrying only the contract headers.
+/// An internal request about `room`; with `peer`, an upgrade for that peer id.
 fn internal_request(path: &str, room: &str, peer: Option<(&str, bool)>) -> Result<Request> {
-    let headers = Headers::new();
-    headers.set(contract::HEADER_VERSION, &contract::VERSION.to_string())?;
-    headers.set(contract::HEADER_ROOM, room)?;
+    let mut headers = vec![(contract::HEADER_ROOM, room)];
     if let Some((id, proven)) = peer {
-        headers.set("Upgrade", "websocket")?;
-        headers.set(contract::HEADER_PEER, id)?;
-        headers.set(contract::HEADER_PROVEN, if proven { "1" } else { "0" })?;
+        headers.push(("Upgrade", "websocket"));
+        headers.push((contract::HEADER_PEER, id));
+        headers.push((contract::HEADER_PROVEN, if proven { "1" } else { "0" }));
     }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get).with_headers(headers);
-    Request::new_with_init(&format!("{INTERNAL_ORIGIN}{path}"), &init)
+    http::internal_request(Method::Get, path, &headers, None)
 }
 
 /// `GET /debug/rooms/{room}`: the room's wake counters, for local tests.

@@ -3,10 +3,10 @@
 //! gathered from every shard through the rooms Worker and cached briefly so
 //! scrapers cannot hammer the shards.
 
-use crate::{http, INTERNAL_ORIGIN, ROOMS_BINDING};
+use crate::{http, ROOMS_BINDING};
 use signaling_core::config::RouterConfig;
 use signaling_core::contract;
-use signaling_core::metrics::{self, Counter, Deltas, Report, Snapshot};
+use signaling_core::metrics::{self, Counter, Deltas, Report, Snapshot, Tally};
 use std::cell::RefCell;
 use worker::*;
 
@@ -17,7 +17,7 @@ const CACHE_MS: u64 = 2_000;
 
 #[derive(Default)]
 struct RouterStats {
-    pending: Deltas,
+    pending: Tally,
     last_flush_ms: u64,
     /// Last gathered snapshot, for the cache and for messagesPerSecond.
     cached: Option<(u64, Snapshot)>,
@@ -41,25 +41,14 @@ fn take_pending(now: u64, force: bool) -> Option<Deltas> {
             return None;
         }
         s.last_flush_ms = now;
-        Some(std::mem::take(&mut s.pending))
+        Some(s.pending.take_deltas())
     })
-}
-
-fn internal(path: &str, method: Method, body: Option<String>) -> Result<Request> {
-    let headers = Headers::new();
-    headers.set(contract::HEADER_VERSION, &contract::VERSION.to_string())?;
-    let mut init = RequestInit::new();
-    init.with_method(method).with_headers(headers);
-    if let Some(body) = body {
-        init.with_body(Some(body.into()));
-    }
-    Request::new_with_init(&format!("{INTERNAL_ORIGIN}{path}"), &init)
 }
 
 /// Sends one report to the stats shards through the rooms Worker.
 async fn send_report(env: &Env, report: &Report) -> Result<()> {
     let body = serde_json::to_string(report)?;
-    let req = internal(contract::PATH_REPORT, Method::Post, Some(body))?;
+    let req = http::internal_request(Method::Post, contract::PATH_REPORT, &[], Some(body))?;
     env.service(ROOMS_BINDING)?.fetch_request(req).await?;
     Ok(())
 }
@@ -125,7 +114,7 @@ pub async fn scrape(req: &Request, env: &Env, cfg: &RouterConfig, now: u64) -> R
             if let Some(deltas) = take_pending(now, true) {
                 ship(env, deltas, now).await?;
             }
-            let req = internal(contract::PATH_METRICS, Method::Get, None)?;
+            let req = http::internal_request(Method::Get, contract::PATH_METRICS, &[], None)?;
             let mut resp = env.service(ROOMS_BINDING)?.fetch_request(req).await?;
             if resp.status_code() != 200 {
                 return http::json_error(502, "stats shards could not answer");
