@@ -53,3 +53,7 @@ fuzz:             ## run every fuzz target for FUZZ_SECONDS (default 60) each
 .PHONY: bench
 bench: setup      ## side-by-side benchmark against peer@1.0.2; table in target/bench/
 	@scripts/bench.sh
+
+.PHONY: soak
+soak: setup       ## 200 peers, 50 rooms, 10 min, churn + rooms-tier restart; report in target/soak/
+	@scripts/soak.sh

@@ -65,8 +65,8 @@ wait_health plain "$P_PLAIN" "$PID_PLAIN"
 wait_health tickets "$P_TICKETS" "$PID_TICKETS"
 for _ in $(seq 1 60); do curl -fsS "http://127.0.0.1:$P_REF/" >/dev/null 2>&1 && break; sleep 0.5; done
 
-cargo build -q -p tools --bin mint-ticket --bin loadgen
-export MINT_TICKET="$root/target/debug/mint-ticket" LOADGEN="$root/target/debug/loadgen"
+cargo build -q -p tools --bin mint-ticket --bin loadgen --bin soak
+export MINT_TICKET="$root/target/debug/mint-ticket" LOADGEN="$root/target/debug/loadgen" SOAK="$root/target/debug/soak"
 phase "end-to-end tests (node --test)"
 export E2E_URL="http://127.0.0.1:$P_PLAIN" E2E_TICKETS_URL="http://127.0.0.1:$P_TICKETS" REF_URL="http://127.0.0.1:$P_REF"
 export E2E_LOG="$logs/plain.log"

@@ -19,9 +19,13 @@ use futures_util::{SinkExt, StreamExt};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
+use tools::{now_us, percentile, proc_usage, require_loopback, scrape_metric};
+
+/// Our server's room wake counter (the reference server has none).
+const WAKES: &str = "peerjs_room_wakes_total";
 
 #[derive(Clone, Debug)]
 struct Args {
@@ -80,24 +84,11 @@ fn parse_args() -> Result<Args, String> {
             other => return Err(format!("unknown flag {other}")),
         }
     }
-    let host = a
-        .url
-        .trim_start_matches("http://")
-        .trim_start_matches("ws://");
-    if !(host.starts_with("127.0.0.1:") || host.starts_with("localhost:")) {
-        return Err("only loopback targets are allowed (127.0.0.1 or localhost)".into());
-    }
+    require_loopback(&a.url)?;
     if a.peers < 2 || a.rooms == 0 {
         return Err("need at least 1 room of 2 peers".into());
     }
     Ok(a)
-}
-
-fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
 }
 
 /// Shared tallies.
@@ -236,89 +227,6 @@ async fn open_peer(
     Some(Conn { tx })
 }
 
-/// `peerjs_room_wakes_total` from the server's /metrics, if it has one.
-async fn room_wakes(base: &str) -> Option<f64> {
-    let addr = base
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
-    let mut stream = tokio::net::TcpStream::connect(&addr).await.ok()?;
-    let req = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    stream.write_all(req.as_bytes()).await.ok()?;
-    let mut body = String::new();
-    stream.read_to_string(&mut body).await.ok()?;
-    body.lines()
-        .find_map(|l| l.strip_prefix("peerjs_room_wakes_total "))
-        .and_then(|v| v.trim().parse().ok())
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-/// CPU seconds (user + system) and RSS in KiB of a process and its descendants.
-fn proc_usage(pids: &[u32]) -> (f64, u64) {
-    let tick = 100.0; // USER_HZ on Linux
-    let mut all: Vec<u32> = pids.to_vec();
-    // Descendants (wrangler -> workerd): walk /proc once.
-    if let Ok(dir) = std::fs::read_dir("/proc") {
-        let mut parent: Vec<(u32, u32)> = Vec::new();
-        for e in dir.flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-                if let Some(rest) = stat.rsplit(')').next() {
-                    let f: Vec<&str> = rest.split_whitespace().collect();
-                    if let Some(ppid) = f.get(1).and_then(|p| p.parse().ok()) {
-                        parent.push((pid, ppid));
-                    }
-                }
-            }
-        }
-        let mut i = 0;
-        while i < all.len() {
-            let p = all[i];
-            for (child, pp) in &parent {
-                if *pp == p && !all.contains(child) {
-                    all.push(*child);
-                }
-            }
-            i += 1;
-        }
-    }
-    let mut cpu = 0.0;
-    let mut rss = 0;
-    for pid in all {
-        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            if let Some(rest) = stat.rsplit(')').next() {
-                let f: Vec<&str> = rest.split_whitespace().collect();
-                let ut: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-                let st: f64 = f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-                cpu += (ut + st) / tick;
-            }
-        }
-        if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
-            for line in status.lines() {
-                if let Some(v) = line.strip_prefix("VmRSS:") {
-                    rss += v
-                        .trim()
-                        .trim_end_matches("kB")
-                        .trim()
-                        .parse::<u64>()
-                        .unwrap_or(0);
-                }
-            }
-        }
-    }
-    (cpu, rss)
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args = match parse_args() {
@@ -449,12 +357,12 @@ async fn main() {
     // at both ends of it (ours only: the reference has no such counter).
     let mut idle_wakes: Option<(f64, f64)> = None;
     if args.idle_secs > 0 {
-        let w0 = room_wakes(&args.url).await;
+        let w0 = scrape_metric(&args.url, WAKES).await;
         let idle_started = Instant::now();
         let idle_end = (Instant::now() + Duration::from_secs(args.idle_secs)).min(deadline);
         tokio::time::sleep_until(idle_end.into()).await;
         tokio::time::sleep(Duration::from_millis(2_100)).await; // past the scrape cache
-        if let (Some(a), Some(b)) = (w0, room_wakes(&args.url).await) {
+        if let (Some(a), Some(b)) = (w0, scrape_metric(&args.url, WAKES).await) {
             idle_wakes = Some((b - a, idle_started.elapsed().as_secs_f64()));
         }
     }

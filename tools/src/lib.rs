@@ -1,0 +1,143 @@
+//! Helpers shared by the load tools (`loadgen`, `soak`): the loopback guard,
+//! wall-clock stamps, percentiles, process CPU/RSS from `/proc`, and a
+//! one-shot `/metrics` reader. Nothing here talks to anything but 127.0.0.1.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Refuses any target that is not this machine: load tools must never be
+/// pointed at someone else's server.
+pub fn require_loopback(url: &str) -> Result<(), String> {
+    let host = url
+        .trim_start_matches("http://")
+        .trim_start_matches("ws://");
+    if host.starts_with("127.0.0.1:") || host.starts_with("localhost:") {
+        Ok(())
+    } else {
+        Err("only loopback targets are allowed (127.0.0.1 or localhost)".into())
+    }
+}
+
+/// Microseconds since the Unix epoch; stamped into payloads so a receiver
+/// can compute the relay latency.
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// Nearest-rank percentile of an ascending slice (`p` in 0..=1).
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// CPU seconds (user + system) and RSS in KiB of the given processes and all
+/// their descendants (wrangler -> node -> workerd).
+pub fn proc_usage(pids: &[u32]) -> (f64, u64) {
+    let tick = 100.0; // USER_HZ on Linux
+    let mut all: Vec<u32> = pids.to_vec();
+    let parents = parent_links();
+    let mut i = 0;
+    while i < all.len() {
+        let p = all[i];
+        for (child, parent) in &parents {
+            if *parent == p && !all.contains(child) {
+                all.push(*child);
+            }
+        }
+        i += 1;
+    }
+    let mut cpu = 0.0;
+    let mut rss = 0;
+    for pid in all {
+        if let Some(fields) = stat_fields(pid) {
+            let user: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+            let system: f64 = fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+            cpu += (user + system) / tick;
+        }
+        if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            for line in status.lines() {
+                if let Some(v) = line.strip_prefix("VmRSS:") {
+                    rss += v
+                        .trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .unwrap_or(0);
+                }
+            }
+        }
+    }
+    (cpu, rss)
+}
+
+/// `/proc/<pid>/stat` fields after the command name (field 0 is the state).
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit(')').next()?;
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
+/// (pid, parent pid) for every process, read once.
+fn parent_links() -> Vec<(u32, u32)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter_map(|pid| {
+            let ppid = stat_fields(pid)?.get(1)?.parse().ok()?;
+            Some((pid, ppid))
+        })
+        .collect()
+}
+
+/// One sample from a server's Prometheus `/metrics` (unlabelled series
+/// only), or `None` when the server has no such series or is unreachable.
+pub async fn scrape_metric(base: &str, series: &str) -> Option<f64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.ok()?;
+    let req = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(req.as_bytes()).await.ok()?;
+    let mut body = String::new();
+    stream.read_to_string(&mut body).await.ok()?;
+    let prefix = format!("{series} ");
+    body.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_targets_pass() {
+        assert!(require_loopback("http://127.0.0.1:9000").is_ok());
+        assert!(require_loopback("ws://localhost:1234").is_ok());
+        assert!(require_loopback("http://example.com:9000").is_err());
+        assert!(require_loopback("http://127.0.0.1.evil.test:80").is_err());
+    }
+
+    #[test]
+    fn percentiles_pick_nearest_rank() {
+        let v = [1.0, 2.0, 3.0, 4.0, 5.0];
+        assert_eq!(percentile(&v, 0.5), 3.0);
+        assert_eq!(percentile(&v, 1.0), 5.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+
+    #[test]
+    fn this_process_has_cpu_time_and_memory() {
+        let (_, rss) = proc_usage(&[std::process::id()]);
+        assert!(rss > 0);
+    }
+}
