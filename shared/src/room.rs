@@ -371,6 +371,9 @@ impl<'c> Room<'c> {
     }
 
     /// A frame arrived on `from` (text, or binary holding JSON).
+    ///
+    /// Judges no staleness, so it never reads `heartbeat_ms`: the adapter
+    /// may leave it `None` and skip a runtime call per socket per frame.
     pub fn frame<S: Copy + Eq>(
         &self,
         meta: &mut RoomMeta,
@@ -486,6 +489,7 @@ impl<'c> Room<'c> {
     }
 
     /// A socket closed or errored. `peers` may or may not still list it.
+    /// Like [`Room::frame`], it never reads `heartbeat_ms`.
     pub fn closed<S: Copy + Eq>(
         &self,
         meta: &mut RoomMeta,
@@ -731,5 +735,57 @@ impl<'c> Room<'c> {
             Some(at_ms) => Effect::SetAlarm { at_ms },
             None => Effect::DeleteAlarm,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(socket: usize, id: &str, heartbeat_ms: Option<u64>) -> PeerView<usize> {
+        PeerView {
+            socket,
+            state: PeerState {
+                id: id.to_owned(),
+                proven: false,
+                joined_ms: 0,
+                seen_ms: 0,
+                closing: false,
+            },
+            heartbeat_ms,
+        }
+    }
+
+    /// The rooms Worker skips heartbeat timestamps on frames and closes; a
+    /// rule change that starts reading them there must fail here first.
+    #[test]
+    fn frame_and_close_ignore_heartbeat_timestamps() {
+        let cfg = RoomConfig::default();
+        let room = Room::new(&cfg);
+        // At 60 s without heartbeats both peers would be stale; with them, fresh.
+        let now = 60_000;
+        let with: Vec<_> = vec![view(0, "a", Some(now - 1)), view(1, "b", Some(now - 1))];
+        let without: Vec<_> = vec![view(0, "a", None), view(1, "b", None)];
+        let frames: [&[u8]; 3] = [
+            br#"{"type":"OFFER","dst":"b","payload":{"sdp":"x"}}"#,
+            br#"{"type":"OFFER","dst":"absent","payload":{"sdp":"x"}}"#,
+            br#"{"type":"LEAVE","dst":"b"}"#,
+        ];
+        for bytes in frames {
+            let run = |peers: &[PeerView<usize>]| {
+                let mut meta = RoomMeta::default();
+                let mut flood = PeerFloodGuard::new(cfg.peer_msgs_per_sec);
+                let fx = room.frame(&mut meta, peers, 0, bytes, &mut flood, now);
+                (fx, meta)
+            };
+            assert_eq!(run(&with), run(&without));
+        }
+        let run = |peers: &[PeerView<usize>]| {
+            let mut meta = RoomMeta::default();
+            let mut flood = PeerFloodGuard::new(cfg.peer_msgs_per_sec);
+            let fx = room.closed(&mut meta, peers, &peers[1], &mut flood, now);
+            (fx, meta)
+        };
+        assert_eq!(run(&with), run(&without));
     }
 }

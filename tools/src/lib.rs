@@ -38,7 +38,55 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// CPU seconds (user + system) and RSS in KiB of the given processes and all
 /// their descendants (wrangler -> node -> workerd).
 pub fn proc_usage(pids: &[u32]) -> (f64, u64) {
+    let all = with_descendants(pids);
+    let cpu = all.iter().map(|p| cpu_secs(*p)).sum();
+    let rss = all.iter().map(|p| rss_kib(*p)).sum();
+    (cpu, rss)
+}
+
+/// RSS in KiB of a process tree, summed per command name (`workerd`,
+/// `node`, ...), so the runtime can be told apart from the dev tooling.
+pub fn rss_by_command(pid: u32) -> Vec<(String, u64)> {
+    let mut by: Vec<(String, u64)> = Vec::new();
+    for p in with_descendants(&[pid]) {
+        let name = std::fs::read_to_string(format!("/proc/{p}/comm"))
+            .map(|c| c.trim().to_owned())
+            .unwrap_or_default();
+        let rss = rss_kib(p);
+        match by.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, total)) => *total += rss,
+            None => by.push((name, rss)),
+        }
+    }
+    by
+}
+
+fn cpu_secs(pid: u32) -> f64 {
     let tick = 100.0; // USER_HZ on Linux
+    stat_fields(pid).map_or(0.0, |fields| {
+        let user: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        let system: f64 = fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        (user + system) / tick
+    })
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status.lines().find_map(|line| {
+                line.strip_prefix("VmRSS:")?
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+        })
+        .unwrap_or(0)
+}
+
+fn with_descendants(pids: &[u32]) -> Vec<u32> {
     let mut all: Vec<u32> = pids.to_vec();
     let parents = parent_links();
     let mut i = 0;
@@ -51,28 +99,7 @@ pub fn proc_usage(pids: &[u32]) -> (f64, u64) {
         }
         i += 1;
     }
-    let mut cpu = 0.0;
-    let mut rss = 0;
-    for pid in all {
-        if let Some(fields) = stat_fields(pid) {
-            let user: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-            let system: f64 = fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-            cpu += (user + system) / tick;
-        }
-        if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
-            for line in status.lines() {
-                if let Some(v) = line.strip_prefix("VmRSS:") {
-                    rss += v
-                        .trim()
-                        .trim_end_matches("kB")
-                        .trim()
-                        .parse::<u64>()
-                        .unwrap_or(0);
-                }
-            }
-        }
-    }
-    (cpu, rss)
+    all
 }
 
 /// `/proc/<pid>/stat` fields after the command name (field 0 is the state).

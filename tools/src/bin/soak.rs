@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
-use tools::{now_us, percentile, proc_usage, require_loopback, scrape_metric};
+use tools::{now_us, percentile, proc_usage, require_loopback, rss_by_command, scrape_metric};
 
 const EXPIRED_SERIES: &str = "peerjs_messages_expired_total";
 /// A frame sent this long before its socket dropped may have died with it.
@@ -562,10 +562,15 @@ async fn main() {
             loop {
                 for (label, path) in &pid_files {
                     if let Some(pid) = read_pid(path) {
-                        let rss = proc_usage(&[pid]).1;
+                        let t = started.elapsed().as_secs_f64();
+                        let parts = rss_by_command(pid);
+                        let total = parts.iter().map(|(_, rss)| rss).sum();
                         if let Ok(mut m) = memory.lock() {
-                            m.samples
-                                .push((started.elapsed().as_secs_f64(), label.clone(), rss));
+                            m.samples.push((t, label.clone(), total));
+                            // The runtime apart from wrangler's node processes.
+                            for (command, rss) in parts {
+                                m.samples.push((t, format!("{label}/{command}"), rss));
+                            }
                         }
                     }
                 }
@@ -789,10 +794,12 @@ fn build_report(
         sorted(&ledger.relay_latency_ms),
         sorted(&ledger.queued_latency_ms),
     );
-    let memory_by_label: serde_json::Map<String, serde_json::Value> = args
-        .pid_files
+    let mut labels: Vec<String> = memory.iter().map(|(_, l, _)| l.clone()).collect();
+    labels.sort();
+    labels.dedup();
+    let memory_by_label: serde_json::Map<String, serde_json::Value> = labels
         .iter()
-        .map(|(label, _)| {
+        .map(|label| {
             let series: Vec<(f64, u64)> = memory
                 .iter()
                 .filter(|(_, l, _)| l == label)

@@ -7,6 +7,11 @@
 //! the room's durable record, runs the core, carries out the effects in
 //! order and writes the record back if it changed. HEARTBEAT frames are
 //! answered by the runtime's auto-response and never reach this code.
+//!
+//! Events interleave whenever a handler awaits storage, so each handler
+//! reads, runs the core and publishes the new record in memory without
+//! yielding; storage writes and the alarm then always carry the latest
+//! in-memory state (see `publish_meta`).
 
 use crate::runtime::{self, RawState};
 use crate::stats;
@@ -30,6 +35,26 @@ const REPORT_INTERVAL_MS: u64 = 2_000;
 /// The exact frame the stock client sends every 5 s, answered by the runtime.
 pub const HEARTBEAT: &str = r#"{"type":"HEARTBEAT"}"#;
 
+/// The room's hibernatable sockets and their attachments, as this object
+/// last read or wrote them. Reading them costs a few JS calls and a
+/// deserialization per socket, on every frame; but they only change when
+/// this object accepts a socket, replaces an attachment or sees a close, so
+/// the cache is updated or dropped right there. It dies with the object at
+/// eviction, like everything in memory. Heartbeat timestamps are never
+/// cached: the runtime moves them without waking the object.
+struct SocketCache {
+    sockets: Vec<WebSocket>,
+    states: Vec<PeerState>,
+}
+
+/// Whether a handler's view needs the runtime's heartbeat timestamps: only
+/// the rules that judge staleness (join, alarm, roster) read them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Heartbeats {
+    Read,
+    Skip,
+}
+
 #[durable_object]
 pub struct GameRoom {
     state: State,
@@ -38,6 +63,8 @@ pub struct GameRoom {
     config: std::result::Result<RoomsConfig, ConfigError>,
     /// Cache of the durable record; `None` until first loaded after a wake.
     meta: RefCell<Option<RoomMeta>>,
+    /// Cache of the sockets and their attachments; see [`SocketCache`].
+    sockets: RefCell<Option<SocketCache>>,
     /// In-memory only: losing it at eviction merely forgives a flooder.
     flood: RefCell<PeerFloodGuard>,
     env: Env,
@@ -68,6 +95,7 @@ impl DurableObject for GameRoom {
             room,
             config,
             meta: RefCell::new(None),
+            sockets: RefCell::new(None),
             flood: RefCell::new(PeerFloodGuard::new(per_sec)),
             env,
             deltas: RefCell::new(deltas),
@@ -91,7 +119,7 @@ impl DurableObject for GameRoom {
                     Ok(c) => c,
                     Err(e) => return runtime::json_error(500, &e.to_string()),
                 };
-                let (_, peers) = self.peers();
+                let (_, peers) = self.peers(Heartbeats::Read);
                 Response::from_json(&Room::new(&cfg.room).roster(&peers, runtime::now_ms()))
             }
             contract::PATH_STATS => {
@@ -124,24 +152,25 @@ impl DurableObject for GameRoom {
         let Ok(cfg) = &self.config else {
             return Ok(());
         };
+        // The only await before the core runs: from here to `publish_meta`
+        // nothing yields, so no other event can slip in between.
+        let mut meta = self.load_meta().await?;
+        // `frame` judges no staleness, so no heartbeat timestamps.
+        let (sockets, peers) = self.peers(Heartbeats::Skip);
+        let Some(from) = sockets.iter().position(|s| *s == ws) else {
+            return Ok(());
+        };
         // Frames still arriving on a socket the server closed (a kicked
         // flooder's backlog) are dropped here, before any other work.
-        if let Ok(Some(state)) = ws.deserialize_attachment::<PeerState>() {
-            if state.closing {
-                let reason = signaling_core::frame::DropReason::SenderNotLive;
-                self.deltas.borrow_mut().add(Counter::Dropped(reason), 1);
-                return Ok(());
-            }
+        if peers[from].state.closing {
+            let reason = signaling_core::frame::DropReason::SenderNotLive;
+            self.deltas.borrow_mut().add(Counter::Dropped(reason), 1);
+            return Ok(());
         }
         let bytes: Vec<u8> = match message {
             WebSocketIncomingMessage::String(text) => text.into_bytes(),
             WebSocketIncomingMessage::Binary(bytes) => bytes,
         };
-        let (sockets, peers) = self.peers();
-        let Some(from) = sockets.iter().position(|s| *s == ws) else {
-            return Ok(());
-        };
-        let mut meta = self.load_meta().await?;
         let before = meta.clone();
         let effects = {
             let mut flood = self.flood.borrow_mut();
@@ -154,8 +183,11 @@ impl DurableObject for GameRoom {
                 runtime::now_ms(),
             )
         };
+        let changed = self.publish_meta(&before, meta);
         self.apply(&sockets, None, effects, cfg.log_level).await?;
-        self.save_meta(&before, meta).await?;
+        if changed {
+            self.persist_meta().await?;
+        }
         self.report(false);
         Ok(())
     }
@@ -181,12 +213,15 @@ impl DurableObject for GameRoom {
         let Ok(cfg) = &self.config else {
             return Response::ok("configuration error");
         };
-        let (sockets, peers) = self.peers();
         let mut meta = self.load_meta().await?;
+        let (sockets, peers) = self.peers(Heartbeats::Read);
         let before = meta.clone();
         let effects = Room::new(&cfg.room).alarm(&mut meta, &peers, runtime::now_ms());
+        let changed = self.publish_meta(&before, meta);
         self.apply(&sockets, None, effects, cfg.log_level).await?;
-        self.save_meta(&before, meta).await?;
+        if changed {
+            self.persist_meta().await?;
+        }
         self.report(true);
         Response::ok("alarm handled")
     }
@@ -220,17 +255,20 @@ impl GameRoom {
                 return Response::from_websocket(pair.client);
             }
         };
-        let (sockets, peers) = self.peers();
         let mut meta = self.load_meta().await?;
+        let (sockets, peers) = self.peers(Heartbeats::Read);
         let before = meta.clone();
         let request = JoinRequest {
             id,
             proven: admission.proven,
         };
         let effects = Room::new(&cfg.room).join(&mut meta, &peers, request, runtime::now_ms());
+        let changed = self.publish_meta(&before, meta);
         self.apply(&sockets, Some(&pair.server), effects, cfg.log_level)
             .await?;
-        self.save_meta(&before, meta).await?;
+        if changed {
+            self.persist_meta().await?;
+        }
         Response::from_websocket(pair.client)
     }
 
@@ -238,7 +276,11 @@ impl GameRoom {
         let Ok(cfg) = &self.config else {
             return Ok(());
         };
-        let (sockets, peers) = self.peers();
+        let mut meta = self.load_meta().await?;
+        // A close changes the socket list: read it afresh, and again next time.
+        self.sockets.replace(None);
+        let (sockets, peers) = self.peers(Heartbeats::Skip);
+        self.sockets.replace(None);
         let gone = match sockets.iter().position(|s| *s == ws) {
             Some(i) => peers[i].clone(),
             None => match ws.deserialize_attachment::<PeerState>() {
@@ -250,12 +292,12 @@ impl GameRoom {
                 _ => return Ok(()),
             },
         };
-        let mut meta = self.load_meta().await?;
         let before = meta.clone();
         let effects = {
             let mut flood = self.flood.borrow_mut();
             Room::new(&cfg.room).closed(&mut meta, &peers, &gone, &mut flood, runtime::now_ms())
         };
+        let changed = self.publish_meta(&before, meta);
         self.apply(&sockets, None, effects, cfg.log_level).await?;
         // Finish a client-initiated close handshake (a server-initiated one
         // already sent its frame); 1005/1006 are not codes one may send.
@@ -266,7 +308,9 @@ impl GameRoom {
             };
             let _ = ws.close(Some(echo), Some("Closed"));
         }
-        self.save_meta(&before, meta).await?;
+        if changed {
+            self.persist_meta().await?;
+        }
         self.report(true);
         Ok(())
     }
@@ -290,7 +334,7 @@ impl GameRoom {
         }
         self.last_report_ms.set(now);
         let deltas = self.deltas.borrow_mut().take_deltas();
-        let (_, peers) = self.peers();
+        let (_, peers) = self.peers(Heartbeats::Skip);
         let report = Report {
             room: Some(self.room.clone()),
             peers: peers.iter().filter(|p| !p.state.closing).count(),
@@ -310,47 +354,87 @@ impl GameRoom {
     }
 
     /// The room's sockets and the core's view of them (same order).
-    fn peers(&self) -> (Vec<WebSocket>, Vec<PeerView<usize>>) {
-        let mut sockets = Vec::new();
-        let mut views = Vec::new();
-        for ws in self.state.get_websockets() {
-            let Ok(Some(state)) = ws.deserialize_attachment::<PeerState>() else {
-                continue;
+    fn peers(&self, heartbeats: Heartbeats) -> (Vec<WebSocket>, Vec<PeerView<usize>>) {
+        let mut cache = self.sockets.borrow_mut();
+        let cache = cache.get_or_insert_with(|| {
+            let mut fresh = SocketCache {
+                sockets: Vec::new(),
+                states: Vec::new(),
             };
-            views.push(PeerView {
-                socket: sockets.len(),
-                state,
-                heartbeat_ms: self.raw.heartbeat_ms(&ws),
-            });
-            sockets.push(ws);
-        }
-        (sockets, views)
+            for ws in self.state.get_websockets() {
+                if let Ok(Some(state)) = ws.deserialize_attachment::<PeerState>() {
+                    fresh.sockets.push(ws);
+                    fresh.states.push(state);
+                }
+            }
+            fresh
+        });
+        let views = cache
+            .sockets
+            .iter()
+            .zip(&cache.states)
+            .enumerate()
+            .map(|(socket, (ws, state))| PeerView {
+                socket,
+                state: state.clone(),
+                heartbeat_ms: match heartbeats {
+                    Heartbeats::Read => self.raw.heartbeat_ms(ws),
+                    Heartbeats::Skip => None,
+                },
+            })
+            .collect();
+        (cache.sockets.clone(), views)
     }
 
     async fn load_meta(&self) -> Result<RoomMeta> {
         if let Some(meta) = self.meta.borrow().as_ref() {
             return Ok(meta.clone());
         }
-        let meta = self
+        let stored = self
             .state
             .storage()
             .get::<RoomMeta>(META_KEY)
             .await?
             .unwrap_or_default();
-        *self.meta.borrow_mut() = Some(meta.clone());
-        Ok(meta)
+        // Another event may have loaded (and changed) it while we waited.
+        let mut cache = self.meta.borrow_mut();
+        Ok(cache.get_or_insert(stored).clone())
     }
 
-    async fn save_meta(&self, before: &RoomMeta, after: RoomMeta) -> Result<()> {
-        if *before != after {
-            if after.is_empty() {
-                self.state.storage().delete(META_KEY).await?;
-            } else {
-                self.state.storage().put(META_KEY, &after).await?;
-            }
-        }
+    /// Makes a handler's new record the object's truth at once, before any
+    /// await. Another event can run while this one waits on storage, and it
+    /// must start from this change: working from a stale copy lost queued
+    /// messages and moved alarms under load (found by the soak test).
+    fn publish_meta(&self, before: &RoomMeta, after: RoomMeta) -> bool {
+        let changed = *before != after;
         *self.meta.borrow_mut() = Some(after);
+        changed
+    }
+
+    /// Writes the record as it is now, which may already include later
+    /// events' changes: whichever write is issued last carries the latest state.
+    async fn persist_meta(&self) -> Result<()> {
+        let current = self.meta.borrow().clone().unwrap_or_default();
+        if current.is_empty() {
+            self.state.storage().delete(META_KEY).await?;
+        } else {
+            self.state.storage().put(META_KEY, &current).await?;
+        }
         Ok(())
+    }
+
+    /// Points the runtime's alarm at the record's current `alarm_ms`, read
+    /// when the call is issued, for the same reason as `persist_meta`: an
+    /// interleaved handler's older value must never be the last one set.
+    async fn sync_alarm(&self, storage: &Storage) -> Result<()> {
+        let wanted = self.meta.borrow().as_ref().and_then(|m| m.alarm_ms);
+        match wanted {
+            Some(at_ms) => {
+                let when = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at_ms as f64));
+                storage.set_alarm(ScheduledTime::new(when)).await
+            }
+            None => storage.delete_alarm().await,
+        }
     }
 
     /// Carries out the core's effects in order.
@@ -374,6 +458,7 @@ impl GameRoom {
                     if let Some(ws) = joiner {
                         self.state.accept_websocket_with_tags(ws, &[&state.id]);
                         ws.serialize_attachment(&state)?;
+                        self.sockets.replace(None);
                     }
                 }
                 Effect::Refuse {
@@ -398,6 +483,20 @@ impl GameRoom {
                 Effect::SaveState { socket, state } => {
                     if let Some(ws) = sockets.get(socket) {
                         ws.serialize_attachment(&state)?;
+                        // Another event may have rebuilt the cache meanwhile:
+                        // update it only if the index still names this socket.
+                        let mut cache = self.sockets.borrow_mut();
+                        let in_step = match cache.as_mut() {
+                            Some(c) if c.sockets.get(socket) == Some(ws) => {
+                                c.states[socket] = state;
+                                true
+                            }
+                            Some(_) => false,
+                            None => true,
+                        };
+                        if !in_step {
+                            *cache = None;
+                        }
                     }
                 }
                 Effect::Close {
@@ -424,11 +523,7 @@ impl GameRoom {
                 Effect::DeleteQueued { keys } => {
                     storage.delete_multiple(keys).await?;
                 }
-                Effect::SetAlarm { at_ms } => {
-                    let when = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at_ms as f64));
-                    storage.set_alarm(ScheduledTime::new(when)).await?;
-                }
-                Effect::DeleteAlarm => storage.delete_alarm().await?,
+                Effect::SetAlarm { .. } | Effect::DeleteAlarm => self.sync_alarm(&storage).await?,
                 Effect::Count(counter, by) => self.deltas.borrow_mut().add(counter, by),
                 Effect::Log(event) => runtime::log(min_level, Some(&self.room), &event),
             }
