@@ -25,7 +25,9 @@ process_tree() { local p=$1; echo "$p"; for c in $(pgrep -P "$p" || true); do pr
 
 start_tier() { # tier port [wrangler args...]
   local tier=$1 port=$2; shift 2
-  SKIP_BUILD=1 PORT=$port INSPECTOR_PORT=$(free_port) PERSIST_TO="$SOAK_STATE/persist" \
+  # One state directory per tier: two runtimes opening the same SQLite
+  # files at once fail with SQLITE_BUSY.
+  SKIP_BUILD=1 PORT=$port INSPECTOR_PORT=$(free_port) PERSIST_TO="$SOAK_STATE/persist-$tier" \
     WRANGLER_REGISTRY_PATH="$SOAK_STATE/registry" DEV_CONFIGS="-c wrangler.$tier.toml" \
     setsid scripts/dev.sh "$@" >>"$SOAK_STATE/$tier.log" 2>&1 &
   echo $! >"$SOAK_STATE/$tier.pid"
@@ -66,7 +68,7 @@ main() {
     WASM_OPT=0 scripts/build-worker.sh workers/router >/dev/null
   fi
   SOAK_STATE="$(mktemp -d)"
-  mkdir -p "$SOAK_STATE/registry" "$SOAK_STATE/persist"
+  mkdir -p "$SOAK_STATE/registry"
   SOAK_ROOMS_PORT=$(free_port)
   SOAK_ROUTER_PORT=$(free_port)
   export SOAK_STATE SOAK_ROOMS_PORT SOAK_ROUTER_PORT
