@@ -36,12 +36,15 @@ const REPORT_INTERVAL_MS: u64 = 2_000;
 pub const HEARTBEAT: &str = r#"{"type":"HEARTBEAT"}"#;
 
 /// The room's hibernatable sockets and their attachments, as this object
-/// last read or wrote them. Reading them costs a few JS calls and a
-/// deserialization per socket, on every frame; but they only change when
-/// this object accepts a socket, replaces an attachment or sees a close, so
-/// the cache is updated or dropped right there. It dies with the object at
-/// eviction, like everything in memory. Heartbeat timestamps are never
-/// cached: the runtime moves them without waking the object.
+/// last read or wrote them, for the relay path. Reading them costs a few JS
+/// calls and a deserialization per socket, on every frame; but they only
+/// change when this object accepts a socket, replaces an attachment or sees
+/// a close, so the cache is updated or dropped right there. Joins, closes,
+/// alarms and roster reads always start from the runtime's list (they are
+/// rare, and the runtime may still list a just-closed socket for a moment).
+/// It dies with the object at eviction, like everything in memory.
+/// Heartbeat timestamps are never cached: the runtime moves them without
+/// waking the object.
 struct SocketCache {
     sockets: Vec<WebSocket>,
     states: Vec<PeerState>,
@@ -65,6 +68,9 @@ pub struct GameRoom {
     meta: RefCell<Option<RoomMeta>>,
     /// Cache of the sockets and their attachments; see [`SocketCache`].
     sockets: RefCell<Option<SocketCache>>,
+    /// Sockets whose close this object handled but the runtime may still
+    /// list for a moment: never treated as peers again.
+    closed: RefCell<Vec<WebSocket>>,
     /// In-memory only: losing it at eviction merely forgives a flooder.
     flood: RefCell<PeerFloodGuard>,
     env: Env,
@@ -96,6 +102,7 @@ impl DurableObject for GameRoom {
             config,
             meta: RefCell::new(None),
             sockets: RefCell::new(None),
+            closed: RefCell::new(Vec::new()),
             flood: RefCell::new(PeerFloodGuard::new(per_sec)),
             env,
             deltas: RefCell::new(deltas),
@@ -119,6 +126,7 @@ impl DurableObject for GameRoom {
                     Ok(c) => c,
                     Err(e) => return runtime::json_error(500, &e.to_string()),
                 };
+                self.sockets.replace(None);
                 let (_, peers) = self.peers(Heartbeats::Read);
                 Response::from_json(&Room::new(&cfg.room).roster(&peers, runtime::now_ms()))
             }
@@ -214,6 +222,7 @@ impl DurableObject for GameRoom {
             return Response::ok("configuration error");
         };
         let mut meta = self.load_meta().await?;
+        self.sockets.replace(None); // membership rules read the runtime's list afresh
         let (sockets, peers) = self.peers(Heartbeats::Read);
         let before = meta.clone();
         let effects = Room::new(&cfg.room).alarm(&mut meta, &peers, runtime::now_ms());
@@ -256,6 +265,7 @@ impl GameRoom {
             }
         };
         let mut meta = self.load_meta().await?;
+        self.sockets.replace(None); // membership rules read the runtime's list afresh
         let (sockets, peers) = self.peers(Heartbeats::Read);
         let before = meta.clone();
         let request = JoinRequest {
@@ -277,10 +287,9 @@ impl GameRoom {
             return Ok(());
         };
         let mut meta = self.load_meta().await?;
-        // A close changes the socket list: read it afresh, and again next time.
+        // A close changes the socket list: read it afresh.
         self.sockets.replace(None);
         let (sockets, peers) = self.peers(Heartbeats::Skip);
-        self.sockets.replace(None);
         let gone = match sockets.iter().position(|s| *s == ws) {
             Some(i) => peers[i].clone(),
             None => match ws.deserialize_attachment::<PeerState>() {
@@ -312,6 +321,10 @@ impl GameRoom {
             self.persist_meta().await?;
         }
         self.report(true);
+        // The runtime may list the closed socket for a moment longer: the
+        // next read of the list must not take it for a live peer.
+        self.closed.borrow_mut().push(ws);
+        self.sockets.replace(None);
         Ok(())
     }
 
@@ -361,7 +374,14 @@ impl GameRoom {
                 sockets: Vec::new(),
                 states: Vec::new(),
             };
-            for ws in self.state.get_websockets() {
+            let listed = self.state.get_websockets();
+            // Forget closed sockets the runtime no longer lists (bounded list).
+            self.closed.borrow_mut().retain(|c| listed.contains(c));
+            let closed = self.closed.borrow();
+            for ws in listed {
+                if closed.contains(&ws) {
+                    continue;
+                }
                 if let Ok(Some(state)) = ws.deserialize_attachment::<PeerState>() {
                     fresh.sockets.push(ws);
                     fresh.states.push(state);
