@@ -222,9 +222,8 @@ test('an emptied room leaves no storage and no alarm behind', async () => {
 });
 
 test('concurrent senders queueing for an absent peer while others join and leave: every message arrives once, in order, nothing left in storage', async () => {
-  // Events interleave inside a Durable Object whenever a handler awaits
-  // storage; a handler working from a stale copy of the room record once
-  // dropped queued messages here (found by the soak test).
+  // Many queueing frames, joins and closes in flight at once in one room:
+  // each handler must start from the record the previous one left.
   const room = unique('interleave');
   const senders = await Promise.all(['a', 'b', 'c'].map((id) => join(BASE, id, room)));
   const perSender = 30;

@@ -8,10 +8,10 @@
 //! order and writes the record back if it changed. HEARTBEAT frames are
 //! answered by the runtime's auto-response and never reach this code.
 //!
-//! Events interleave whenever a handler awaits storage, so each handler
-//! reads, runs the core and publishes the new record in memory without
-//! yielding; storage writes and the alarm then always carry the latest
-//! in-memory state (see `publish_meta`).
+//! Each handler reads, runs the core and publishes the new record in memory
+//! without yielding; storage writes and the alarm then always carry the
+//! latest in-memory state (see `publish_meta`), so correctness does not
+//! hang on which awaits the runtime's input gates cover.
 
 use crate::runtime::{self, RawState};
 use crate::stats;
@@ -422,9 +422,10 @@ impl GameRoom {
     }
 
     /// Makes a handler's new record the object's truth at once, before any
-    /// await. Another event can run while this one waits on storage, and it
-    /// must start from this change: working from a stale copy lost queued
-    /// messages and moved alarms under load (found by the soak test).
+    /// await. The runtime's input gates keep other events out while storage
+    /// is awaited, but not while other I/O is; an event that ever got in
+    /// must start from this change, not from a stale copy (which would drop
+    /// queued messages or leave the alarm at an old time).
     fn publish_meta(&self, before: &RoomMeta, after: RoomMeta) -> bool {
         let changed = *before != after;
         *self.meta.borrow_mut() = Some(after);
