@@ -123,9 +123,10 @@ fn parent_links() -> Vec<(u32, u32)> {
         .collect()
 }
 
-/// One sample from a server's Prometheus `/metrics` (unlabelled series
-/// only), or `None` when the server has no such series or is unreachable.
-pub async fn scrape_metric(base: &str, series: &str) -> Option<f64> {
+/// Every sample of a server's Prometheus `/metrics` whose series name starts
+/// with `prefix`, keyed by the full series text (labels included); `None`
+/// when the server is unreachable or has no metrics.
+pub async fn scrape_metrics(base: &str, prefix: &str) -> Option<Vec<(String, f64)>> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = base
         .trim_start_matches("http://")
@@ -136,10 +137,23 @@ pub async fn scrape_metric(base: &str, series: &str) -> Option<f64> {
     stream.write_all(req.as_bytes()).await.ok()?;
     let mut body = String::new();
     stream.read_to_string(&mut body).await.ok()?;
-    let prefix = format!("{series} ");
-    body.lines()
-        .find_map(|l| l.strip_prefix(prefix.as_str()))
-        .and_then(|v| v.trim().parse().ok())
+    let samples: Vec<(String, f64)> = body
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            Some((series.to_owned(), value.trim().parse().ok()?))
+        })
+        .collect();
+    (!samples.is_empty()).then_some(samples)
+}
+
+/// One unlabelled series from a server's `/metrics` (see [`scrape_metrics`]).
+pub async fn scrape_metric(base: &str, series: &str) -> Option<f64> {
+    scrape_metrics(base, series)
+        .await?
+        .into_iter()
+        .find_map(|(name, value)| (name == series).then_some(value))
 }
 
 #[cfg(test)]

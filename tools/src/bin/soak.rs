@@ -10,9 +10,10 @@
 //! stays away 1-8 s and comes back with the same id, as the stock client's
 //! `reconnect()` does. A leave is graceful from the harness's point of view:
 //! the leaver first waits until its own messages are settled (an EXPIRE
-//! cannot reach a sender that is gone, by protocol), and the others stop
-//! addressing it for the last 300 ms before its socket closes (a frame
-//! relayed to a socket that is closing is lost in any WebSocket server).
+//! cannot reach a sender that is gone, by protocol), the others stop
+//! addressing it for the last 300 ms before its socket closes, and after
+//! sending its close it reads on until the server's close frame (what was
+//! relayed before the server saw the close is still delivered).
 //!
 //! Restart: at `--restart-at` the tool runs `--restart-cmd` (the soak script
 //! kills the rooms tier and starts it again). Sockets drop; peers reconnect
@@ -36,8 +37,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
-use tools::{now_us, percentile, proc_usage, require_loopback, rss_by_command, scrape_metric};
+use tools::{now_us, percentile, proc_usage, require_loopback, rss_by_command, scrape_metrics};
 
+/// The server's message counters (relayed, queued, expired, dropped by reason).
+const MESSAGE_SERIES: &str = "peerjs_messages_";
 const EXPIRED_SERIES: &str = "peerjs_messages_expired_total";
 /// A frame sent this long before its socket dropped may have died with it.
 const IN_FLIGHT_MS: u64 = 2_000;
@@ -493,7 +496,17 @@ async fn peer(soak: Arc<Soak>, g: usize, deadline: Instant) {
         };
         flags.online.store(false, Ordering::Relaxed);
         if graceful {
+            // Frames the server relayed before it saw our close are still on
+            // their way: read them until its close frame ends the stream.
             let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                while let Some(Ok(msg)) = ws.next().await {
+                    if let Message::Text(t) = msg {
+                        soak.receive(g, &t);
+                    }
+                }
+            })
+            .await;
             soak.tally.leaves.fetch_add(1, Ordering::Relaxed);
             if soak.shutdown.load(Ordering::Relaxed) {
                 break;
@@ -552,7 +565,7 @@ async fn main() {
     });
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.secs);
-    let expired_at_start = scrape_metric(&args.url, EXPIRED_SERIES).await;
+    let counters_at_start = scrape_metrics(&args.url, MESSAGE_SERIES).await;
 
     let memory = Arc::new(Mutex::new(MemorySeries::default()));
     let cpu_at_start: Vec<(String, f64)> = args
@@ -659,7 +672,21 @@ async fn main() {
     }
     // Room reports reach the stats shards within a few seconds.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let expired_at_end = scrape_metric(&args.url, EXPIRED_SERIES).await;
+    let counters_at_end = scrape_metrics(&args.url, MESSAGE_SERIES).await;
+    // What the server itself counted during the run, per series.
+    let server_counters: Option<Vec<(String, f64)>> = counters_at_end.map(|end| {
+        let start = counters_at_start.unwrap_or_default();
+        end.into_iter()
+            .map(|(series, v)| {
+                let before = start
+                    .iter()
+                    .find(|(s, _)| *s == series)
+                    .map_or(0.0, |(_, b)| *b);
+                (series, v - before)
+            })
+            .filter(|(_, delta)| *delta != 0.0)
+            .collect()
+    });
     let cpu: Vec<(String, f64)> = cpu_at_start
         .iter()
         .map(|(label, c0)| {
@@ -678,7 +705,7 @@ async fn main() {
         &soak,
         &args,
         restart,
-        (expired_at_start, expired_at_end),
+        server_counters.as_deref(),
         &memory.lock().map(|m| m.samples.clone()).unwrap_or_default(),
         &cpu,
         started.elapsed().as_secs_f64(),
@@ -724,7 +751,7 @@ fn build_report(
     soak: &Soak,
     args: &Args,
     restart: Option<(u64, u64, u64)>,
-    expired_metric: (Option<f64>, Option<f64>),
+    server_counters: Option<&[(String, f64)]>,
     memory: &[(f64, String, u64)],
     cpu: &[(String, f64)],
     elapsed: f64,
@@ -813,10 +840,11 @@ fn build_report(
         })
         .collect();
     let sent = ledger.sent.len() as u64;
-    let server_expired = match expired_metric {
-        (Some(a), Some(b)) => Some(b - a),
-        _ => None,
-    };
+    let server_expired = server_counters.map(|c| {
+        c.iter()
+            .find(|(s, _)| s == EXPIRED_SERIES)
+            .map_or(0.0, |(_, v)| *v)
+    });
     // Every message the harness counts as expired (told, or its sender was
     // offline) must be in the server's own count: more would mean messages
     // the server lost were taken for expired.
@@ -874,6 +902,8 @@ fn build_report(
         "delivered_after_expire": ledger.delivered_after_expire,
         "expire_without_pending": ledger.expire_without_pending,
         "server_expired_total_delta": server_expired,
+        "server_message_counters": server_counters
+            .map(|c| c.iter().map(|(s, v)| (s.clone(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>()),
         "lost_samples": lost_samples,
         "relay_ms": { "p50": percentile(&lat, 0.5), "p99": percentile(&lat, 0.99), "max": lat.last().copied().unwrap_or(0.0) },
         "queued_delivery_ms": { "p50": percentile(&queued_lat, 0.5), "p99": percentile(&queued_lat, 0.99), "max": queued_lat.last().copied().unwrap_or(0.0) },
