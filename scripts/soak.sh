@@ -76,8 +76,9 @@ main() {
 
   local secs=${SOAK_SECS:-600}
   start_tier rooms "$SOAK_ROOMS_PORT"
-  # Every client is 127.0.0.1 here, so the per-IP connect limit is off.
-  start_tier router "$SOAK_ROUTER_PORT" --var CONNECTS_PER_MINUTE_PER_IP:0
+  # Every client is 127.0.0.1 here, so the per-IP connect limit is off; the
+  # debug endpoints let the tool read both tiers' wasm memory.
+  start_tier router "$SOAK_ROUTER_PORT" --var CONNECTS_PER_MINUTE_PER_IP:0 --var DEBUG_ENDPOINTS:true
   wait_up "http://127.0.0.1:$SOAK_ROUTER_PORT/health?deep=1"
   echo "soak: router on :$SOAK_ROUTER_PORT, rooms on :$SOAK_ROOMS_PORT, logs in $SOAK_STATE" >&2
 
@@ -88,7 +89,7 @@ main() {
     --restart-at "${SOAK_RESTART_AT:-$((secs / 2))}" \
     --restart-cmd "'$root/scripts/soak.sh' restart-rooms" \
     --pid-file "router=$SOAK_STATE/router.pid" --pid-file "rooms=$SOAK_STATE/rooms.pid" \
-    --json "$out/report.json" || status=$?
+    --debug-endpoints --json "$out/report.json" || status=$?
   cp "$SOAK_STATE"/*.log "$out/" 2>/dev/null || true
   return "$status"
 }

@@ -123,6 +123,24 @@ fn parent_links() -> Vec<(u32, u32)> {
         .collect()
 }
 
+/// The JSON object a loopback server answers to `GET path`, if any (small
+/// bodies only: the object is cut from the first `{` to the last `}`).
+pub async fn get_json(base: &str, path: &str) -> Option<serde_json::Value> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.ok()?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(req.as_bytes()).await.ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await.ok()?;
+    let body = text.split_once("\r\n\r\n")?.1;
+    let json = body.get(body.find('{')?..=body.rfind('}')?)?;
+    serde_json::from_str(json).ok()
+}
+
 /// Every sample of a server's Prometheus `/metrics` whose series name starts
 /// with `prefix`, keyed by the full series text (labels included); `None`
 /// when the server is unreachable or has no metrics.

@@ -37,7 +37,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
-use tools::{now_us, percentile, proc_usage, require_loopback, rss_by_command, scrape_metrics};
+use tools::{
+    get_json, now_us, percentile, proc_usage, require_loopback, rss_by_command, scrape_metrics,
+};
 
 /// The server's message counters (relayed, queued, expired, dropped by reason).
 const MESSAGE_SERIES: &str = "peerjs_messages_";
@@ -59,6 +61,9 @@ struct Args {
     restart_cmd: Option<String>,
     pid_files: Vec<(String, String)>,
     sample_secs: u64,
+    /// The router serves `/debug/rooms/..` (DEBUG_ENDPOINTS=true): sample
+    /// both tiers' wasm linear memory too.
+    debug_endpoints: bool,
     json: Option<String>,
 }
 
@@ -76,6 +81,7 @@ fn parse_args() -> Result<Args, String> {
         restart_cmd: None,
         pid_files: Vec::new(),
         sample_secs: 10,
+        debug_endpoints: false,
         json: None,
     };
     let mut it = std::env::args().skip(1);
@@ -94,6 +100,7 @@ fn parse_args() -> Result<Args, String> {
             "--restart-cmd" => a.restart_cmd = Some(value()?),
             "--sample-secs" => a.sample_secs = (num(value()?)? as u64).max(1),
             "--json" => a.json = Some(value()?),
+            "--debug-endpoints" => a.debug_endpoints = true,
             "--pid-file" => {
                 let v = value()?;
                 let (label, path) = v
@@ -575,8 +582,26 @@ async fn main() {
         .collect();
     {
         let (memory, pid_files, every) = (memory.clone(), args.pid_files.clone(), args.sample_secs);
+        let debug_path = args
+            .debug_endpoints
+            .then(|| format!("/debug/rooms/{}room0", soak.run));
+        let url = args.url.clone();
         tokio::spawn(async move {
             loop {
+                // Our own heap: the wasm linear memory of each tier's isolate.
+                if let Some(path) = &debug_path {
+                    if let Some(v) = get_json(&url, path).await {
+                        let t = started.elapsed().as_secs_f64();
+                        for (field, label) in [
+                            ("wasm_memory_bytes", "rooms/wasm"),
+                            ("router_wasm_memory_bytes", "router/wasm"),
+                        ] {
+                            if let (Some(bytes), Ok(mut m)) = (v[field].as_u64(), memory.lock()) {
+                                m.samples.push((t, label.to_owned(), bytes / 1024));
+                            }
+                        }
+                    }
+                }
                 for (label, path) in &pid_files {
                     if let Some(pid) = read_pid(path) {
                         let t = started.elapsed().as_secs_f64();

@@ -145,6 +145,7 @@ impl DurableObject for GameRoom {
                     "sockets": self.state.get_websockets().len(),
                     "stored_keys": stored_keys,
                     "alarm": alarm,
+                    "wasm_memory_bytes": runtime::wasm_memory_bytes(),
                 }))
             }
             _ => runtime::json_error(404, "no such room endpoint"),

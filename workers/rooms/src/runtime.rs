@@ -9,6 +9,17 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use worker::{js_sys, web_sys, Env, Response, Result};
 
+/// Bytes of this isolate's wasm linear memory (every Durable Object of the
+/// Worker shares it). It never shrinks, so a leak in our code shows up here
+/// even where the runtime's own RSS is noisy.
+pub fn wasm_memory_bytes() -> u64 {
+    wasm_bindgen::memory()
+        .dyn_into::<js_sys::WebAssembly::Memory>()
+        .ok()
+        .and_then(|m| m.buffer().dyn_into::<js_sys::ArrayBuffer>().ok())
+        .map_or(0, |b| b.byte_length() as u64)
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
     worker::Date::now().as_millis()

@@ -282,7 +282,13 @@ async fn room_debug(env: &Env, room: &str) -> Result<Response> {
     let internal = internal_request(contract::PATH_STATS, room, None)?;
     let mut resp = env.service(ROOMS_BINDING)?.fetch_request(internal).await?;
     // A fetched response's headers are immutable; answer with our own.
-    let body: serde_json::Value = resp.json().await?;
+    let mut body: serde_json::Value = resp.json().await?;
+    if let Some(fields) = body.as_object_mut() {
+        fields.insert(
+            "router_wasm_memory_bytes".into(),
+            state::wasm_memory_bytes().into(),
+        );
+    }
     Ok(json(&body)?.with_status(resp.status_code()))
 }
 

@@ -64,3 +64,14 @@ pub fn random_bytes() -> [u8; 16] {
     get_random_values(&mut bytes);
     bytes
 }
+
+/// Bytes of this isolate's wasm linear memory. It never shrinks, so a leak
+/// in our code shows up here even where the runtime's own RSS is noisy.
+pub fn wasm_memory_bytes() -> u64 {
+    use wasm_bindgen::JsCast;
+    wasm_bindgen::memory()
+        .dyn_into::<worker::js_sys::WebAssembly::Memory>()
+        .ok()
+        .and_then(|m| m.buffer().dyn_into::<worker::js_sys::ArrayBuffer>().ok())
+        .map_or(0, |b| b.byte_length() as u64)
+}
