@@ -19,7 +19,7 @@ test('soak smoke: churn and a rooms-tier crash lose nothing the server had accep
   } catch {
     assert.fail(`soak printed no report (exit ${run.status}):\n${stderr}`);
   }
-  const summary = JSON.stringify({ ...r, memory_mib: undefined });
+  const summary = JSON.stringify({ ...r, memory_kib: undefined });
   assert.ok(r.sent > 200, summary);
   assert.deepEqual([r.lost, r.duplicated, r.misrouted], [0, 0, 0], summary);
   assert.equal(r.expired_unconfirmed, 0, summary);

@@ -859,7 +859,7 @@ fn build_report(
             let series: Vec<(f64, u64)> = memory
                 .iter()
                 .filter(|(_, l, _)| l == label)
-                .map(|(t, _, rss)| (*t, *rss / 1024))
+                .map(|(t, _, rss)| (*t, *rss))
                 .collect();
             (label.clone(), serde_json::json!(series))
         })
@@ -941,8 +941,8 @@ fn build_report(
         "id_taken": soak.tally.id_taken.load(Ordering::Relaxed),
         "error_frames": soak.tally.error_frames.load(Ordering::Relaxed),
         "restart": restart_report,
-        "memory_summary_mib": memory_summary,
-        "memory_mib": memory_by_label,
+        "memory_summary_kib": memory_summary,
+        "memory_kib": memory_by_label,
         "server_cpu_secs": cpu.iter().map(|(l, c)| (l.clone(), serde_json::json!(c))).collect::<serde_json::Map<_, _>>(),
         "elapsed_secs": elapsed,
     })
