@@ -123,9 +123,9 @@ fn parent_links() -> Vec<(u32, u32)> {
         .collect()
 }
 
-/// The JSON object a loopback server answers to `GET path`, if any (small
-/// bodies only: the object is cut from the first `{` to the last `}`).
-pub async fn get_json(base: &str, path: &str) -> Option<serde_json::Value> {
+/// The raw HTTP/1.1 response (status line, headers, body) a loopback
+/// server gives to `GET path`, read to the end.
+async fn http_get(base: &str, path: &str) -> Option<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = base
         .trim_start_matches("http://")
@@ -136,6 +136,13 @@ pub async fn get_json(base: &str, path: &str) -> Option<serde_json::Value> {
     stream.write_all(req.as_bytes()).await.ok()?;
     let mut text = String::new();
     stream.read_to_string(&mut text).await.ok()?;
+    Some(text)
+}
+
+/// The JSON object a loopback server answers to `GET path`, if any (small
+/// bodies only: the object is cut from the first `{` to the last `}`).
+pub async fn get_json(base: &str, path: &str) -> Option<serde_json::Value> {
+    let text = http_get(base, path).await?;
     let body = text.split_once("\r\n\r\n")?.1;
     let json = body.get(body.find('{')?..=body.rfind('}')?)?;
     serde_json::from_str(json).ok()
@@ -145,16 +152,7 @@ pub async fn get_json(base: &str, path: &str) -> Option<serde_json::Value> {
 /// with `prefix`, keyed by the full series text (labels included); `None`
 /// when the server is unreachable or has no metrics.
 pub async fn scrape_metrics(base: &str, prefix: &str) -> Option<Vec<(String, f64)>> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = base
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
-    let mut stream = tokio::net::TcpStream::connect(&addr).await.ok()?;
-    let req = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(req.as_bytes()).await.ok()?;
-    let mut body = String::new();
-    stream.read_to_string(&mut body).await.ok()?;
+    let body = http_get(base, "/metrics").await?;
     let samples: Vec<(String, f64)> = body
         .lines()
         .filter(|l| l.starts_with(prefix))
@@ -164,6 +162,19 @@ pub async fn scrape_metrics(base: &str, prefix: &str) -> Option<Vec<(String, f64
         })
         .collect();
     (!samples.is_empty()).then_some(samples)
+}
+
+/// Prints a tool's JSON report and writes it to `path` when one was given.
+pub fn emit_report(tool: &str, report: &serde_json::Value, path: Option<&str>) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(report).unwrap_or_default()
+    );
+    if let Some(path) = path {
+        if let Err(e) = std::fs::write(path, report.to_string()) {
+            eprintln!("{tool}: cannot write {path}: {e}");
+        }
+    }
 }
 
 /// One unlabelled series from a server's `/metrics` (see [`scrape_metrics`]).

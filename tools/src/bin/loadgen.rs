@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
-use tools::{now_us, percentile, proc_usage, require_loopback, scrape_metric};
+use tools::{emit_report, now_us, percentile, proc_usage, require_loopback, scrape_metric};
 
 /// Our server's room wake counter (the reference server has none).
 const WAKES: &str = "peerjs_room_wakes_total";
@@ -412,15 +412,7 @@ async fn main() {
         "wakes_per_room_hour": idle_wakes.map(|(w, secs)| w / args.rooms as f64 / (secs / 3600.0)),
         "elapsed_secs": elapsed,
     });
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&report).unwrap_or_default()
-    );
-    if let Some(path) = &args.json {
-        if let Err(e) = std::fs::write(path, report.to_string()) {
-            eprintln!("loadgen: cannot write {path}: {e}");
-        }
-    }
+    emit_report("loadgen", &report, args.json.as_deref());
     let clean = report["lost"] == 0
         && report["duplicated"] == 0
         && report["misrouted"] == 0

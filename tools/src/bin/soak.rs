@@ -38,7 +38,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tools::{
-    get_json, now_us, percentile, proc_usage, require_loopback, rss_by_command, scrape_metrics,
+    emit_report, get_json, now_us, percentile, proc_usage, require_loopback, rss_by_command,
+    scrape_metrics,
 };
 
 /// The server's message counters (relayed, queued, expired, dropped by reason).
@@ -735,15 +736,7 @@ async fn main() {
         &cpu,
         started.elapsed().as_secs_f64(),
     );
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&report).unwrap_or_default()
-    );
-    if let Some(path) = &args.json {
-        if let Err(e) = std::fs::write(path, report.to_string()) {
-            eprintln!("soak: cannot write {path}: {e}");
-        }
-    }
+    emit_report("soak", &report, args.json.as_deref());
     let clean = report["lost"] == 0
         && report["duplicated"] == 0
         && report["misrouted"] == 0
