@@ -41,7 +41,8 @@ pub const HEARTBEAT: &str = r#"{"type":"HEARTBEAT"}"#;
 /// change when this object accepts a socket, replaces an attachment or sees
 /// a close, so the cache is updated or dropped right there. Joins, closes,
 /// alarms and roster reads always start from the runtime's list (they are
-/// rare, and the runtime may still list a just-closed socket for a moment).
+/// rare, and the runtime may still list a just-closed socket for a moment);
+/// see [`Read`].
 /// It dies with the object at eviction, like everything in memory.
 /// Heartbeat timestamps are never cached: the runtime moves them without
 /// waking the object.
@@ -50,12 +51,17 @@ struct SocketCache {
     states: Vec<PeerState>,
 }
 
-/// Whether a handler's view needs the runtime's heartbeat timestamps: only
-/// the rules that judge staleness (join, alarm, roster) read them.
+/// How a handler reads the room's sockets.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Heartbeats {
-    Read,
-    Skip,
+enum Read {
+    /// The relay path: the cache, no heartbeat timestamps (frames and
+    /// reports judge no staleness).
+    Cached,
+    /// A close: the runtime's list afresh, no timestamps.
+    Fresh,
+    /// The membership rules that judge staleness (join, alarm, roster): the
+    /// runtime's list afresh, with the auto-response timestamps.
+    FreshWithHeartbeats,
 }
 
 #[durable_object]
@@ -126,8 +132,7 @@ impl DurableObject for GameRoom {
                     Ok(c) => c,
                     Err(e) => return runtime::json_error(500, &e.to_string()),
                 };
-                self.sockets.replace(None);
-                let (_, peers) = self.peers(Heartbeats::Read);
+                let (_, peers) = self.peers(Read::FreshWithHeartbeats);
                 Response::from_json(&Room::new(&cfg.room).roster(&peers, runtime::now_ms()))
             }
             contract::PATH_STATS => {
@@ -165,7 +170,7 @@ impl DurableObject for GameRoom {
         // nothing yields, so no other event can slip in between.
         let mut meta = self.load_meta().await?;
         // `frame` judges no staleness, so no heartbeat timestamps.
-        let (sockets, peers) = self.peers(Heartbeats::Skip);
+        let (sockets, peers) = self.peers(Read::Cached);
         let Some(from) = sockets.iter().position(|s| *s == ws) else {
             return Ok(());
         };
@@ -223,8 +228,7 @@ impl DurableObject for GameRoom {
             return Response::ok("configuration error");
         };
         let mut meta = self.load_meta().await?;
-        self.sockets.replace(None); // membership rules read the runtime's list afresh
-        let (sockets, peers) = self.peers(Heartbeats::Read);
+        let (sockets, peers) = self.peers(Read::FreshWithHeartbeats);
         let before = meta.clone();
         let effects = Room::new(&cfg.room).alarm(&mut meta, &peers, runtime::now_ms());
         let changed = self.publish_meta(&before, meta);
@@ -266,8 +270,7 @@ impl GameRoom {
             }
         };
         let mut meta = self.load_meta().await?;
-        self.sockets.replace(None); // membership rules read the runtime's list afresh
-        let (sockets, peers) = self.peers(Heartbeats::Read);
+        let (sockets, peers) = self.peers(Read::FreshWithHeartbeats);
         let before = meta.clone();
         let request = JoinRequest {
             id,
@@ -288,9 +291,7 @@ impl GameRoom {
             return Ok(());
         };
         let mut meta = self.load_meta().await?;
-        // A close changes the socket list: read it afresh.
-        self.sockets.replace(None);
-        let (sockets, peers) = self.peers(Heartbeats::Skip);
+        let (sockets, peers) = self.peers(Read::Fresh);
         let gone = match sockets.iter().position(|s| *s == ws) {
             Some(i) => peers[i].clone(),
             None => match ws.deserialize_attachment::<PeerState>() {
@@ -348,7 +349,7 @@ impl GameRoom {
         }
         self.last_report_ms.set(now);
         let deltas = self.deltas.borrow_mut().take_deltas();
-        let (_, peers) = self.peers(Heartbeats::Skip);
+        let (_, peers) = self.peers(Read::Cached);
         let report = Report {
             room: Some(self.room.clone()),
             peers: peers.iter().filter(|p| !p.state.closing).count(),
@@ -368,8 +369,11 @@ impl GameRoom {
     }
 
     /// The room's sockets and the core's view of them (same order).
-    fn peers(&self, heartbeats: Heartbeats) -> (Vec<WebSocket>, Vec<PeerView<usize>>) {
+    fn peers(&self, read: Read) -> (Vec<WebSocket>, Vec<PeerView<usize>>) {
         let mut cache = self.sockets.borrow_mut();
+        if read != Read::Cached {
+            *cache = None;
+        }
         let cache = cache.get_or_insert_with(|| {
             let mut fresh = SocketCache {
                 sockets: Vec::new(),
@@ -398,9 +402,9 @@ impl GameRoom {
             .map(|(socket, (ws, state))| PeerView {
                 socket,
                 state: state.clone(),
-                heartbeat_ms: match heartbeats {
-                    Heartbeats::Read => self.raw.heartbeat_ms(ws),
-                    Heartbeats::Skip => None,
+                heartbeat_ms: match read {
+                    Read::FreshWithHeartbeats => self.raw.heartbeat_ms(ws),
+                    Read::Cached | Read::Fresh => None,
                 },
             })
             .collect();
