@@ -4,12 +4,15 @@ SHELL := /bin/bash
 PORT ?= 9000
 ENV ?=
 
-.PHONY: setup dev test test-host lint e2e fmt clean
+.PHONY: setup setup-serve dev test test-host lint e2e fmt clean
 
 setup:            ## install the pinned toolchain and packages (idempotent)
 	@scripts/setup.sh
 
-dev: setup        ## build both Workers and serve them on 127.0.0.1:$(PORT)
+setup-serve:      ## only what serving needs (no browser, no test packages)
+	@scripts/setup.sh serve
+
+dev: setup-serve  ## build both Workers and serve them on 127.0.0.1:$(PORT); any setting as NAME=value
 	@WASM_OPT=0 PORT=$(PORT) scripts/dev.sh
 
 test: setup       ## every test: host, clippy (host + wasm), end-to-end

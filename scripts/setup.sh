@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything the project needs, idempotently; a second run takes seconds.
 # Only the package registries are used (crates.io, npm, Debian).
+# `setup.sh serve` installs only what serving needs (`make dev`); without an
+# argument it also installs what the tests need (Chromium, prometheus-client).
 set -euo pipefail
+purpose="${1:-test}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -31,6 +34,9 @@ if [ ! -f "$stamp" ] || [ package.json -nt "$stamp" ] || [ package-lock.json -nt
   npm install --no-audit --no-fund
   touch "$stamp"
 fi
+# Offline builds need every locked crate, other platforms' included.
+cargo fetch --locked >/dev/null
+if [ "$purpose" = serve ]; then exit 0; fi
 if [ ! -x /usr/bin/chromium ]; then
   step "apt-get install chromium (browser tests)"
   apt-get update -qq && apt-get install -y -qq chromium >/dev/null
@@ -40,5 +46,3 @@ if ! python3 -c 'import prometheus_client' 2>/dev/null; then
   step "pip install prometheus-client (metrics test)"
   python3 -m pip install --quiet --disable-pip-version-check prometheus-client==0.26.0
 fi
-# Offline builds need every locked crate, other platforms' included.
-cargo fetch --locked >/dev/null

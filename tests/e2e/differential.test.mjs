@@ -77,7 +77,7 @@ same('an undeliverable OFFER expires with one EXPIRE from the missing id', async
   const a = await join(base, unique('a'), room);
   a.send({ type: 'OFFER', dst: 'nobody', payload: {} });
   a.send({ type: 'CANDIDATE', dst: 'nobody', payload: {} });
-  const { dst, ...expire } = strip(await a.next('EXPIRE', 10_000));
+  const { dst, ...expire } = strip(await a.next('EXPIRE'));
   await sleep(1_500);
   const count = a.of('EXPIRE').length;
   await a.close();

@@ -67,8 +67,12 @@ export class Client {
     });
   }
 
-  /** Resolves with the first received message (past or future) matching `pred`. */
-  next(pred, timeoutMs = 5000, what = 'message') {
+  /**
+   * Resolves with the first received message (past or future) matching `pred`.
+   * The deadline is generous on purpose (a busy machine is slow, not wrong);
+   * on a timeout the error lists what did arrive.
+   */
+  next(pred, timeoutMs = 30_000, what = 'message') {
     const test = typeof pred === 'string' ? (m) => m.type === pred : pred;
     const seen = this.messages.find(test);
     if (seen) return Promise.resolve(seen);
@@ -161,12 +165,19 @@ export function freePort() {
  * state, its own dev registry so it cannot see the suite's other sessions).
  * Returns its base URL, its captured output and a stop function.
  */
-export async function startDev({ configs = '-c wrangler.router.toml -c wrangler.rooms.toml', vars = [] } = {}) {
+/**
+ * Starts a private `wrangler dev` of both Workers. `vars` go to wrangler as
+ * `--var`; `env` is put in dev.sh's environment (as `NAME=value make dev`
+ * does); `wranglerEnv: null` runs the default environment (`make dev`'s).
+ */
+export async function startDev({ configs = '-c wrangler.router.toml -c wrangler.rooms.toml', vars = [], env = {}, wranglerEnv = 'test' } = {}) {
   const port = await freePort();
-  const child = spawn('scripts/dev.sh', ['--env', 'test', ...vars.flatMap((v) => ['--var', v])], {
+  const envArgs = wranglerEnv ? ['--env', wranglerEnv] : [];
+  const child = spawn('scripts/dev.sh', [...envArgs, ...vars.flatMap((v) => ['--var', v])], {
     cwd: root,
     env: {
       ...process.env,
+      ...env,
       SKIP_BUILD: '1',
       PORT: String(port),
       INSPECTOR_PORT: String(await freePort()),
@@ -186,7 +197,7 @@ export async function startDev({ configs = '-c wrangler.router.toml -c wrangler.
       process.kill(-child.pid, 'SIGTERM');
     } catch {}
   };
-  for (let i = 0; i < 120; i += 1) {
+  for (let i = 0; i < 240; i += 1) {
     try {
       const r = await fetch(`${base}/health`);
       if (configs.includes('rooms')) {

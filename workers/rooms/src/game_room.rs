@@ -31,6 +31,9 @@ const META_KEY: &str = "meta";
 /// A room reports to its stats shard at most this often, except on the
 /// wakes that change membership (join, close, alarm), which always report.
 const REPORT_INTERVAL_MS: u64 = 2_000;
+/// A room holds at most a few peers; this many server-closed sockets
+/// awaiting their close event is far more than any room can have.
+const MAX_CLOSING_SOCKETS: usize = 64;
 
 /// The exact frame the stock client sends every 5 s, answered by the runtime.
 pub const HEARTBEAT: &str = r#"{"type":"HEARTBEAT"}"#;
@@ -77,6 +80,11 @@ pub struct GameRoom {
     /// Sockets whose close this object handled but the runtime may still
     /// list for a moment: never treated as peers again.
     closed: RefCell<Vec<WebSocket>>,
+    /// Sockets this object closed itself (a kicked flooder, a replaced
+    /// holder) whose close has not arrived yet: their backlog of frames is
+    /// dropped on arrival, before any other work, so it cannot stall the
+    /// room's other members. Bounded by [`MAX_CLOSING_SOCKETS`].
+    closing: RefCell<Vec<WebSocket>>,
     /// In-memory only: losing it at eviction merely forgives a flooder.
     flood: RefCell<PeerFloodGuard>,
     env: Env,
@@ -109,6 +117,7 @@ impl DurableObject for GameRoom {
             meta: RefCell::new(None),
             sockets: RefCell::new(None),
             closed: RefCell::new(Vec::new()),
+            closing: RefCell::new(Vec::new()),
             flood: RefCell::new(PeerFloodGuard::new(per_sec)),
             env,
             deltas: RefCell::new(deltas),
@@ -163,6 +172,11 @@ impl DurableObject for GameRoom {
         message: WebSocketIncomingMessage,
     ) -> Result<()> {
         self.woke();
+        if self.closing.borrow().contains(&ws) {
+            let reason = signaling_core::frame::DropReason::SenderNotLive;
+            self.deltas.borrow_mut().add(Counter::Dropped(reason), 1);
+            return Ok(());
+        }
         let Ok(cfg) = &self.config else {
             return Ok(());
         };
@@ -325,6 +339,7 @@ impl GameRoom {
         self.report(true);
         // The runtime may list the closed socket for a moment longer: the
         // next read of the list must not take it for a live peer.
+        self.closing.borrow_mut().retain(|c| *c != ws);
         self.closed.borrow_mut().push(ws);
         self.sockets.replace(None);
         Ok(())
@@ -532,6 +547,11 @@ impl GameRoom {
                 } => {
                     if let Some(ws) = sockets.get(socket) {
                         let _ = ws.close(Some(code), Some(&reason));
+                        let mut closing = self.closing.borrow_mut();
+                        if closing.len() >= MAX_CLOSING_SOCKETS {
+                            closing.remove(0);
+                        }
+                        closing.push(ws.clone());
                     }
                 }
                 Effect::StoreQueued { key, text } => storage.put(&key, &text).await?,
