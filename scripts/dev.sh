@@ -44,9 +44,11 @@ if [ -n "$dev_vars" ]; then
   private="$(mktemp -d)"
   trap 'rm -rf "$private"' EXIT
   printf '%s' "$dev_vars" >"$private/.dev.vars"
+  seen_first=0
   for i in "${!configs[@]}"; do
     file=${configs[$i]}
-    [ "$file" = -c ] || [ "$i" -lt 3 ] && continue # the first config takes --var
+    if [ "$file" = -c ]; then continue; fi
+    if [ "$seen_first" = 0 ]; then seen_first=1; continue; fi # takes --var
     sed -e "s|^main = \"|main = \"$root/|" \
         -e "s|^command = \"scripts/|command = \"$root/scripts/|; s| workers/| $root/workers/|" \
         -e "s|^watch_dir = .*|watch_dir = [\"$root/workers\", \"$root/shared/src\"]|" \
@@ -54,9 +56,10 @@ if [ -n "$dev_vars" ]; then
     configs[$i]="$private/$(basename "$file")"
   done
 fi
+# Not exec'd, so the EXIT trap can remove the private copy afterwards.
 node node_modules/wrangler/bin/wrangler.js dev "${configs[@]}" \
   --ip 127.0.0.1 --port "$PORT" --inspector-port "$INSPECTOR_PORT" \
   --persist-to "$PERSIST_TO" --show-interactive-dev-session=false "${env_vars[@]}" "$@" &
 child=$!
-trap 'kill -TERM "$child" 2>/dev/null; wait "$child"; rm -rf "${private:-/nonexistent}"' INT TERM
+trap 'kill -TERM "$child" 2>/dev/null; wait "$child"' INT TERM
 wait "$child"

@@ -22,7 +22,7 @@ use signaling_core::frame;
 use signaling_core::log::{Level, LogEvent};
 use signaling_core::metrics::{Counter, Report, Tally};
 use signaling_core::room::{Effect, JoinRequest, PeerState, PeerView, Room, RoomMeta, Target};
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, RefMut};
 use worker::*;
 
 /// Storage key of the room's durable record.
@@ -31,9 +31,6 @@ const META_KEY: &str = "meta";
 /// A room reports to its stats shard at most this often, except on the
 /// wakes that change membership (join, close, alarm), which always report.
 const REPORT_INTERVAL_MS: u64 = 2_000;
-/// A room holds at most a few peers; this many server-closed sockets
-/// awaiting their close event is far more than any room can have.
-const MAX_CLOSING_SOCKETS: usize = 64;
 
 /// The exact frame the stock client sends every 5 s, answered by the runtime.
 pub const HEARTBEAT: &str = r#"{"type":"HEARTBEAT"}"#;
@@ -80,11 +77,6 @@ pub struct GameRoom {
     /// Sockets whose close this object handled but the runtime may still
     /// list for a moment: never treated as peers again.
     closed: RefCell<Vec<WebSocket>>,
-    /// Sockets this object closed itself (a kicked flooder, a replaced
-    /// holder) whose close has not arrived yet: their backlog of frames is
-    /// dropped on arrival, before any other work, so it cannot stall the
-    /// room's other members. Bounded by [`MAX_CLOSING_SOCKETS`].
-    closing: RefCell<Vec<WebSocket>>,
     /// In-memory only: losing it at eviction merely forgives a flooder.
     flood: RefCell<PeerFloodGuard>,
     env: Env,
@@ -117,7 +109,6 @@ impl DurableObject for GameRoom {
             meta: RefCell::new(None),
             sockets: RefCell::new(None),
             closed: RefCell::new(Vec::new()),
-            closing: RefCell::new(Vec::new()),
             flood: RefCell::new(PeerFloodGuard::new(per_sec)),
             env,
             deltas: RefCell::new(deltas),
@@ -172,7 +163,11 @@ impl DurableObject for GameRoom {
         message: WebSocketIncomingMessage,
     ) -> Result<()> {
         self.woke();
-        if self.closing.borrow().contains(&ws) {
+        // Frames still arriving on a socket the server closed (a kicked
+        // flooder's backlog) are dropped first, before the await and the
+        // core, so the backlog cannot stall the room's other members. A
+        // socket closed during the await below meets the core's same rule.
+        if self.closed_by_server(&ws) {
             let reason = signaling_core::frame::DropReason::SenderNotLive;
             self.deltas.borrow_mut().add(Counter::Dropped(reason), 1);
             return Ok(());
@@ -188,13 +183,6 @@ impl DurableObject for GameRoom {
         let Some(from) = sockets.iter().position(|s| *s == ws) else {
             return Ok(());
         };
-        // Frames still arriving on a socket the server closed (a kicked
-        // flooder's backlog) are dropped here, before any other work.
-        if peers[from].state.closing {
-            let reason = signaling_core::frame::DropReason::SenderNotLive;
-            self.deltas.borrow_mut().add(Counter::Dropped(reason), 1);
-            return Ok(());
-        }
         let bytes: Vec<u8> = match message {
             WebSocketIncomingMessage::String(text) => text.into_bytes(),
             WebSocketIncomingMessage::Binary(bytes) => bytes,
@@ -339,7 +327,6 @@ impl GameRoom {
         self.report(true);
         // The runtime may list the closed socket for a moment longer: the
         // next read of the list must not take it for a live peer.
-        self.closing.borrow_mut().retain(|c| *c != ws);
         self.closed.borrow_mut().push(ws);
         self.sockets.replace(None);
         Ok(())
@@ -383,32 +370,17 @@ impl GameRoom {
         });
     }
 
+    /// Whether this object closed `ws` itself and awaits its close event
+    /// (its attachment says `closing`), read from the cache.
+    fn closed_by_server(&self, ws: &WebSocket) -> bool {
+        let cache = self.socket_cache(Read::Cached);
+        let found = cache.sockets.iter().position(|s| s == ws);
+        found.is_some_and(|i| cache.states[i].closing)
+    }
+
     /// The room's sockets and the core's view of them (same order).
     fn peers(&self, read: Read) -> (Vec<WebSocket>, Vec<PeerView<usize>>) {
-        let mut cache = self.sockets.borrow_mut();
-        if read != Read::Cached {
-            *cache = None;
-        }
-        let cache = cache.get_or_insert_with(|| {
-            let mut fresh = SocketCache {
-                sockets: Vec::new(),
-                states: Vec::new(),
-            };
-            let listed = self.state.get_websockets();
-            // Forget closed sockets the runtime no longer lists (bounded list).
-            self.closed.borrow_mut().retain(|c| listed.contains(c));
-            let closed = self.closed.borrow();
-            for ws in listed {
-                if closed.contains(&ws) {
-                    continue;
-                }
-                if let Ok(Some(state)) = ws.deserialize_attachment::<PeerState>() {
-                    fresh.sockets.push(ws);
-                    fresh.states.push(state);
-                }
-            }
-            fresh
-        });
+        let cache = self.socket_cache(read);
         let views = cache
             .sockets
             .iter()
@@ -424,6 +396,37 @@ impl GameRoom {
             })
             .collect();
         (cache.sockets.clone(), views)
+    }
+
+    /// The socket cache, read afresh from the runtime unless `read` allows
+    /// the cached copy.
+    fn socket_cache(&self, read: Read) -> RefMut<'_, SocketCache> {
+        let mut cache = self.sockets.borrow_mut();
+        if read != Read::Cached {
+            *cache = None;
+        }
+        RefMut::map(cache, |cache| {
+            cache.get_or_insert_with(|| {
+                let mut fresh = SocketCache {
+                    sockets: Vec::new(),
+                    states: Vec::new(),
+                };
+                let listed = self.state.get_websockets();
+                // Forget closed sockets the runtime no longer lists (bounded list).
+                self.closed.borrow_mut().retain(|c| listed.contains(c));
+                let closed = self.closed.borrow();
+                for ws in listed {
+                    if closed.contains(&ws) {
+                        continue;
+                    }
+                    if let Ok(Some(state)) = ws.deserialize_attachment::<PeerState>() {
+                        fresh.sockets.push(ws);
+                        fresh.states.push(state);
+                    }
+                }
+                fresh
+            })
+        })
     }
 
     async fn load_meta(&self) -> Result<RoomMeta> {
@@ -547,11 +550,6 @@ impl GameRoom {
                 } => {
                     if let Some(ws) = sockets.get(socket) {
                         let _ = ws.close(Some(code), Some(&reason));
-                        let mut closing = self.closing.borrow_mut();
-                        if closing.len() >= MAX_CLOSING_SOCKETS {
-                            closing.remove(0);
-                        }
-                        closing.push(ws.clone());
                     }
                 }
                 Effect::StoreQueued { key, text } => storage.put(&key, &text).await?,
