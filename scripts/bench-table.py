@@ -3,14 +3,17 @@
 import json, os, sys, glob
 out, cores = sys.argv[1], sys.argv[2]
 res = {}
+names = {"a": "1000 rooms x 4 handshake", "b": "2500 rooms x 4 (10,000 sockets)", "c": "hot room at the per-peer limit", "d": "idle heartbeating rooms",
+         "e": "room of 3 relaying 50/s, no flood", "f": "room of 3 relaying 50/s while a 4th member floods 10,000 frames/s"}
 for f in glob.glob(os.path.join(out, "*-*.json")):
     label, scen = os.path.basename(f)[:-5].split("-", 1)
-    if scen in "abcd":
+    if scen in names:
         res.setdefault(scen, {})[label] = json.load(open(f))
-names = {"a": "1000 rooms x 4 handshake", "b": "2500 rooms x 4 (10,000 sockets)", "c": "hot room at the per-peer limit", "d": "idle heartbeating rooms"}
 rows = [("opened", "sockets opened"), ("refused", "refused"), ("lost", "lost"), ("duplicated", "duplicated"), ("misrouted", "misrouted"),
         ("connect_ms.p50", "connect->OPEN p50 ms"), ("connect_ms.p99", "connect->OPEN p99 ms"),
         ("relay_ms.p50", "relay p50 ms"), ("relay_ms.p90", "relay p90 ms"), ("relay_ms.p99", "relay p99 ms"), ("relay_ms.max", "relay max ms"),
+        ("steady_relay_ms.p50", "steady-phase relay p50 ms"), ("steady_relay_ms.p99", "steady-phase relay p99 ms"), ("steady_relay_ms.max", "steady-phase relay max ms"),
+        ("flood.frames_sent", "flood frames sent"), ("flood.error", "flooder's ERROR"), ("flood.close_code", "flooder closed with"), ("flood.closed_after_ms", "flooder closed after ms"),
         ("messages_per_sec", "messages/s"), ("server_cpu_secs", "server CPU s"), ("server_peak_rss_kib", "server peak RSS KiB"),
         ("server_rss_per_peer_kib", "RSS per peer KiB"), ("client_cpu_share", "client CPU share"), ("wakes_per_room_hour", "room wakes per room-hour")]
 def get(d, k):

@@ -16,8 +16,8 @@ WASM_OPT=0 scripts/build-worker.sh workers/rooms >/dev/null
 WASM_OPT=0 scripts/build-worker.sh workers/router >/dev/null
 loadgen="$root/target/release/loadgen"
 quick=${BENCH_QUICK:-0}
-A_ROOMS=1000; B_ROOMS=2500; IDLE_ROOMS=200; IDLE_SECS=120; HOT_SECS=20
-if [ "$quick" = 1 ]; then A_ROOMS=20; B_ROOMS=40; IDLE_ROOMS=5; IDLE_SECS=15; HOT_SECS=3; fi
+A_ROOMS=1000; B_ROOMS=2500; IDLE_ROOMS=200; IDLE_SECS=120; HOT_SECS=20; FLOOD_SECS=10
+if [ "$quick" = 1 ]; then A_ROOMS=20; B_ROOMS=40; IDLE_ROOMS=5; IDLE_SECS=15; HOT_SECS=3; FLOOD_SECS=3; fi
 
 free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 server_pid=""
@@ -56,6 +56,10 @@ for which in ours reference; do
   "start_$which"; run "$which" a --url "$url" --rooms "$A_ROOMS" --peers 4 --connect-rate "$RATE"; stop_server
   "start_$which"; run "$which" b --url "$url" --rooms "$B_ROOMS" --peers 4 --connect-rate "$RATE"; stop_server
   "start_$which"; run "$which" c --url "$url" --rooms 1 --peers 4 --steady-secs "$HOT_SECS" --steady-rate 400; stop_server
+  # One room of 3 relaying 50 messages a second, without and then with a
+  # fourth member flooding 10,000 frames a second: what the flood costs the others.
+  "start_$which"; run "$which" e --url "$url" --rooms 1 --peers 3 --steady-secs "$FLOOD_SECS" --steady-rate 50; stop_server
+  "start_$which"; run "$which" f --url "$url" --rooms 1 --peers 3 --steady-secs "$FLOOD_SECS" --steady-rate 50 --flood-rate 10000; stop_server
 done
 # Idle rooms: only ours has rooms and a wake counter.
 start_ours; run ours d --url "$url" --rooms "$IDLE_ROOMS" --peers 4 --idle-secs "$IDLE_SECS" --sdp-bytes 100 --connect-rate "$RATE"; stop_server

@@ -2,7 +2,7 @@
 // so the connection churn below cannot starve the other test files).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, join, httpGet, sleep, startDev, roomStats } from './lib.mjs';
+import { connect, join, httpGet, sleep, startDev, roomStats, eventually } from './lib.mjs';
 
 let dev;
 before(async () => {
@@ -73,10 +73,12 @@ test('1,000 rapid connect/disconnect cycles on one id leave no peers, no storage
     // An ID-TAKEN means the previous socket's close had not landed yet: allowed, not a leak.
     assert.ok(first.type === 'OPEN' || first.type === 'ID-TAKEN');
   }
-  await sleep(4_000); // leave grace and the final alarm
-  const roster = await httpGet(dev.base, `/peerjs/peers?token=${room}`);
+  // Leave grace and the final alarm run on the server's clock: wait for them.
+  const roster = await eventually(() => httpGet(dev.base, `/peerjs/peers?token=${room}`),
+    (r) => Array.isArray(r.body) && r.body.length === 0, 'an empty roster');
   assert.deepEqual(roster.body, []);
-  const stats = await roomStats(dev.base, room);
+  const stats = await eventually(() => roomStats(dev.base, room),
+    (s) => s.stored_keys === 0 && s.alarm === null, 'no storage and no alarm');
   assert.equal(stats.stored_keys, 0, JSON.stringify(stats));
   assert.equal(stats.alarm, null, JSON.stringify(stats));
 });

@@ -15,6 +15,22 @@ export const SECRET = process.env.TICKET_SECRET ?? '';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Polls `probe` until `done(value)` holds and returns that value, so a test
+ * waits for the state it expects instead of sleeping for a guess of how long
+ * the server takes. On timeout it throws with the last value seen.
+ */
+export async function eventually(probe, done, what, { timeout = 60_000, every = 250 } = {}) {
+  const end = Date.now() + timeout;
+  let last;
+  for (;;) {
+    last = await probe();
+    if (done(last)) return last;
+    if (Date.now() > end) throw new Error(`timed out after ${timeout} ms waiting for ${what}; last: ${JSON.stringify(last)}`);
+    await sleep(every);
+  }
+}
+
 let counter = 0;
 /** A unique room or peer id per test run, so tests never share state. */
 export function unique(prefix) {

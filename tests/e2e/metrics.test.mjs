@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { connect, join, httpGet, sleep, startDev } from './lib.mjs';
+import { connect, join, httpGet, sleep, startDev, eventually } from './lib.mjs';
 
 const TOKEN = 'metrics-token-for-tests';
 let dev;
@@ -76,9 +76,12 @@ test('a scripted scenario gives exact counters; the text parses; JSON agrees; th
 
   await c.next('EXPIRE');
   for (const p of [b, a, x, y, c]) p.kill();
-  await sleep(3_000); // leave grace, then the alarms report
-
-  const text = await scrape();
+  // Leave grace, then each room's alarm reports: wait for the last report.
+  const text = await eventually(scrape, (t) => {
+    const now = parse(t);
+    return now.peerjs_rooms_active === 0 && now.peerjs_peers_active === 0
+      && now['peerjs_leaves_total{cause="closed"}'] === 5;
+  }, 'every peer gone and 5 closes counted');
   const m = parse(text);
   const expected = {
     peerjs_rooms_active: 0,

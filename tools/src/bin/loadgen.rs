@@ -7,12 +7,18 @@
 //! receiver checks `src`, per-sender order and exactly-once delivery. Peers
 //! send `{"type":"HEARTBEAT"}` every 5 s like the stock client.
 //!
+//! With `--flood-rate N`, one more peer joins room 0 and, from the start of
+//! the steady phase, sends N frames a second (LEAVE to an absent id, as a
+//! misbehaving client would) until the server closes it or the phase ends.
+//! The steady phase's relay latency is reported on its own (`steady_relay_ms`)
+//! so a run with a flood can be set beside one without.
+//!
 //! Everything is bounded: connections open at `--connect-rate` per second,
 //! the run stops at `--max-secs`, and only 127.0.0.1 is accepted as target.
 //!
 //! ```text
 //! loadgen --url http://127.0.0.1:9000 --rooms 1000 --peers 4 [--steady-secs 0 --steady-rate 0]
-//!         [--idle-secs 0] [--pids 123,456] [--json out.json] [--label ours]
+//!         [--idle-secs 0] [--flood-rate 0] [--pids 123,456] [--json out.json] [--label ours]
 //! ```
 
 use futures_util::{SinkExt, StreamExt};
@@ -41,6 +47,7 @@ struct Args {
     json: Option<String>,
     label: String,
     sdp_bytes: usize,
+    flood_rate: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -57,6 +64,7 @@ fn parse_args() -> Result<Args, String> {
         json: None,
         label: "server".into(),
         sdp_bytes: 4096,
+        flood_rate: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -72,6 +80,7 @@ fn parse_args() -> Result<Args, String> {
             "--idle-secs" => a.idle_secs = num(value()?)?,
             "--max-secs" => a.max_secs = num(value()?)?,
             "--sdp-bytes" => a.sdp_bytes = num(value()?)? as usize,
+            "--flood-rate" => a.flood_rate = num(value()?)?,
             "--label" => a.label = value()?,
             "--json" => a.json = Some(value()?),
             "--pids" => {
@@ -103,6 +112,7 @@ struct Tally {
     out_of_order: AtomicU64,
     connect_ms: Mutex<Vec<f64>>,
     latency_us: Mutex<Vec<u64>>,
+    steady_latency_us: Mutex<Vec<u64>>,
 }
 
 /// What one peer expects to receive: (sender, seq) pairs.
@@ -112,9 +122,17 @@ fn peer_id(room: usize, peer: usize, run: &str) -> String {
     format!("{run}r{room}p{peer}")
 }
 
-fn payload(seq: u64, pad: &str) -> String {
+/// Which part of the run a relayed message belongs to.
+#[derive(Clone, Copy, PartialEq)]
+enum Phase {
+    Handshake,
+    Steady,
+}
+
+fn payload(seq: u64, pad: &str, phase: Phase) -> String {
+    let steady = u8::from(phase == Phase::Steady);
     format!(
-        r#"{{"seq":{seq},"at":{},"sdp":"{pad}","connectionId":"dc_load"}}"#,
+        r#"{{"seq":{seq},"at":{},"steady":{steady},"sdp":"{pad}","connectionId":"dc_load"}}"#,
         now_us()
     )
 }
@@ -123,21 +141,18 @@ struct Conn {
     tx: mpsc::UnboundedSender<String>,
 }
 
-/// Opens one peer, records its connect-to-OPEN time, and spawns its reader.
-async fn open_peer(
-    args: &Args,
-    room_token: &str,
-    id: &str,
-    tally: Arc<Tally>,
-    expected: Expected,
-    deadline: Instant,
-) -> Option<Conn> {
+type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Connects one peer and waits for its OPEN; counts the outcome and the
+/// connect-to-OPEN time.
+async fn connect_open(args: &Args, room_token: &str, id: &str, tally: &Tally) -> Option<WsStream> {
     let ws_url = format!(
         "{}/peerjs?key=peerjs&id={id}&token={room_token}&version=1.5.5",
         args.url.replace("http://", "ws://")
     );
     let started = Instant::now();
-    let Ok(Ok((ws, _))) = tokio::time::timeout(
+    let Ok(Ok((mut ws, _))) = tokio::time::timeout(
         Duration::from_secs(20),
         tokio_tungstenite::connect_async(&ws_url),
     )
@@ -146,15 +161,10 @@ async fn open_peer(
         tally.refused.fetch_add(1, Ordering::Relaxed);
         return None;
     };
-    let (mut sink, mut stream) = ws.split();
-    // Wait for OPEN.
     let opened = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(Ok(msg)) = stream.next().await {
+        while let Some(Ok(msg)) = ws.next().await {
             if let Message::Text(t) = msg {
-                if t.contains("\"OPEN\"") {
-                    return true;
-                }
-                return false;
+                return t.contains("\"OPEN\"");
             }
         }
         false
@@ -168,6 +178,20 @@ async fn open_peer(
     if let Ok(mut v) = tally.connect_ms.lock() {
         v.push(started.elapsed().as_secs_f64() * 1000.0);
     }
+    Some(ws)
+}
+
+/// Opens one peer and spawns its writer and its reader.
+async fn open_peer(
+    args: &Args,
+    room_token: &str,
+    id: &str,
+    tally: Arc<Tally>,
+    expected: Expected,
+    deadline: Instant,
+) -> Option<Conn> {
+    let ws = connect_open(args, room_token, id, &tally).await?;
+    let (mut sink, mut stream) = ws.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
     // Writer: outgoing frames plus a HEARTBEAT every 5 s, until the deadline.
     tokio::spawn(async move {
@@ -219,12 +243,86 @@ async fn open_peer(
             }
             last_seq.insert(src, seq);
             tally.received.fetch_add(1, Ordering::Relaxed);
+            let latency = now_us().saturating_sub(at);
             if let Ok(mut l) = tally.latency_us.lock() {
-                l.push(now_us().saturating_sub(at));
+                l.push(latency);
+            }
+            if v["payload"]["steady"] == 1 {
+                if let Ok(mut l) = tally.steady_latency_us.lock() {
+                    l.push(latency);
+                }
             }
         }
     });
     Some(Conn { tx })
+}
+
+/// What the flooding peer saw of the server's answer to its flood.
+#[derive(Default)]
+struct FloodOutcome {
+    sent: u64,
+    error: Option<String>,
+    close_code: Option<u16>,
+    closed_after_ms: Option<f64>,
+}
+
+/// Sends `rate` frames a second, in ten batches a second, until `until` or
+/// until the server closes the socket; reads what the server says meanwhile.
+async fn flood(ws: WsStream, rate: u64, until: Instant) -> FloodOutcome {
+    let (mut sink, mut stream) = ws.split();
+    let started = Instant::now();
+    let closed = std::sync::atomic::AtomicBool::new(false);
+    // Set when the flood ends on its own, so our own closing handshake is
+    // not mistaken for the server cutting the flooder off.
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let batch = (rate / 10).max(1);
+    let frame = r#"{"type":"LEAVE","dst":"nobody"}"#;
+    let write = async {
+        let mut sent = 0u64;
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        while Instant::now() < until && !closed.load(Ordering::Relaxed) {
+            tick.tick().await;
+            for _ in 0..batch {
+                if sink.feed(Message::Text(frame.into())).await.is_err() {
+                    return sent;
+                }
+                sent += 1;
+            }
+            if sink.flush().await.is_err() {
+                return sent;
+            }
+        }
+        done.store(true, Ordering::Relaxed);
+        let _ = sink.close().await;
+        sent
+    };
+    let read = async {
+        let mut seen = FloodOutcome::default();
+        let last = until + Duration::from_secs(5);
+        while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(last.into(), stream.next()).await {
+            match msg {
+                Message::Text(t) => {
+                    let v: serde_json::Value = serde_json::from_str(&t).unwrap_or_default();
+                    if v["type"] == "ERROR" && seen.error.is_none() {
+                        seen.error = v["payload"]["msg"].as_str().map(str::to_owned);
+                    }
+                }
+                Message::Close(_) if done.load(Ordering::Relaxed) => break,
+                Message::Close(frame) => {
+                    seen.close_code = frame.map(|f| u16::from(f.code));
+                    seen.closed_after_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+                    closed.store(true, Ordering::Relaxed);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        closed.store(true, Ordering::Relaxed);
+        seen
+    };
+    let (sent, mut outcome) = tokio::join!(write, read);
+    outcome.sent = sent;
+    outcome
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -275,6 +373,12 @@ async fn main() {
         }
         expected.push(exp_room);
     }
+    let flooder = if args.flood_rate > 0 {
+        let id = format!("{run}flooder");
+        connect_open(&args, &format!("{run}room0"), &id, &tally).await
+    } else {
+        None
+    };
     let mut it = opens.into_iter();
     for _ in 0..args.rooms {
         let mut room = Vec::new();
@@ -292,7 +396,12 @@ async fn main() {
     // Phase 2: the handshake of every pair, then the steady phase.
     let pad_full: String = "a".repeat(args.sdp_bytes);
     let seq = AtomicU64::new(1);
-    let send = |rooms: &Vec<Vec<Option<Conn>>>, r: usize, from: usize, to: usize, kind: &str| {
+    let send = |rooms: &Vec<Vec<Option<Conn>>>,
+                r: usize,
+                from: usize,
+                to: usize,
+                kind: &str,
+                phase: Phase| {
         let (Some(src), Some(_)) = (&rooms[r][from], &rooms[r][to]) else {
             return;
         };
@@ -308,7 +417,7 @@ async fn main() {
         let frame = format!(
             r#"{{"type":"{kind}","dst":"{}","payload":{}}}"#,
             peer_id(r, to, &run),
-            payload(n, pad)
+            payload(n, pad, phase)
         );
         if src.tx.send(frame).is_ok() {
             tally.sent.fetch_add(1, Ordering::Relaxed);
@@ -319,11 +428,11 @@ async fn main() {
         let _ = room;
         for i in 0..args.peers {
             for j in (i + 1)..args.peers {
-                send(&rooms, r, i, j, "OFFER");
-                send(&rooms, r, j, i, "ANSWER");
+                send(&rooms, r, i, j, "OFFER", Phase::Handshake);
+                send(&rooms, r, j, i, "ANSWER", Phase::Handshake);
                 for _ in 0..10 {
-                    send(&rooms, r, i, j, "CANDIDATE");
-                    send(&rooms, r, j, i, "CANDIDATE");
+                    send(&rooms, r, i, j, "CANDIDATE", Phase::Handshake);
+                    send(&rooms, r, j, i, "CANDIDATE", Phase::Handshake);
                 }
             }
         }
@@ -331,15 +440,19 @@ async fn main() {
         // games would, not all in the same millisecond.
         tokio::time::sleep(gap * args.peers as u32).await;
     }
+    let mut flooding = None;
     if args.steady_secs > 0 && args.steady_rate > 0 {
         let end = Instant::now() + Duration::from_secs(args.steady_secs);
+        if let Some(ws) = flooder {
+            flooding = Some(tokio::spawn(flood(ws, args.flood_rate, end)));
+        }
         let tick = Duration::from_micros(1_000_000 / args.steady_rate);
         let mut k = 0usize;
         while Instant::now() < end && Instant::now() < deadline {
             let r = k % args.rooms;
             let i = (k / args.rooms) % args.peers;
             let j = (i + 1) % args.peers;
-            send(&rooms, r, i, j, "CANDIDATE");
+            send(&rooms, r, i, j, "CANDIDATE", Phase::Steady);
             k += 1;
             tokio::time::sleep(tick).await;
         }
@@ -353,6 +466,10 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let relay_secs = relay_started.elapsed().as_secs_f64();
+    let flood_outcome = match flooding {
+        Some(handle) => handle.await.ok(),
+        None => None,
+    };
     // Idle phase: only heartbeats flow; room wakes are read from /metrics
     // at both ends of it (ours only: the reference has no such counter).
     let mut idle_wakes: Option<(f64, f64)> = None;
@@ -382,6 +499,12 @@ async fn main() {
         .map(|v| v.iter().map(|u| *u as f64 / 1000.0).collect())
         .unwrap_or_default();
     lat.sort_by(f64::total_cmp);
+    let mut steady: Vec<f64> = tally
+        .steady_latency_us
+        .lock()
+        .map(|v| v.iter().map(|u| *u as f64 / 1000.0).collect())
+        .unwrap_or_default();
+    steady.sort_by(f64::total_cmp);
     let sent = tally.sent.load(Ordering::Relaxed);
     let received = tally.received.load(Ordering::Relaxed);
     let opened = tally.opened.load(Ordering::Relaxed);
@@ -395,6 +518,14 @@ async fn main() {
         "refused": tally.refused.load(Ordering::Relaxed),
         "connect_ms": { "p50": percentile(&connect, 0.5), "p99": percentile(&connect, 0.99) },
         "relay_ms": { "p50": percentile(&lat, 0.5), "p90": percentile(&lat, 0.9), "p99": percentile(&lat, 0.99), "max": lat.last().copied().unwrap_or(0.0) },
+        "steady_relay_ms": (!steady.is_empty()).then(|| serde_json::json!({ "count": steady.len(), "p50": percentile(&steady, 0.5), "p99": percentile(&steady, 0.99), "max": steady.last().copied().unwrap_or(0.0) })),
+        "flood": flood_outcome.map(|f| serde_json::json!({
+            "rate": args.flood_rate,
+            "frames_sent": f.sent,
+            "error": f.error,
+            "close_code": f.close_code,
+            "closed_after_ms": f.closed_after_ms,
+        })),
         "messages_sent": sent,
         "messages_received": received,
         "messages_per_sec": received as f64 / relay_secs.max(0.001),
