@@ -83,7 +83,7 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
     }
 
     /// The rooms Worker's settings.
-    pub fn rooms(&self) -> Result<RoomsConfig, ConfigError> {
+    pub fn rooms(&self) -> Result<RoomsWorkerConfig, ConfigError> {
         let d = RoomConfig::default();
         let room = RoomConfig {
             max_peers: self.number("MAX_PEERS_PER_ROOM", d.max_peers as u64, 1, 64)? as usize,
@@ -131,8 +131,21 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
                 100_000,
             )? as u32,
         };
-        Ok(RoomsConfig {
+        // A live room reports at least every liveness sweep, so its gauge
+        // lives a multiple of the sweep interval by default.
+        let stats = StatsConfig {
+            shards: self.number("STATS_SHARDS", u64::from(DEFAULT_STATS_SHARDS), 1, 256)? as u32,
+            gauge_ttl_ms: self.number(
+                "STATS_TTL_MS",
+                room.sweep_interval_ms * 5 / 2,
+                1_000,
+                86_400_000,
+            )?,
+            reports: self.flag("STATS_REPORTS", true)?,
+        };
+        Ok(RoomsWorkerConfig {
             room,
+            stats,
             log_level: self.log_level()?,
         })
     }
@@ -218,11 +231,28 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
     }
 }
 
-/// The rooms Worker's configuration.
+/// The rooms Worker's configuration: the room rules and how rooms report.
 #[derive(Debug, Clone)]
-pub struct RoomsConfig {
+pub struct RoomsWorkerConfig {
     pub room: RoomConfig,
+    pub stats: StatsConfig,
     pub log_level: Level,
+}
+
+/// Default number of stats shards: each room reports at most every few
+/// seconds and an object takes about 1,000 requests/s, so 8 shards carry
+/// tens of thousands of active rooms, while a scrape costs only 8 subrequests.
+pub const DEFAULT_STATS_SHARDS: u32 = 8;
+
+/// How rooms report to the stats shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatsConfig {
+    /// `STATS_SHARDS`: how many shard objects the reports spread over.
+    pub shards: u32,
+    /// `STATS_TTL_MS`: a room's gauge is forgotten once its last report is older.
+    pub gauge_ttl_ms: u64,
+    /// `STATS_REPORTS`: `false` stops rooms reporting (to measure its cost).
+    pub reports: bool,
 }
 
 /// The router's configuration.
@@ -290,6 +320,16 @@ mod tests {
         assert_eq!(rooms.room, RoomConfig::default());
         assert_eq!(rooms.room.max_peers, 4);
         assert_eq!(rooms.room.alive_timeout_ms, 15_000);
+        let stats = StatsConfig {
+            shards: 8,
+            gauge_ttl_ms: 75_000,
+            reports: true,
+        };
+        assert_eq!(rooms.stats, stats);
+        let slower = settings(&[("LIVENESS_SWEEP_MS", "90000")])
+            .rooms()
+            .expect("valid");
+        assert_eq!(slower.stats.gauge_ttl_ms, 225_000, "2.5 sweeps");
         let router = settings(&[]).router().expect("defaults are valid");
         assert_eq!(router.peerjs_key, "peerjs");
         assert_eq!(router.mounts, vec!["/peerjs/".to_owned(), "/".to_owned()]);
@@ -305,6 +345,10 @@ mod tests {
             ("MAX_PEERS_PER_ROOM", "four"),
             ("ALIVE_TIMEOUT_MS", "-1"),
             ("LOG_LEVEL", "loud"),
+            ("STATS_SHARDS", "0"),
+            ("STATS_SHARDS", "eight"),
+            ("STATS_TTL_MS", "soon"),
+            ("STATS_REPORTS", "False-ish"),
         ];
         for (name, value) in cases {
             let err = settings(&[(name, value)]).rooms().expect_err(name);

@@ -1,11 +1,13 @@
 //! An in-memory stand-in for the `GameRoom` Durable Object: it owns sockets
 //! (with attachments and auto-response timestamps), a storage map and one
-//! alarm, feeds events to the core and carries out its effects exactly as
-//! the Worker does. Tests then look at what each socket received.
+//! alarm, feeds events to the core and carries out each [`Step`] with the
+//! same interpreter ([`carry_out`]) and in the same order as the Worker.
+//! Tests then look at what each socket received.
 
 use crate::flood::PeerFloodGuard;
 use crate::metrics::Counter;
-use crate::room::{Effect, JoinRequest, PeerState, PeerView, Room, RoomConfig, RoomMeta, Target};
+use crate::room::{JoinRequest, PeerState, PeerView, Room, RoomConfig, RoomMeta, Target};
+use crate::step::{carry_out, Sockets, Step};
 use std::collections::BTreeMap;
 
 /// One socket as the runtime would hold it.
@@ -78,6 +80,7 @@ impl Harness {
             close: None,
         });
         let views = self.views();
+        let before = self.meta.clone();
         let fx = Room::new(&self.cfg).join(
             &mut self.meta,
             &views,
@@ -87,7 +90,7 @@ impl Harness {
             },
             self.now,
         );
-        self.apply(fx, Some(index));
+        self.apply(fx, Some(index), &before);
         index
     }
 
@@ -96,6 +99,7 @@ impl Harness {
         if !views.iter().any(|v| v.socket == from) {
             return;
         }
+        let before = self.meta.clone();
         let fx = Room::new(&self.cfg).frame(
             &mut self.meta,
             &views,
@@ -104,7 +108,7 @@ impl Harness {
             &mut self.flood,
             self.now,
         );
-        self.apply(fx, None);
+        self.apply(fx, None, &before);
     }
 
     /// The runtime answered a HEARTBEAT (no handler runs).
@@ -127,9 +131,10 @@ impl Harness {
             heartbeat_ms: self.sockets[socket].heartbeat_ms,
         };
         let views = self.views();
+        let before = self.meta.clone();
         let fx =
             Room::new(&self.cfg).closed(&mut self.meta, &views, &gone, &mut self.flood, self.now);
-        self.apply(fx, None);
+        self.apply(fx, None, &before);
     }
 
     /// Moves time forward, firing the alarm when it is due.
@@ -139,83 +144,44 @@ impl Harness {
             self.now = self.now.max(at);
             self.alarm = None;
             let views = self.views();
+            let before = self.meta.clone();
             let fx = Room::new(&self.cfg).alarm(&mut self.meta, &views, self.now);
-            self.apply(fx, None);
+            self.apply(fx, None, &before);
         }
         self.now = end;
     }
 
-    fn apply(&mut self, effects: Vec<Effect<usize>>, joiner: Option<usize>) {
-        let before = self.stored_meta.clone().unwrap_or_default();
-        for effect in effects {
-            match effect {
-                Effect::Accept { state } => {
-                    if let Some(j) = joiner {
-                        self.sockets[j].state = Some(state);
-                    }
-                }
-                Effect::Refuse {
-                    frame,
-                    code,
-                    reason,
-                } => {
-                    if let Some(j) = joiner {
-                        self.sockets[j].received.push(frame);
-                        self.sockets[j].close = Some((code, reason));
-                        self.sockets[j].open = false;
-                    }
-                }
-                Effect::Send { to, text } => {
-                    let i = match to {
-                        Target::Peer(i) => Some(i),
-                        Target::Joiner => joiner,
-                    };
-                    if let Some(i) = i {
-                        if self.sockets[i].open {
-                            self.sockets[i].received.push(text);
-                        }
-                    }
-                }
-                Effect::SaveState { socket, state } => self.sockets[socket].state = Some(state),
-                Effect::Close {
-                    socket,
-                    code,
-                    reason,
-                } => {
-                    self.sockets[socket].close = Some((code, reason));
-                    self.sockets[socket].open = false;
-                }
-                Effect::StoreQueued { key, text } => {
-                    self.storage.insert(key, text);
-                }
-                Effect::DeliverQueued { to, keys } => {
-                    let i = match to {
-                        Target::Peer(i) => Some(i),
-                        Target::Joiner => joiner,
-                    };
-                    for key in keys {
-                        if let (Some(i), Some(text)) = (i, self.storage.remove(&key)) {
-                            self.sockets[i].received.push(text);
-                        }
-                    }
-                }
-                Effect::DeleteQueued { keys } => {
-                    for key in keys {
-                        self.storage.remove(&key);
-                    }
-                }
-                Effect::SetAlarm { at_ms } => self.alarm = Some(at_ms),
-                Effect::DeleteAlarm => self.alarm = None,
-                Effect::Count(counter, by) => *self.counters.entry(counter).or_insert(0) += by,
-                Effect::Log(_) => {}
-            }
+    /// The Worker's tail, in the Worker's order: read what the step
+    /// delivers, carry out its socket operations, count, then storage.
+    fn apply(&mut self, step: Step<usize>, joiner: Option<usize>, before: &RoomMeta) {
+        // The core's claim is what the Worker relies on to skip writes.
+        assert!(
+            step.record_changed || self.meta == *before,
+            "the record changed but the step did not say so: {before:?} -> {:?}",
+            self.meta
+        );
+        let stored: BTreeMap<String, String> = step
+            .reads()
+            .into_iter()
+            .filter_map(|key| self.storage.get(&key).map(|text| (key, text.clone())))
+            .collect();
+        let mut sockets = DoubleSockets {
+            sockets: &mut self.sockets,
+            joiner,
+        };
+        let Ok(()) = carry_out(&step.ops, &stored, &mut sockets);
+        for (counter, by) in step.counts {
+            *self.counters.entry(counter).or_insert(0) += by;
         }
-        if self.meta != before {
-            self.stored_meta = if self.meta.is_empty() {
-                None
-            } else {
-                Some(self.meta.clone())
-            };
+        self.storage.extend(step.puts);
+        for key in &step.deletes {
+            self.storage.remove(key);
+        }
+        if step.record_changed {
+            self.stored_meta = (!self.meta.is_empty()).then(|| self.meta.clone());
+        }
+        if step.alarm_changed {
+            self.alarm = self.meta.alarm_ms;
         }
     }
 
@@ -245,5 +211,59 @@ impl Harness {
 
     pub fn count(&self, counter: Counter) -> u64 {
         self.counters.get(&counter).copied().unwrap_or(0)
+    }
+}
+
+/// The double's sockets as the interpreter sees them.
+struct DoubleSockets<'a> {
+    sockets: &'a mut [Socket],
+    joiner: Option<usize>,
+}
+
+impl DoubleSockets<'_> {
+    fn index(&self, to: Target<usize>) -> Option<usize> {
+        match to {
+            Target::Peer(i) => Some(i),
+            Target::Joiner => self.joiner,
+        }
+    }
+}
+
+impl Sockets<usize> for DoubleSockets<'_> {
+    type Error = std::convert::Infallible;
+
+    fn accept(&mut self, state: &PeerState) -> Result<(), Self::Error> {
+        if let Some(j) = self.joiner {
+            self.sockets[j].state = Some(state.clone());
+        }
+        Ok(())
+    }
+
+    fn refuse(&mut self, frame: &str, code: u16, reason: &str) -> Result<(), Self::Error> {
+        if let Some(j) = self.joiner {
+            let socket = &mut self.sockets[j];
+            socket.received.push(frame.to_owned());
+            socket.close = Some((code, reason.to_owned()));
+            socket.open = false;
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, to: Target<usize>, text: &str) {
+        if let Some(socket) = self.index(to).map(|i| &mut self.sockets[i]) {
+            if socket.open {
+                socket.received.push(text.to_owned());
+            }
+        }
+    }
+
+    fn save_state(&mut self, socket: usize, state: &PeerState) -> Result<(), Self::Error> {
+        self.sockets[socket].state = Some(state.clone());
+        Ok(())
+    }
+
+    fn close(&mut self, socket: usize, code: u16, reason: &str) {
+        self.sockets[socket].close = Some((code, reason.to_owned()));
+        self.sockets[socket].open = false;
     }
 }

@@ -33,4 +33,5 @@ pub mod log;
 pub mod metrics;
 pub mod query;
 pub mod room;
+pub mod step;
 pub mod ticket;

@@ -9,7 +9,8 @@
 //!   from storage and writes back when the handler changed it;
 //! - `now` in milliseconds.
 //!
-//! Each handler returns [`Effect`]s to carry out in order. Nothing that
+//! Each handler returns a [`Step`]: the socket operations to carry out in
+//! order and what durable state changed (see `step.rs`). Nothing that
 //! matters lives in memory between calls, so the object can be evicted at
 //! any moment; only the flood guard is in-memory, and losing it is harmless.
 
@@ -17,6 +18,7 @@ use crate::flood::{Admit, PeerFloodGuard};
 use crate::frame::{self, ClientFrame, DropReason};
 use crate::log::{Level, LogEvent};
 use crate::metrics::{Counter, LeaveCause, RefuseReason};
+use crate::step::{SocketOp, Step};
 use serde::{Deserialize, Serialize};
 
 /// Close code for a refused join (room full, id taken) and a flooding peer.
@@ -177,54 +179,6 @@ pub enum Target<S> {
     Joiner,
 }
 
-/// What the caller must do, in order.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Effect<S> {
-    /// Accept the joining socket with this attachment.
-    Accept {
-        state: PeerState,
-    },
-    /// Accept the joining socket only to send `frame` and close it.
-    Refuse {
-        frame: String,
-        code: u16,
-        reason: String,
-    },
-    Send {
-        to: Target<S>,
-        text: String,
-    },
-    /// Replace a socket's attachment.
-    SaveState {
-        socket: S,
-        state: PeerState,
-    },
-    Close {
-        socket: S,
-        code: u16,
-        reason: String,
-    },
-    /// Store a rendered frame under `key`.
-    StoreQueued {
-        key: String,
-        text: String,
-    },
-    /// Read these keys, send their frames in order to `to`, then delete them.
-    DeliverQueued {
-        to: Target<S>,
-        keys: Vec<String>,
-    },
-    DeleteQueued {
-        keys: Vec<String>,
-    },
-    SetAlarm {
-        at_ms: u64,
-    },
-    DeleteAlarm,
-    Count(Counter, u64),
-    Log(LogEvent),
-}
-
 /// A join request, already authenticated by the router.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinRequest {
@@ -250,8 +204,8 @@ impl<'c> Room<'c> {
         peers: &[PeerView<S>],
         request: JoinRequest,
         now_ms: u64,
-    ) -> Vec<Effect<S>> {
-        let mut fx = Vec::new();
+    ) -> Step<S> {
+        let mut fx = Step::default();
         let mut closed: Vec<S> = Vec::new();
 
         // 1. The id: taken, or taken over.
@@ -261,20 +215,17 @@ impl<'c> Room<'c> {
         {
             let stale = holder.is_stale(now_ms, self.cfg);
             if !(request.proven || stale) {
-                fx.push(Effect::Refuse {
+                fx.op(SocketOp::Refuse {
                     frame: frame::ID_TAKEN.to_owned(),
                     code: CLOSE_POLICY,
                     reason: "ID is taken".to_owned(),
                 });
-                fx.push(Effect::Count(
-                    Counter::ConnectionRefused(RefuseReason::IdTaken),
-                    1,
-                ));
-                fx.push(Effect::Log(
+                fx.count(Counter::ConnectionRefused(RefuseReason::IdTaken), 1);
+                fx.log(
                     LogEvent::new(Level::Info, "refuse")
                         .peer(&request.id)
                         .field("reason", "id_taken"),
-                ));
+                );
                 return fx;
             }
             let why = if request.proven { "ticket" } else { "stale" };
@@ -285,12 +236,12 @@ impl<'c> Room<'c> {
                 "Replaced by a newer connection for this id",
             );
             closed.push(holder.socket);
-            fx.push(Effect::Count(Counter::Takeover, 1));
-            fx.push(Effect::Log(
+            fx.count(Counter::Takeover, 1);
+            fx.log(
                 LogEvent::new(Level::Info, "takeover")
                     .peer(&request.id)
                     .field("why", why),
-            ));
+            );
         }
 
         // 2. Capacity, after lazily retiring stale peers that hold seats.
@@ -307,26 +258,23 @@ impl<'c> Room<'c> {
         }
         if live.len() >= self.cfg.max_peers {
             let msg = format!("Room is full ({} peers)", self.cfg.max_peers);
-            fx.push(Effect::Refuse {
+            fx.op(SocketOp::Refuse {
                 frame: frame::render_error(&msg),
                 code: CLOSE_POLICY,
                 reason: msg,
             });
-            fx.push(Effect::Count(
-                Counter::ConnectionRefused(RefuseReason::RoomFull),
-                1,
-            ));
-            fx.push(Effect::Log(
+            fx.count(Counter::ConnectionRefused(RefuseReason::RoomFull), 1);
+            fx.log(
                 LogEvent::new(Level::Info, "refuse")
                     .peer(&request.id)
                     .field("reason", "room_full"),
-            ));
+            );
             self.plan_alarm(&mut fx, meta, live.len(), now_ms);
             return fx;
         }
 
         // 3. Welcome: OPEN first, then whatever waited for this id, in order.
-        fx.push(Effect::Accept {
+        fx.op(SocketOp::Accept {
             state: PeerState {
                 id: request.id.clone(),
                 proven: request.proven,
@@ -335,19 +283,22 @@ impl<'c> Room<'c> {
                 closing: false,
             },
         });
-        fx.push(Effect::Send {
+        fx.op(SocketOp::Send {
             to: Target::Joiner,
             text: frame::OPEN.to_owned(),
         });
-        fx.push(Effect::Count(Counter::ConnectionAccepted, 1));
-        fx.push(Effect::Log(
+        fx.count(Counter::ConnectionAccepted, 1);
+        fx.log(
             LogEvent::new(Level::Info, "open")
                 .peer(&request.id)
                 .field("proven", request.proven)
                 .field("peers", live.len() + 1),
-        ));
+        );
         // Back within the grace period: no LEAVE for this id.
-        meta.leaves.retain(|l| l.id != request.id);
+        if meta.leaves.iter().any(|l| l.id == request.id) {
+            meta.leaves.retain(|l| l.id != request.id);
+            fx.record_changed = true;
+        }
         let keys: Vec<String> = meta
             .queue
             .iter()
@@ -356,12 +307,14 @@ impl<'c> Room<'c> {
             .collect();
         if !keys.is_empty() {
             meta.queue.retain(|q| q.dst != request.id);
-            fx.push(Effect::Log(
+            fx.record_changed = true;
+            fx.deletes.extend(keys.iter().cloned());
+            fx.log(
                 LogEvent::new(Level::Debug, "deliver_queued")
                     .peer(&request.id)
                     .field("count", keys.len()),
-            ));
-            fx.push(Effect::DeliverQueued {
+            );
+            fx.op(SocketOp::Deliver {
                 to: Target::Joiner,
                 keys,
             });
@@ -382,38 +335,30 @@ impl<'c> Room<'c> {
         bytes: &[u8],
         flood: &mut PeerFloodGuard,
         now_ms: u64,
-    ) -> Vec<Effect<S>> {
-        let mut fx = Vec::new();
+    ) -> Step<S> {
+        let mut fx = Step::default();
         let Some(sender) = peers.iter().find(|p| p.socket == from) else {
             return fx;
         };
-        if !sender.is_live() {
-            self.drop_frame(
-                &mut fx,
-                &sender.state.id,
-                DropReason::SenderNotLive,
-                bytes.len(),
-            );
-            return fx;
+        if let Some(dropped) = self.from_closed_socket(&sender.state, bytes.len()) {
+            return dropped;
         }
         let id = sender.state.id.as_str();
         match flood.admit(id, now_ms) {
             Admit::Pass => {}
             Admit::Drop => {
-                fx.push(Effect::Count(Counter::RateLimited, 1));
+                fx.count(Counter::RateLimited, 1);
                 self.drop_frame(&mut fx, id, DropReason::RateLimited, bytes.len());
                 return fx;
             }
             Admit::Kick => {
-                fx.push(Effect::Count(Counter::RateLimited, 1));
+                fx.count(Counter::RateLimited, 1);
                 self.drop_frame(&mut fx, id, DropReason::RateLimited, bytes.len());
-                fx.push(Effect::Send {
+                fx.op(SocketOp::Send {
                     to: Target::Peer(from),
                     text: frame::render_error("Rate limit exceeded"),
                 });
-                fx.push(Effect::Log(
-                    LogEvent::new(Level::Warn, "rate_limit").peer(id),
-                ));
+                fx.log(LogEvent::new(Level::Warn, "rate_limit").peer(id));
                 flood.forget(id);
                 self.retire(&mut fx, meta, sender, Cause::Kicked, now_ms);
                 let live = peers.iter().filter(|p| p.is_live()).count() - 1;
@@ -425,7 +370,7 @@ impl<'c> Room<'c> {
         if now_ms.saturating_sub(sender.state.seen_ms) >= 1_000 {
             let mut state = sender.state.clone();
             state.seen_ms = now_ms;
-            fx.push(Effect::SaveState {
+            fx.op(SocketOp::SaveState {
                 socket: from,
                 state,
             });
@@ -446,11 +391,11 @@ impl<'c> Room<'c> {
             .iter()
             .find(|p| p.is_live() && p.state.id == dst.as_ref())
         {
-            fx.push(Effect::Send {
+            fx.op(SocketOp::Send {
                 to: Target::Peer(target.socket),
                 text,
             });
-            fx.push(Effect::Count(Counter::Relayed(kind), 1));
+            fx.count(Counter::Relayed(kind), 1);
             return fx;
         }
         if !kind.is_queueable() {
@@ -471,21 +416,33 @@ impl<'c> Room<'c> {
             queued_ms: now_ms,
         };
         meta.next_seq += 1;
-        fx.push(Effect::StoreQueued {
-            key: queued.key(),
-            text,
-        });
-        fx.push(Effect::Count(Counter::Queued, 1));
-        fx.push(Effect::Log(
+        fx.record_changed = true;
+        fx.puts.push((queued.key(), text));
+        fx.count(Counter::Queued, 1);
+        fx.log(
             LogEvent::new(Level::Debug, "queue")
                 .peer(id)
                 .field("dst", queued.dst.as_str())
                 .field("type", kind.as_str()),
-        ));
+        );
         meta.queue.push(queued);
         let live = peers.iter().filter(|p| p.is_live()).count();
         self.plan_alarm(&mut fx, meta, live, now_ms);
         fx
+    }
+
+    /// A frame from a socket the server already closed (a kicked flooder's
+    /// backlog, a replaced socket) is dropped: the step that says so, or
+    /// `None` for a live sender. [`Room::frame`] applies it first; an adapter
+    /// may apply it before loading anything, so such a backlog costs the
+    /// room's other members nothing.
+    pub fn from_closed_socket<S>(&self, sender: &PeerState, bytes: usize) -> Option<Step<S>> {
+        if !sender.closing {
+            return None;
+        }
+        let mut fx = Step::default();
+        self.drop_frame(&mut fx, &sender.id, DropReason::SenderNotLive, bytes);
+        Some(fx)
     }
 
     /// A socket closed or errored. `peers` may or may not still list it.
@@ -497,21 +454,20 @@ impl<'c> Room<'c> {
         gone: &PeerView<S>,
         flood: &mut PeerFloodGuard,
         now_ms: u64,
-    ) -> Vec<Effect<S>> {
-        let mut fx = Vec::new();
+    ) -> Step<S> {
+        let mut fx = Step::default();
         let others: Vec<&PeerView<S>> = peers
             .iter()
             .filter(|p| p.socket != gone.socket && p.is_live())
             .collect();
         if gone.is_live() {
-            fx.push(Effect::Log(
-                LogEvent::new(Level::Info, "close").peer(&gone.state.id),
-            ));
+            fx.log(LogEvent::new(Level::Info, "close").peer(&gone.state.id));
             // A socket the server already closed (takeover, timeout, kick,
             // refusal) was accounted for then; a live one starts the grace.
             let back_already = others.iter().any(|p| p.state.id == gone.state.id);
             if !back_already {
                 flood.forget(&gone.state.id);
+                fx.record_changed = true;
                 meta.leaves.retain(|l| l.id != gone.state.id);
                 meta.leaves.push(PendingLeave {
                     id: gone.state.id.clone(),
@@ -530,13 +486,17 @@ impl<'c> Room<'c> {
         meta: &mut RoomMeta,
         peers: &[PeerView<S>],
         now_ms: u64,
-    ) -> Vec<Effect<S>> {
-        let mut fx = Vec::new();
-        meta.alarm_ms = None; // the runtime cleared it by firing
+    ) -> Step<S> {
+        let mut fx = Step::default();
+        if meta.alarm_ms.take().is_some() {
+            // The runtime cleared it by firing.
+            fx.record_changed = true;
+        }
         let mut retired: Vec<S> = Vec::new();
 
         if meta.sweep_due_ms.is_some_and(|due| due <= now_ms) {
             meta.sweep_due_ms = None;
+            fx.record_changed = true;
             for stale in peers
                 .iter()
                 .filter(|p| p.is_live() && p.is_stale(now_ms, self.cfg))
@@ -554,24 +514,27 @@ impl<'c> Room<'c> {
         let (due, later): (Vec<PendingLeave>, Vec<PendingLeave>) = std::mem::take(&mut meta.leaves)
             .into_iter()
             .partition(|l| l.due_ms <= now_ms);
+        if !due.is_empty() {
+            fx.record_changed = true;
+        }
         meta.leaves = later;
         for leave in due {
             if live.iter().any(|p| p.state.id == leave.id) {
                 continue; // came back
             }
             for p in &live {
-                fx.push(Effect::Send {
+                fx.op(SocketOp::Send {
                     to: Target::Peer(p.socket),
                     text: frame::render_leave(&leave.id, &p.state.id),
                 });
             }
-            fx.push(Effect::Count(Counter::Leave(leave.cause.into()), 1));
-            fx.push(Effect::Log(
+            fx.count(Counter::Leave(leave.cause.into()), 1);
+            fx.log(
                 LogEvent::new(Level::Info, "leave")
                     .peer(&leave.id)
                     .field("cause", LeaveCause::from(leave.cause).label())
                     .field("told", live.len()),
-            ));
+            );
         }
 
         // EXPIRE: once a (sender, dst) pair has an expired message, the whole pair goes.
@@ -591,23 +554,22 @@ impl<'c> Room<'c> {
                 .into_iter()
                 .partition(|q| expired_pairs.contains(&(q.src.clone(), q.dst.clone())));
             meta.queue = kept;
+            fx.record_changed = true;
             for (src, dst) in &expired_pairs {
                 if let Some(sender) = live.iter().find(|p| &p.state.id == src) {
-                    fx.push(Effect::Send {
+                    fx.op(SocketOp::Send {
                         to: Target::Peer(sender.socket),
                         text: frame::render_expire(dst, src),
                     });
                 }
-                fx.push(Effect::Log(
+                fx.log(
                     LogEvent::new(Level::Info, "expire")
                         .peer(src)
                         .field("dst", dst.as_str()),
-                ));
+                );
             }
-            fx.push(Effect::Count(Counter::Expired, gone.len() as u64));
-            fx.push(Effect::DeleteQueued {
-                keys: gone.iter().map(Queued::key).collect(),
-            });
+            fx.count(Counter::Expired, gone.len() as u64);
+            fx.deletes.extend(gone.iter().map(Queued::key));
         }
 
         self.plan_alarm(&mut fx, meta, live.len(), now_ms);
@@ -629,20 +591,14 @@ impl<'c> Room<'c> {
 
     /// Closes a socket on the server's initiative: mark it first, so that its
     /// later close event and any view of it treat it as gone.
-    fn close_socket<S: Copy>(
-        &self,
-        fx: &mut Vec<Effect<S>>,
-        peer: &PeerView<S>,
-        code: u16,
-        reason: &str,
-    ) {
+    fn close_socket<S: Copy>(&self, fx: &mut Step<S>, peer: &PeerView<S>, code: u16, reason: &str) {
         let mut state = peer.state.clone();
         state.closing = true;
-        fx.push(Effect::SaveState {
+        fx.op(SocketOp::SaveState {
             socket: peer.socket,
             state,
         });
-        fx.push(Effect::Close {
+        fx.op(SocketOp::Close {
             socket: peer.socket,
             code,
             reason: reason.to_owned(),
@@ -652,7 +608,7 @@ impl<'c> Room<'c> {
     /// Removes a live peer for cause: closes it and schedules its LEAVE.
     fn retire<S: Copy>(
         &self,
-        fx: &mut Vec<Effect<S>>,
+        fx: &mut Step<S>,
         meta: &mut RoomMeta,
         peer: &PeerView<S>,
         cause: Cause,
@@ -672,11 +628,12 @@ impl<'c> Room<'c> {
             Cause::Closed => (1000, "Closed", now_ms + self.cfg.leave_grace_ms),
         };
         self.close_socket(fx, peer, code, reason);
-        fx.push(Effect::Log(
+        fx.log(
             LogEvent::new(Level::Info, "retire")
                 .peer(&peer.state.id)
                 .field("cause", LeaveCause::from(cause).label()),
-        ));
+        );
+        fx.record_changed = true;
         meta.leaves.retain(|l| l.id != peer.state.id);
         meta.leaves.push(PendingLeave {
             id: peer.state.id.clone(),
@@ -685,36 +642,33 @@ impl<'c> Room<'c> {
         });
     }
 
-    fn drop_frame<S>(&self, fx: &mut Vec<Effect<S>>, peer: &str, reason: DropReason, bytes: usize) {
-        fx.push(Effect::Count(Counter::Dropped(reason), 1));
+    fn drop_frame<S>(&self, fx: &mut Step<S>, peer: &str, reason: DropReason, bytes: usize) {
+        fx.count(Counter::Dropped(reason), 1);
         // A flood must not turn into a flood of log lines: its frames are
         // logged at debug; the kick itself is logged at warn.
         let level = match reason {
             DropReason::RateLimited | DropReason::SenderNotLive => Level::Debug,
             _ => Level::Warn,
         };
-        fx.push(Effect::Log(
+        fx.log(
             LogEvent::new(level, "drop")
                 .peer(peer)
                 .field("reason", reason.label())
                 .field("bytes", bytes),
-        ));
+        );
     }
 
     /// Chooses the next alarm: the earliest of the sweep (only while sockets
     /// exist), pending LEAVEs and queue expiries. Emits a set or delete only
     /// when it differs from what is already scheduled.
-    fn plan_alarm<S>(
-        &self,
-        fx: &mut Vec<Effect<S>>,
-        meta: &mut RoomMeta,
-        live: usize,
-        now_ms: u64,
-    ) {
+    fn plan_alarm<S>(&self, fx: &mut Step<S>, meta: &mut RoomMeta, live: usize, now_ms: u64) {
         if live == 0 {
-            meta.sweep_due_ms = None;
+            if meta.sweep_due_ms.take().is_some() {
+                fx.record_changed = true;
+            }
         } else if meta.sweep_due_ms.is_none() {
             meta.sweep_due_ms = Some(now_ms + self.cfg.sweep_interval_ms);
+            fx.record_changed = true;
         }
         let wanted = [
             meta.sweep_due_ms,
@@ -731,10 +685,8 @@ impl<'c> Room<'c> {
             return;
         }
         meta.alarm_ms = wanted;
-        fx.push(match wanted {
-            Some(at_ms) => Effect::SetAlarm { at_ms },
-            None => Effect::DeleteAlarm,
-        });
+        fx.record_changed = true;
+        fx.alarm_changed = true;
     }
 }
 

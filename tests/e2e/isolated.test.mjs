@@ -1,5 +1,6 @@
 // Configurations that need their own router: the rooms tier missing
-// (deep health 503) and a bad setting (health 500 naming it, upgrades refused).
+// (deep health 503) and a bad setting (health 500 naming it, upgrades refused),
+// and a bad rooms-tier setting (deep health 503 naming it).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, httpGet, startDev } from './lib.mjs';
@@ -32,3 +33,20 @@ test('a bad setting makes /health 500 naming it, and upgrades are refused with a
     stop();
   }
 });
+
+for (const [name, value] of [['STATS_SHARDS', '0'], ['STATS_TTL_MS', 'soon'], ['STATS_REPORTS', 'False-ish']]) {
+  test(`a bad rooms-tier setting (${name}=${value}) is named by /health?deep=1, and joins are refused with a reason`, async () => {
+    // Ready once the rooms tier answers at all (its answer is the test).
+    const answered = (status, text) => status === 200 || /rooms tier answered/.test(text);
+    const { base, stop } = await startDev({ env: { [name]: value }, ready: answered });
+    try {
+      const deep = await httpGet(base, '/health?deep=1');
+      assert.equal(deep.status, 503, deep.text);
+      assert.match(deep.body.rooms, new RegExp(name), deep.text);
+      const c = await connect(base, { id: 'a', token: 'room1' });
+      assert.equal((await c.next('ERROR')).payload.msg, 'Server configuration error');
+    } finally {
+      stop();
+    }
+  });
+}

@@ -185,8 +185,13 @@ export function freePort() {
  * Starts a private `wrangler dev` of both Workers. `vars` go to wrangler as
  * `--var`; `env` is put in dev.sh's environment (as `NAME=value make dev`
  * does); `wranglerEnv: null` runs the default environment (`make dev`'s).
+ * With both Workers it is ready once `/health?deep=1` satisfies `ready`
+ * (given status and body text; by default a 200).
  */
-export async function startDev({ configs = '-c wrangler.router.toml -c wrangler.rooms.toml', vars = [], env = {}, wranglerEnv = 'test' } = {}) {
+export async function startDev({
+  configs = '-c wrangler.router.toml -c wrangler.rooms.toml', vars = [], env = {}, wranglerEnv = 'test',
+  ready = (status) => status === 200,
+} = {}) {
   const port = await freePort();
   const envArgs = wranglerEnv ? ['--env', wranglerEnv] : [];
   const child = spawn('scripts/dev.sh', [...envArgs, ...vars.flatMap((v) => ['--var', v])], {
@@ -218,7 +223,7 @@ export async function startDev({ configs = '-c wrangler.router.toml -c wrangler.
       const r = await fetch(`${base}/health`);
       if (configs.includes('rooms')) {
         const deep = await fetch(`${base}/health?deep=1`);
-        if (deep.status !== 200) throw new Error('rooms not ready');
+        if (!ready(deep.status, await deep.text())) throw new Error('rooms not ready');
       }
       await r.text();
       return { base, stop, log: () => output.join('') };

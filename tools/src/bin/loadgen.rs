@@ -325,6 +325,16 @@ async fn flood(ws: WsStream, rate: u64, until: Instant) -> FloodOutcome {
     outcome
 }
 
+/// Latencies recorded in microseconds, as ascending milliseconds.
+fn sorted_ms(recorded: &Mutex<Vec<u64>>) -> Vec<f64> {
+    let mut ms: Vec<f64> = recorded
+        .lock()
+        .map(|v| v.iter().map(|u| *u as f64 / 1000.0).collect())
+        .unwrap_or_default();
+    ms.sort_by(f64::total_cmp);
+    ms
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args = match parse_args() {
@@ -493,18 +503,8 @@ async fn main() {
         .map(|v| v.clone())
         .unwrap_or_default();
     connect.sort_by(f64::total_cmp);
-    let mut lat: Vec<f64> = tally
-        .latency_us
-        .lock()
-        .map(|v| v.iter().map(|u| *u as f64 / 1000.0).collect())
-        .unwrap_or_default();
-    lat.sort_by(f64::total_cmp);
-    let mut steady: Vec<f64> = tally
-        .steady_latency_us
-        .lock()
-        .map(|v| v.iter().map(|u| *u as f64 / 1000.0).collect())
-        .unwrap_or_default();
-    steady.sort_by(f64::total_cmp);
+    let lat = sorted_ms(&tally.latency_us);
+    let steady = sorted_ms(&tally.steady_latency_us);
     let sent = tally.sent.load(Ordering::Relaxed);
     let received = tally.received.load(Ordering::Relaxed);
     let opened = tally.opened.load(Ordering::Relaxed);

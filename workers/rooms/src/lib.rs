@@ -6,10 +6,15 @@
 //!   timestamps, log output, per-isolate counters).
 //! - `game_room`: the Durable Object, a thin adapter around
 //!   `signaling_core::room`.
+//! - `record`: the room's durable record in memory and in storage.
+//! - `sockets`: how the object reads its hibernatable sockets, and the
+//!   runtime's side of the core's socket interpreter.
 //! - `stats`: the stats shards rooms report to, and their gathering.
 
 mod game_room;
+mod record;
 mod runtime;
+mod sockets;
 mod stats;
 
 pub use game_room::GameRoom;

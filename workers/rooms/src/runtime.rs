@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use worker::{js_sys, web_sys, Env, Response, Result};
+use worker::{js_sys, web_sys, Env, Response, Result, State};
 
 /// Bytes of this isolate's wasm linear memory (every Durable Object of the
 /// Worker shares it). It never shrinks, so a leak in our code shows up here
@@ -96,6 +96,26 @@ pub fn wake(room: &str, constructed: bool) {
             entry.1 += 1;
         }
     });
+}
+
+/// The debug view of one room (test configuration only): its wakes in this
+/// isolate, sockets, stored keys, alarm and the isolate's wasm memory.
+pub async fn room_stats(state: &State, room: &str) -> Result<Response> {
+    let (constructed, handled) =
+        STATS.with(|s| s.borrow().wakes.get(room).copied().unwrap_or((0, 0)));
+    let storage = state.storage();
+    let stored_keys = storage.list().await?.size();
+    let alarm = storage.get_alarm().await?;
+    Response::from_json(&serde_json::json!({
+        "room": room,
+        "constructions": constructed,
+        "handler_wakes": handled,
+        "wakes": constructed + handled,
+        "sockets": state.get_websockets().len(),
+        "stored_keys": stored_keys,
+        "alarm": alarm,
+        "wasm_memory_bytes": wasm_memory_bytes(),
+    }))
 }
 
 /// A JSON error body: `{"error": msg}` with `status`.

@@ -7,16 +7,14 @@
 //! storage: room gauges under `r/<room>`, counters under `counters`.
 
 use crate::runtime;
-use signaling_core::metrics::{Deltas, Report, Shard, Snapshot};
-use std::cell::RefCell;
+use signaling_core::config::{Settings, StatsConfig};
+use signaling_core::log::{Level, LogEvent};
+use signaling_core::metrics::{Counter, Deltas, Report, Shard, Snapshot, Tally};
+use std::cell::{Cell, RefCell};
 use worker::*;
 
 /// Name of the stats Durable Object binding.
 pub const STATS_BINDING: &str = "STATS";
-/// Default shard count: each room reports at most every few seconds and an
-/// object takes about 1,000 requests/s, so 8 shards carry tens of thousands
-/// of active rooms, while a scrape costs only 8 subrequests.
-pub const DEFAULT_SHARDS: u32 = 8;
 
 /// The shard a room reports to (FNV-1a: stable across isolates and deploys).
 pub fn shard_of(room: &str, shards: u32) -> u32 {
@@ -28,23 +26,13 @@ pub fn shard_of(room: &str, shards: u32) -> u32 {
     hash % shards.max(1)
 }
 
-pub fn shard_count(env: &Env) -> u32 {
-    runtime::setting(env, "STATS_SHARDS")
-        .and_then(|s| s.trim().parse().ok())
-        .filter(|n| (1..=256).contains(n))
-        .unwrap_or(DEFAULT_SHARDS)
-}
-
-/// How long a room's gauge counts without a new report: a live room reports
-/// at least every liveness sweep, so a multiple of the sweep interval.
-pub fn gauge_ttl_ms(env: &Env) -> u64 {
-    if let Some(ttl) = runtime::setting(env, "STATS_TTL_MS").and_then(|s| s.trim().parse().ok()) {
-        return ttl;
-    }
-    let sweep: u64 = runtime::setting(env, "LIVENESS_SWEEP_MS")
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(30_000);
-    sweep * 5 / 2
+/// The stats settings, validated with every other setting of the tier (a
+/// bad one is named by `/health`; the callers here answer with its error).
+pub fn settings(env: &Env) -> Result<StatsConfig> {
+    Settings::new(|name| runtime::setting(env, name))
+        .rooms()
+        .map(|c| c.stats)
+        .map_err(|e| Error::RustError(e.to_string()))
 }
 
 fn shard_stub(env: &Env, index: u32) -> Result<Stub> {
@@ -62,15 +50,75 @@ fn report_request(report: &Report) -> Result<Request> {
 /// Sends a report to its shard (awaited: callers wrap it in `wait_until`).
 pub async fn send_report(env: Env, report: Report) -> Result<()> {
     let key = report.room.clone().unwrap_or_else(|| "router".to_owned());
-    let stub = shard_stub(&env, shard_of(&key, shard_count(&env)))?;
+    let stub = shard_stub(&env, shard_of(&key, settings(&env)?.shards))?;
     stub.fetch_with_request(report_request(&report)?).await?;
     Ok(())
+}
+
+/// A room reports to its stats shard at most this often, except on the
+/// wakes that change membership (join, close, alarm), which always report.
+const REPORT_INTERVAL_MS: u64 = 2_000;
+
+/// One room's counters not yet reported, and when it last reported.
+pub struct Reporter {
+    deltas: RefCell<Tally>,
+    last_report_ms: Cell<u64>,
+    /// Off with `STATS_REPORTS=false` (to measure its cost) or when the
+    /// tier's settings are bad (then `/health` names the setting).
+    enabled: bool,
+}
+
+impl Reporter {
+    pub fn new(enabled: bool) -> Self {
+        let reporter = Reporter {
+            deltas: RefCell::new(Tally::default()),
+            last_report_ms: Cell::new(0),
+            enabled,
+        };
+        reporter.add(Counter::RoomWake, 1);
+        reporter
+    }
+
+    pub fn add(&self, counter: Counter, by: u64) {
+        self.deltas.borrow_mut().add(counter, by);
+    }
+
+    /// Sends the room's peer count and counter deltas to its stats shard in
+    /// the background (`waitUntil`), never on the relay path's critical
+    /// path. Relays report at most every `REPORT_INTERVAL_MS`; membership
+    /// changes (`force`) always do, so gauges follow joins and leaves.
+    pub fn report(&self, state: &State, env: &Env, room: &str, peers: usize, force: bool) {
+        if !self.enabled {
+            return;
+        }
+        let now = runtime::now_ms();
+        if !force && now.saturating_sub(self.last_report_ms.get()) < REPORT_INTERVAL_MS {
+            return;
+        }
+        self.last_report_ms.set(now);
+        let report = Report {
+            room: Some(room.to_owned()),
+            peers,
+            at_ms: now,
+            deltas: self.deltas.borrow_mut().take_deltas(),
+        };
+        let env = env.clone();
+        let room = room.to_owned();
+        state.wait_until(async move {
+            if let Err(err) = send_report(env, report).await {
+                let event = LogEvent::new(Level::Error, "internal_error")
+                    .field("what", "stats report failed")
+                    .field("error", err.to_string());
+                runtime::log(Level::Error, Some(&room), &event);
+            }
+        });
+    }
 }
 
 /// Gathers and merges every shard's snapshot.
 pub async fn gather(env: &Env) -> Result<Snapshot> {
     let mut total = Snapshot::default();
-    for index in 0..shard_count(env) {
+    for index in 0..settings(env)?.shards {
         let mut resp = shard_stub(env, index)?
             .fetch_with_str("https://stats.internal/snapshot")
             .await?;
@@ -130,12 +178,13 @@ impl DurableObject for StatsShard {
                 Response::ok("ok")
             }
             "/snapshot" => {
+                let ttl_ms = settings(&self.env)?.gauge_ttl_ms;
                 self.ensure_loaded().await?;
                 let (gone, snapshot) = {
                     let mut cache = self.shard.borrow_mut();
                     let shard = cache.get_or_insert_with(Shard::default);
                     let before: Vec<String> = shard.rooms.keys().cloned().collect();
-                    shard.expire(runtime::now_ms(), gauge_ttl_ms(&self.env));
+                    shard.expire(runtime::now_ms(), ttl_ms);
                     let gone: Vec<String> = before
                         .into_iter()
                         .filter(|r| !shard.rooms.contains_key(r))

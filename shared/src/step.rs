@@ -1,0 +1,167 @@
+//! What one room handler changed ([`Step`]), and the one interpreter of its
+//! socket operations ([`carry_out`]) that the Durable Object and the
+//! in-memory double both run.
+//!
+//! A handler of [`crate::room::Room`] runs without I/O and says, in one value:
+//! - the socket operations to carry out, in order ([`SocketOp`]);
+//! - what durable state changed: frames to store, keys to delete, whether the
+//!   room's record changed and whether the alarm it names changed;
+//! - the counters to add and the log events to write.
+//!
+//! The caller's tail is then always the same sequence: read the queued
+//! frames the step delivers ([`Step::reads`]), [`carry_out`] the socket
+//! operations against its [`Sockets`], add the counts, write the logs, and
+//! write storage (puts, deletes, the record if changed, the alarm if changed).
+
+use crate::log::LogEvent;
+use crate::metrics::Counter;
+use crate::room::{PeerState, Target};
+use std::collections::BTreeMap;
+
+/// One operation on the room's sockets.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SocketOp<S> {
+    /// Accept the joining socket (hibernatable, tagged with its id) with this attachment.
+    Accept {
+        state: PeerState,
+    },
+    /// Accept the joining socket only to send `frame` and close it.
+    Refuse {
+        frame: String,
+        code: u16,
+        reason: String,
+    },
+    Send {
+        to: Target<S>,
+        text: String,
+    },
+    /// Replace a socket's attachment.
+    SaveState {
+        socket: S,
+        state: PeerState,
+    },
+    Close {
+        socket: S,
+        code: u16,
+        reason: String,
+    },
+    /// Send the stored frames under `keys`, in order, to `to` (the step's
+    /// `deletes` remove them from storage afterwards).
+    Deliver {
+        to: Target<S>,
+        keys: Vec<String>,
+    },
+}
+
+/// Everything one handler changed; see the module header for the order in
+/// which a caller carries it out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step<S> {
+    pub ops: Vec<SocketOp<S>>,
+    /// Rendered frames to store under their keys.
+    pub puts: Vec<(String, String)>,
+    /// Stored keys to delete (delivered or expired frames).
+    pub deletes: Vec<String>,
+    pub counts: Vec<(Counter, u64)>,
+    pub logs: Vec<LogEvent>,
+    /// The room's record ([`crate::room::RoomMeta`]) changed: write it back
+    /// (or delete it when it is empty).
+    pub record_changed: bool,
+    /// The record's `alarm_ms` changed: point the runtime's alarm at it.
+    pub alarm_changed: bool,
+}
+
+impl<S> Default for Step<S> {
+    fn default() -> Self {
+        Step {
+            ops: Vec::new(),
+            puts: Vec::new(),
+            deletes: Vec::new(),
+            counts: Vec::new(),
+            logs: Vec::new(),
+            record_changed: false,
+            alarm_changed: false,
+        }
+    }
+}
+
+impl<S> Step<S> {
+    /// The stored keys the socket operations deliver: the caller reads them
+    /// before [`carry_out`].
+    pub fn reads(&self) -> Vec<String> {
+        self.ops
+            .iter()
+            .filter_map(|op| match op {
+                SocketOp::Deliver { keys, .. } => Some(keys.iter().cloned()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
+    /// Whether anything must be written to storage or the alarm.
+    pub fn touches_storage(&self) -> bool {
+        !self.puts.is_empty()
+            || !self.deletes.is_empty()
+            || self.record_changed
+            || self.alarm_changed
+    }
+
+    pub(crate) fn op(&mut self, op: SocketOp<S>) {
+        self.ops.push(op);
+    }
+
+    pub(crate) fn count(&mut self, counter: Counter, by: u64) {
+        self.counts.push((counter, by));
+    }
+
+    pub(crate) fn log(&mut self, event: LogEvent) {
+        self.logs.push(event);
+    }
+}
+
+/// The runtime's side of the socket operations: the Durable Object's
+/// hibernatable WebSockets, or the double's in-memory sockets.
+/// A failed operation stops the step (the runtime's error is the caller's).
+pub trait Sockets<S> {
+    type Error;
+    fn accept(&mut self, state: &PeerState) -> Result<(), Self::Error>;
+    fn refuse(&mut self, frame: &str, code: u16, reason: &str) -> Result<(), Self::Error>;
+    /// A socket that closed meanwhile is skipped: its close event follows.
+    fn send(&mut self, to: Target<S>, text: &str);
+    fn save_state(&mut self, socket: S, state: &PeerState) -> Result<(), Self::Error>;
+    /// Sends the close frame; a socket already gone is skipped.
+    fn close(&mut self, socket: S, code: u16, reason: &str);
+}
+
+/// Carries out a step's socket operations in order; `stored` holds the
+/// frames [`Step::reads`] named (a key missing from it is skipped).
+pub fn carry_out<S: Copy, K: Sockets<S>>(
+    ops: &[SocketOp<S>],
+    stored: &BTreeMap<String, String>,
+    sockets: &mut K,
+) -> Result<(), K::Error> {
+    for op in ops {
+        match op {
+            SocketOp::Accept { state } => sockets.accept(state)?,
+            SocketOp::Refuse {
+                frame,
+                code,
+                reason,
+            } => sockets.refuse(frame, *code, reason)?,
+            SocketOp::Send { to, text } => sockets.send(*to, text),
+            SocketOp::SaveState { socket, state } => sockets.save_state(*socket, state)?,
+            SocketOp::Close {
+                socket,
+                code,
+                reason,
+            } => sockets.close(*socket, *code, reason),
+            SocketOp::Deliver { to, keys } => {
+                for text in keys.iter().filter_map(|k| stored.get(k)) {
+                    sockets.send(*to, text);
+                }
+            }
+        }
+    }
+    Ok(())
+}

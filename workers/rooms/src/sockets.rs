@@ -1,0 +1,201 @@
+//! The room's hibernatable sockets: how `GameRoom` reads them (a cache for
+//! the relay path, the runtime's list for the membership rules) and the
+//! runtime's side of the core's socket interpreter ([`RoomSockets`]).
+
+use crate::runtime::RawState;
+use signaling_core::room::{PeerState, PeerView, Target};
+use signaling_core::step::Sockets;
+use std::cell::{RefCell, RefMut};
+use worker::{Error, Result, State, WebSocket};
+
+/// How a handler reads the room's sockets.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// The relay path: the cache, no heartbeat timestamps (frames and
+    /// reports judge no staleness).
+    Cached,
+    /// A close: the runtime's list afresh, no timestamps.
+    Fresh,
+    /// The membership rules that judge staleness (join, alarm, roster): the
+    /// runtime's list afresh, with the auto-response timestamps.
+    FreshWithHeartbeats,
+}
+
+/// The sockets and their attachments, as this object last read or wrote them.
+struct Cached {
+    sockets: Vec<WebSocket>,
+    states: Vec<PeerState>,
+}
+
+/// The room's sockets as this object knows them.
+///
+/// Reading the runtime's list costs a few JS calls and a deserialization per
+/// socket, on every frame; but it only changes when this object accepts a
+/// socket, replaces an attachment or sees a close, so the cache is updated
+/// or dropped right there (in [`RoomSockets`] and [`SocketList::forget`]).
+/// Joins, closes, alarms and roster reads always start from the runtime's
+/// list (they are rare, and the runtime may still list a just-closed socket
+/// for a moment). It dies with the object at eviction, like everything in
+/// memory. Heartbeat timestamps are never cached: the runtime moves them
+/// without waking the object.
+#[derive(Default)]
+pub struct SocketList {
+    cache: RefCell<Option<Cached>>,
+    /// Sockets whose close this object handled but the runtime may still
+    /// list for a moment: never treated as peers again.
+    closed: RefCell<Vec<WebSocket>>,
+}
+
+impl SocketList {
+    /// The room's sockets and the core's view of them (same order).
+    pub fn peers(
+        &self,
+        state: &State,
+        raw: &RawState,
+        read: Read,
+    ) -> (Vec<WebSocket>, Vec<PeerView<usize>>) {
+        let cache = self.cached(state, read);
+        let views = cache
+            .sockets
+            .iter()
+            .zip(&cache.states)
+            .enumerate()
+            .map(|(socket, (ws, state))| PeerView {
+                socket,
+                state: state.clone(),
+                heartbeat_ms: match read {
+                    Read::FreshWithHeartbeats => raw.heartbeat_ms(ws),
+                    Read::Cached | Read::Fresh => None,
+                },
+            })
+            .collect();
+        (cache.sockets.clone(), views)
+    }
+
+    /// The attachment of `ws` as the cache holds it.
+    pub fn attachment(&self, state: &State, ws: &WebSocket) -> Option<PeerState> {
+        let cache = self.cached(state, Read::Cached);
+        let found = cache.sockets.iter().position(|s| s == ws);
+        found.map(|i| cache.states[i].clone())
+    }
+
+    /// Live (not closing) peers, from the cache.
+    pub fn live_count(&self, state: &State) -> usize {
+        let cache = self.cached(state, Read::Cached);
+        cache.states.iter().filter(|s| !s.closing).count()
+    }
+
+    /// A closed socket leaves the cache and is never read as a peer again.
+    pub fn forget(&self, ws: &WebSocket) {
+        self.closed.borrow_mut().push(ws.clone());
+        self.cache.replace(None);
+    }
+
+    /// The cache, read afresh from the runtime unless `read` allows the
+    /// cached copy.
+    fn cached(&self, state: &State, read: Read) -> RefMut<'_, Cached> {
+        let mut cache = self.cache.borrow_mut();
+        if read != Read::Cached {
+            *cache = None;
+        }
+        RefMut::map(cache, |cache| {
+            cache.get_or_insert_with(|| {
+                let mut fresh = Cached {
+                    sockets: Vec::new(),
+                    states: Vec::new(),
+                };
+                let listed = state.get_websockets();
+                // Forget closed sockets the runtime no longer lists (bounded list).
+                self.closed.borrow_mut().retain(|c| listed.contains(c));
+                let closed = self.closed.borrow();
+                for ws in listed {
+                    if closed.contains(&ws) {
+                        continue;
+                    }
+                    if let Ok(Some(state)) = ws.deserialize_attachment::<PeerState>() {
+                        fresh.sockets.push(ws);
+                        fresh.states.push(state);
+                    }
+                }
+                fresh
+            })
+        })
+    }
+}
+
+/// The room's hibernatable sockets as the core's interpreter sees them: one
+/// handler's list (`sockets`, indexed as the core's view) and the joining
+/// socket, if any. Every attachment written here keeps the cache in step.
+pub struct RoomSockets<'a> {
+    pub state: &'a State,
+    pub list: &'a SocketList,
+    pub sockets: &'a [WebSocket],
+    pub joiner: Option<&'a WebSocket>,
+}
+
+impl RoomSockets<'_> {
+    fn target(&self, to: Target<usize>) -> Option<&WebSocket> {
+        match to {
+            Target::Peer(i) => self.sockets.get(i),
+            Target::Joiner => self.joiner,
+        }
+    }
+}
+
+impl Sockets<usize> for RoomSockets<'_> {
+    type Error = Error;
+
+    fn accept(&mut self, state: &PeerState) -> Result<()> {
+        if let Some(ws) = self.joiner {
+            self.state.accept_websocket_with_tags(ws, &[&state.id]);
+            ws.serialize_attachment(state)?;
+            self.list.cache.replace(None);
+        }
+        Ok(())
+    }
+
+    fn refuse(&mut self, frame: &str, code: u16, reason: &str) -> Result<()> {
+        if let Some(ws) = self.joiner {
+            // A plain (not hibernatable) accept: the socket is never a peer
+            // and lives only for this request.
+            ws.accept()?;
+            let _ = ws.send_with_str(frame);
+            let _ = ws.close(Some(code), Some(reason));
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, to: Target<usize>, text: &str) {
+        if let Some(ws) = self.target(to) {
+            let _ = ws.send_with_str(text);
+        }
+    }
+
+    fn save_state(&mut self, socket: usize, state: &PeerState) -> Result<()> {
+        let Some(ws) = self.sockets.get(socket) else {
+            return Ok(());
+        };
+        ws.serialize_attachment(state)?;
+        // Another event may have rebuilt the cache meanwhile: update it only
+        // if the index still names this socket.
+        let mut cache = self.list.cache.borrow_mut();
+        let in_step = match cache.as_mut() {
+            Some(c) if c.sockets.get(socket) == Some(ws) => {
+                c.states[socket] = state.clone();
+                true
+            }
+            Some(_) => false,
+            None => true,
+        };
+        if !in_step {
+            *cache = None;
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, socket: usize, code: u16, reason: &str) {
+        if let Some(ws) = self.sockets.get(socket) {
+            let _ = ws.close(Some(code), Some(reason));
+        }
+    }
+}
