@@ -76,6 +76,20 @@ pub enum DropReason {
 }
 
 impl DropReason {
+    /// Every reason, for metrics that list each label value from the start.
+    pub const ALL: [DropReason; 10] = [
+        DropReason::TooLarge,
+        DropReason::Malformed,
+        DropReason::MissingType,
+        DropReason::UnknownType,
+        DropReason::MissingDst,
+        DropReason::InvalidDst,
+        DropReason::OfflineNotQueued,
+        DropReason::QueueFull,
+        DropReason::RateLimited,
+        DropReason::SenderNotLive,
+    ];
+
     /// Stable label for metrics and logs.
     pub fn label(self) -> &'static str {
         match self {

@@ -27,6 +27,17 @@ pub enum RefuseReason {
 }
 
 impl RefuseReason {
+    pub const ALL: [RefuseReason; 8] = [
+        RefuseReason::RoomFull,
+        RefuseReason::IdTaken,
+        RefuseReason::BadQuery,
+        RefuseReason::BadKey,
+        RefuseReason::BadTicket,
+        RefuseReason::Origin,
+        RefuseReason::RateLimited,
+        RefuseReason::Config,
+    ];
+
     pub fn label(self) -> &'static str {
         match self {
             RefuseReason::RoomFull => "room_full",
@@ -53,6 +64,8 @@ pub enum LeaveCause {
 }
 
 impl LeaveCause {
+    pub const ALL: [LeaveCause; 3] = [LeaveCause::Closed, LeaveCause::Timeout, LeaveCause::Kicked];
+
     pub fn label(self) -> &'static str {
         match self {
             LeaveCause::Closed => "closed",
@@ -62,7 +75,102 @@ impl LeaveCause {
     }
 }
 
-/// One countable thing.
+/// Prometheus metric types used here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+        }
+    }
+}
+
+/// One metric family, defined once: name, help, type and label names. Every
+/// sample of the family carries exactly these labels, in this order.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Family {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub kind: Kind,
+    pub labels: &'static [&'static str],
+}
+
+pub const ROOMS_ACTIVE: Family = Family {
+    name: "peerjs_rooms_active",
+    help: "Rooms with at least one live peer.",
+    kind: Kind::Gauge,
+    labels: &[],
+};
+pub const PEERS_ACTIVE: Family = Family {
+    name: "peerjs_peers_active",
+    help: "Live peers across all rooms.",
+    kind: Kind::Gauge,
+    labels: &[],
+};
+pub const CONNECTIONS: Family = Family {
+    name: "peerjs_connections_total",
+    help: "WebSocket connections by result (accepted, refused) and refusal reason (none when accepted).",
+    kind: Kind::Counter,
+    labels: &["result", "reason"],
+};
+pub const RELAYED: Family = Family {
+    name: "peerjs_messages_relayed_total",
+    help: "Messages relayed to a peer in the room, by type.",
+    kind: Kind::Counter,
+    labels: &["type"],
+};
+pub const QUEUED: Family = Family {
+    name: "peerjs_messages_queued_total",
+    help: "Messages stored for a peer not (yet) in the room.",
+    kind: Kind::Counter,
+    labels: &[],
+};
+pub const EXPIRED: Family = Family {
+    name: "peerjs_messages_expired_total",
+    help: "Queued messages that expired undelivered.",
+    kind: Kind::Counter,
+    labels: &[],
+};
+pub const DROPPED: Family = Family {
+    name: "peerjs_messages_dropped_total",
+    help: "Client frames dropped, by reason (rate_limited: over the per-peer message rate).",
+    kind: Kind::Counter,
+    labels: &["reason"],
+};
+pub const LEAVES: Family = Family {
+    name: "peerjs_leaves_total",
+    help: "Peers that left a room, by cause (kicked: closed for flooding).",
+    kind: Kind::Counter,
+    labels: &["cause"],
+};
+pub const TAKEOVERS: Family = Family {
+    name: "peerjs_takeovers_total",
+    help: "Connections that took over an id from an older socket.",
+    kind: Kind::Counter,
+    labels: &[],
+};
+pub const ROOM_WAKES: Family = Family {
+    name: "peerjs_room_wakes_total",
+    help: "Times a room object was constructed or ran a handler.",
+    kind: Kind::Counter,
+    labels: &[],
+};
+pub const BUILD_INFO: Family = Family {
+    name: "peerjs_build_info",
+    help: "Build of the router serving this scrape.",
+    kind: Kind::Gauge,
+    labels: &["version"],
+};
+
+/// One countable thing: a family and its label values. Each event is
+/// counted once (a frame over the rate is a `Dropped(RateLimited)`; the kick
+/// that may follow is a `Leave(Kicked)` when its LEAVE goes out).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Counter {
     ConnectionAccepted,
@@ -71,7 +179,6 @@ pub enum Counter {
     Queued,
     Expired,
     Dropped(DropReason),
-    RateLimited,
     Leave(LeaveCause),
     Takeover,
     /// The room object was constructed or ran a handler.
@@ -79,43 +186,62 @@ pub enum Counter {
 }
 
 impl Counter {
-    /// The Prometheus series this counter adds to, e.g.
-    /// `peerjs_messages_relayed_total{type="OFFER"}`.
-    pub fn series(self) -> String {
-        let (name, label) = match self {
-            Counter::ConnectionAccepted => (
-                "peerjs_connections_total",
-                Some(("result", "accepted", None)),
-            ),
-            Counter::ConnectionRefused(r) => (
-                "peerjs_connections_total",
-                Some(("result", "refused", Some(("reason", r.label())))),
-            ),
-            Counter::Relayed(k) => (
-                "peerjs_messages_relayed_total",
-                Some(("type", k.as_str(), None)),
-            ),
-            Counter::Queued => ("peerjs_messages_queued_total", None),
-            Counter::Expired => ("peerjs_messages_expired_total", None),
-            Counter::Dropped(r) => (
-                "peerjs_messages_dropped_total",
-                Some(("reason", r.label(), None)),
-            ),
-            Counter::RateLimited => ("peerjs_rate_limited_total", None),
-            Counter::Leave(c) => ("peerjs_leaves_total", Some(("cause", c.label(), None))),
-            Counter::Takeover => ("peerjs_takeovers_total", None),
-            Counter::RoomWake => ("peerjs_room_wakes_total", None),
-        };
-        match label {
-            None => name.to_owned(),
-            Some((k, v, None)) => format!("{name}{{{k}=\"{}\"}}", escape_label(v)),
-            Some((k, v, Some((k2, v2)))) => format!(
-                "{name}{{{k}=\"{}\",{k2}=\"{}\"}}",
-                escape_label(v),
-                escape_label(v2)
-            ),
+    /// Every counter with every label value, in exposition order: the
+    /// scrape shows each at 0 until it first counts, so a series never
+    /// appears out of nowhere and no family changes its label set.
+    pub fn all() -> Vec<Counter> {
+        let mut all = vec![Counter::ConnectionAccepted];
+        all.extend(RefuseReason::ALL.map(Counter::ConnectionRefused));
+        all.extend(RelayKind::ALL.map(Counter::Relayed));
+        all.extend([Counter::Queued, Counter::Expired]);
+        all.extend(DropReason::ALL.map(Counter::Dropped));
+        all.extend(LeaveCause::ALL.map(Counter::Leave));
+        all.extend([Counter::Takeover, Counter::RoomWake]);
+        all
+    }
+
+    /// The counter's family and its label values (in the order of the
+    /// family's label names): the one place a counter is described.
+    pub fn sample(self) -> (&'static Family, Vec<&'static str>) {
+        match self {
+            Counter::ConnectionAccepted => (&CONNECTIONS, vec!["accepted", "none"]),
+            Counter::ConnectionRefused(r) => (&CONNECTIONS, vec!["refused", r.label()]),
+            Counter::Relayed(k) => (&RELAYED, vec![k.as_str()]),
+            Counter::Queued => (&QUEUED, vec![]),
+            Counter::Expired => (&EXPIRED, vec![]),
+            Counter::Dropped(r) => (&DROPPED, vec![r.label()]),
+            Counter::Leave(c) => (&LEAVES, vec![c.label()]),
+            Counter::Takeover => (&TAKEOVERS, vec![]),
+            Counter::RoomWake => (&ROOM_WAKES, vec![]),
         }
     }
+
+    pub fn family(self) -> &'static Family {
+        self.sample().0
+    }
+
+    /// The Prometheus series this counter adds to, e.g.
+    /// `peerjs_messages_relayed_total{type="OFFER"}`: also its key in
+    /// reports and in the shards' storage, which stay plain strings so that
+    /// tiers deployed at different times still understand each other.
+    pub fn series(self) -> String {
+        let (family, values) = self.sample();
+        series(family, &values)
+    }
+}
+
+/// A series name: the family's name and its labels with these values.
+fn series(family: &Family, values: &[&str]) -> String {
+    if family.labels.is_empty() {
+        return family.name.to_owned();
+    }
+    let labels: Vec<String> = family
+        .labels
+        .iter()
+        .zip(values)
+        .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
+        .collect();
+    format!("{}{{{}}}", family.name, labels.join(","))
 }
 
 /// Escapes a label value for the text exposition format.
@@ -258,103 +384,60 @@ impl Snapshot {
         }
     }
 
-    /// Sum of every series of one metric.
-    pub fn total(&self, metric: &str) -> u64 {
-        self.counters
-            .iter()
-            .filter(|(series, _)| series.split('{').next() == Some(metric))
-            .map(|(_, n)| n)
+    /// The count of one counter (0 if it never counted).
+    pub fn get(&self, counter: Counter) -> u64 {
+        self.counters.get(&counter.series()).copied().unwrap_or(0)
+    }
+
+    /// Sum of every known series of one family.
+    pub fn sum(&self, family: &Family) -> u64 {
+        Counter::all()
+            .into_iter()
+            .filter(|c| c.family().name == family.name)
+            .map(|c| self.get(c))
             .sum()
     }
 }
 
-/// Every counter metric with its help text, in exposition order.
-const COUNTERS: [(&str, &str); 9] = [
-    (
-        "peerjs_connections_total",
-        "WebSocket connections by result (accepted, refused) and refusal reason.",
-    ),
-    (
-        "peerjs_messages_relayed_total",
-        "Messages relayed to a peer in the room, by type.",
-    ),
-    (
-        "peerjs_messages_queued_total",
-        "Messages stored for a peer not (yet) in the room.",
-    ),
-    (
-        "peerjs_messages_expired_total",
-        "Queued messages that expired undelivered.",
-    ),
-    (
-        "peerjs_messages_dropped_total",
-        "Client frames dropped, by reason.",
-    ),
-    (
-        "peerjs_rate_limited_total",
-        "Frames refused by the per-peer rate limit.",
-    ),
-    ("peerjs_leaves_total", "Peers that left a room, by cause."),
-    (
-        "peerjs_takeovers_total",
-        "Connections that took over an id from an older socket.",
-    ),
-    (
-        "peerjs_room_wakes_total",
-        "Times a room object was constructed or ran a handler.",
-    ),
-];
-
-/// Renders the Prometheus text exposition format (version 0.0.4).
+/// Renders the Prometheus text exposition format (version 0.0.4): the two
+/// gauges, every known counter series (0 until it first counts), and the
+/// build. A series a shard holds that no [`Counter`] names any more (left by
+/// an older deploy) is not rendered.
 pub fn render_prometheus(s: &Snapshot, version: &str) -> String {
     let mut out = String::new();
-    let gauge = |out: &mut String, name: &str, help: &str, value: u64| {
+    let header = |out: &mut String, family: &Family| {
         out.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n",
+            name = family.name,
+            help = family.help,
+            kind = family.kind.as_str()
         ));
     };
-    gauge(
-        &mut out,
-        "peerjs_rooms_active",
-        "Rooms with at least one live peer.",
-        s.rooms_active,
-    );
-    gauge(
-        &mut out,
-        "peerjs_peers_active",
-        "Live peers across all rooms.",
-        s.peers_active,
-    );
-    for (name, help) in COUNTERS.iter() {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
-        let mut any = false;
-        for (series, n) in s
-            .counters
-            .iter()
-            .filter(|(k, _)| k.split('{').next() == Some(name))
-        {
-            out.push_str(&format!("{series} {n}\n"));
-            any = true;
-        }
-        if !any {
-            out.push_str(&format!("{name} 0\n"));
-        }
+    for (family, value) in [
+        (&ROOMS_ACTIVE, s.rooms_active),
+        (&PEERS_ACTIVE, s.peers_active),
+    ] {
+        header(&mut out, family);
+        out.push_str(&format!("{} {value}\n", family.name));
     }
-    out.push_str(&format!(
-        "# HELP peerjs_build_info Build of the router serving this scrape.\n# TYPE peerjs_build_info gauge\npeerjs_build_info{{version=\"{}\"}} 1\n",
-        escape_label(version)
-    ));
+    let mut current: Option<&Family> = None;
+    for counter in Counter::all() {
+        let family = counter.family();
+        if current.is_none_or(|f| f.name != family.name) {
+            header(&mut out, family);
+            current = Some(family);
+        }
+        out.push_str(&format!("{} {}\n", counter.series(), s.get(counter)));
+    }
+    header(&mut out, &BUILD_INFO);
+    out.push_str(&format!("{} 1\n", series(&BUILD_INFO, &[version])));
     out
 }
 
 /// The JSON shape of the original spec.
 pub fn render_json(s: &Snapshot, now_ms: u64, messages_per_second: f64) -> serde_json::Value {
-    let accepted = s
-        .counters
-        .get(&Counter::ConnectionAccepted.series())
-        .copied()
-        .unwrap_or(0);
-    let connections = s.total("peerjs_connections_total");
+    let accepted = s.get(Counter::ConnectionAccepted);
+    let connections = s.sum(&CONNECTIONS);
     let refused = connections - accepted.min(connections);
     let error_rate = if connections == 0 {
         0.0
@@ -386,6 +469,11 @@ mod tests {
         assert_eq!(
             Counter::ConnectionRefused(RefuseReason::RoomFull).series(),
             r#"peerjs_connections_total{result="refused",reason="room_full"}"#
+        );
+        assert_eq!(
+            Counter::ConnectionAccepted.series(),
+            r#"peerjs_connections_total{result="accepted",reason="none"}"#,
+            "one label set per family"
         );
         assert_eq!(Counter::Takeover.series(), "peerjs_takeovers_total");
         assert_eq!(escape_label("a\"b\\c\nd"), r#"a\"b\\c\nd"#);
@@ -434,7 +522,7 @@ mod tests {
         });
         let snap = shard.snapshot();
         assert_eq!((snap.rooms_active, snap.peers_active), (2, 6));
-        assert_eq!(snap.total("peerjs_messages_relayed_total"), 6);
+        assert_eq!(snap.sum(&RELAYED), 6);
         // r1 stops reporting: it drops out after the TTL; r2 reported later stays.
         shard.expire(61_200, 60_000);
         assert_eq!(shard.snapshot().rooms_active, 1);
@@ -446,11 +534,7 @@ mod tests {
             deltas: Deltas::default(),
         });
         assert_eq!(shard.snapshot().rooms_active, 0);
-        assert_eq!(
-            shard.snapshot().total("peerjs_messages_relayed_total"),
-            6,
-            "counters stay"
-        );
+        assert_eq!(shard.snapshot().sum(&RELAYED), 6, "counters stay");
     }
 
     #[test]
@@ -471,7 +555,6 @@ mod tests {
             "peerjs_messages_queued_total",
             "peerjs_messages_expired_total",
             "peerjs_messages_dropped_total",
-            "peerjs_rate_limited_total",
             "peerjs_leaves_total",
             "peerjs_takeovers_total",
             "peerjs_room_wakes_total",
@@ -482,6 +565,57 @@ mod tests {
         assert!(text.contains("peerjs_messages_dropped_total{reason=\"malformed\"} 7\n"));
         assert!(text.contains("peerjs_rooms_active 2\n"));
         assert!(text.ends_with('\n'));
+        // Known label sets are there at 0 before they count; no family is
+        // ever printed without its labels.
+        assert!(text.contains("peerjs_messages_dropped_total{reason=\"queue_full\"} 0\n"));
+        assert!(text.contains("peerjs_connections_total{result=\"accepted\",reason=\"none\"} 0\n"));
+        assert!(!text.contains("peerjs_connections_total 0"));
+        assert!(
+            !text.contains("peerjs_rate_limited_total"),
+            "counted once, as a drop"
+        );
+        // Each family's samples carry exactly its label names.
+        for counter in Counter::all() {
+            let family = counter.family();
+            assert_eq!(counter.sample().1.len(), family.labels.len(), "{counter:?}");
+            assert_eq!(text.matches(&format!("# TYPE {} ", family.name)).count(), 1);
+        }
+    }
+
+    #[test]
+    fn every_counter_is_listed_once() {
+        let all = Counter::all();
+        let mut unique = all.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), all.len());
+        // Exhaustive on purpose: a new variant fails to compile here until
+        // it is also added to `Counter::all()` (and this test counts it).
+        let listed = |c: Counter| match c {
+            Counter::ConnectionAccepted
+            | Counter::Queued
+            | Counter::Expired
+            | Counter::Takeover
+            | Counter::RoomWake => 1,
+            Counter::ConnectionRefused(_) => RefuseReason::ALL.len(),
+            Counter::Relayed(_) => RelayKind::ALL.len(),
+            Counter::Dropped(_) => DropReason::ALL.len(),
+            Counter::Leave(_) => LeaveCause::ALL.len(),
+        };
+        let mut families: Vec<Counter> = Vec::new();
+        for c in &all {
+            if !families
+                .iter()
+                .any(|f| std::mem::discriminant(f) == std::mem::discriminant(c))
+            {
+                families.push(*c);
+            }
+        }
+        assert_eq!(
+            families.iter().map(|c| listed(*c)).sum::<usize>(),
+            all.len()
+        );
+        assert_eq!(families.len(), 9, "every variant has its values listed");
     }
 
     #[test]

@@ -347,12 +347,10 @@ impl<'c> Room<'c> {
         match flood.admit(id, now_ms) {
             Admit::Pass => {}
             Admit::Drop => {
-                fx.count(Counter::RateLimited, 1);
                 self.drop_frame(&mut fx, id, DropReason::RateLimited, bytes.len());
                 return fx;
             }
             Admit::Kick => {
-                fx.count(Counter::RateLimited, 1);
                 self.drop_frame(&mut fx, id, DropReason::RateLimited, bytes.len());
                 fx.op(SocketOp::Send {
                     to: Target::Peer(from),

@@ -315,7 +315,7 @@ fn a_flooder_is_limited_then_kicked_and_announced() {
     );
     h.advance(2_000);
     assert_eq!(h.got(b).last(), Some(&("LEAVE".into(), Some("f".into()))));
-    assert!(h.count(Counter::RateLimited) > 30);
+    assert!(h.count(Counter::Dropped(DropReason::RateLimited)) > 30);
 }
 
 #[test]

@@ -86,7 +86,7 @@ test('a scripted scenario gives exact counters; the text parses; JSON agrees; th
   const expected = {
     peerjs_rooms_active: 0,
     peerjs_peers_active: 0,
-    'peerjs_connections_total{result="accepted"}': 5,
+    'peerjs_connections_total{reason="none",result="accepted"}': 5,
     'peerjs_connections_total{reason="room_full",result="refused"}': 1,
     'peerjs_connections_total{reason="id_taken",result="refused"}': 1,
     'peerjs_connections_total{reason="bad_key",result="refused"}': 1,
@@ -99,7 +99,10 @@ test('a scripted scenario gives exact counters; the text parses; JSON agrees; th
     peerjs_messages_expired_total: 1,
     'peerjs_messages_dropped_total{reason="malformed"}': 1,
     'peerjs_messages_dropped_total{reason="missing_dst"}': 1,
-    peerjs_rate_limited_total: 0,
+    // Known label sets are listed at 0 before they first count.
+    'peerjs_messages_dropped_total{reason="queue_full"}': 0,
+    'peerjs_messages_dropped_total{reason="rate_limited"}': 0,
+    'peerjs_connections_total{reason="origin",result="refused"}': 0,
     'peerjs_leaves_total{cause="closed"}': 5,
     peerjs_takeovers_total: 0,
     'peerjs_build_info{version="0.1.0"}': 1,

@@ -131,7 +131,7 @@ pub async fn scrape(req: &Request, env: &Env, cfg: &RouterConfig, now: u64) -> R
         .flatten()
         .is_some_and(|a| a.contains("application/json"));
     if wants_json {
-        let relayed = snapshot.total("peerjs_messages_relayed_total");
+        let relayed = snapshot.sum(&metrics::RELAYED);
         let rate = STATS.with(|s| {
             let mut s = s.borrow_mut();
             let rate = match s.previous {
