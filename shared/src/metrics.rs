@@ -353,9 +353,17 @@ impl Shard {
 
     /// Forgets rooms whose last report is older than `ttl_ms`: they died
     /// without a goodbye (a live room reports at least every sweep).
-    pub fn expire(&mut self, now_ms: u64, ttl_ms: u64) {
-        self.rooms
-            .retain(|_, (_, at)| now_ms.saturating_sub(*at) <= ttl_ms);
+    /// Returns the rooms forgotten, so the caller can delete their keys.
+    pub fn expire(&mut self, now_ms: u64, ttl_ms: u64) -> Vec<String> {
+        let mut gone = Vec::new();
+        self.rooms.retain(|room, (_, at)| {
+            let fresh = now_ms.saturating_sub(*at) <= ttl_ms;
+            if !fresh {
+                gone.push(room.clone());
+            }
+            fresh
+        });
+        gone
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -364,6 +372,28 @@ impl Shard {
             peers_active: self.rooms.values().map(|(p, _)| *p as u64).sum(),
             counters: self.counters.0.clone(),
         }
+    }
+}
+
+/// The shard a room reports to (FNV-1a: stable across isolates and
+/// deploys, so a room always lands on the same shard).
+pub fn shard_of(room: &str, shards: u32) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for b in room.bytes() {
+        hash ^= u32::from(b);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash % shards.max(1)
+}
+
+/// Messages per second between two readings of a cumulative count
+/// (`previous` = (time, count)); 0 for the first reading or no time passed.
+pub fn rate_per_sec(previous: Option<(u64, u64)>, now_ms: u64, count: u64) -> f64 {
+    match previous {
+        Some((at, before)) if now_ms > at => {
+            count.saturating_sub(before) as f64 * 1000.0 / (now_ms - at) as f64
+        }
+        _ => 0.0,
     }
 }
 
@@ -524,7 +554,8 @@ mod tests {
         assert_eq!((snap.rooms_active, snap.peers_active), (2, 6));
         assert_eq!(snap.sum(&RELAYED), 6);
         // r1 stops reporting: it drops out after the TTL; r2 reported later stays.
-        shard.expire(61_200, 60_000);
+        assert_eq!(shard.expire(61_200, 60_000), vec!["r1".to_owned()]);
+        assert_eq!(shard.expire(61_200, 60_000), Vec::<String>::new());
         assert_eq!(shard.snapshot().rooms_active, 1);
         // An emptied room says goodbye with peers = 0.
         shard.apply(&Report {
@@ -580,6 +611,41 @@ mod tests {
             assert_eq!(counter.sample().1.len(), family.labels.len(), "{counter:?}");
             assert_eq!(text.matches(&format!("# TYPE {} ", family.name)).count(), 1);
         }
+    }
+
+    #[test]
+    fn a_room_always_reports_to_the_same_shard_and_rooms_spread() {
+        // FNV-1a 32 of "" and "a" (published test vectors).
+        // (0x811c9dc5 and 0xe40c292c, modulo 1000.)
+        assert_eq!(shard_of("", 1_000), 261);
+        assert_eq!(shard_of("a", 1_000), 220);
+        assert_eq!(shard_of("room-1", 8), shard_of("room-1", 8));
+        assert_eq!(
+            shard_of("anything", 0),
+            0,
+            "no shards configured acts as one"
+        );
+        let mut used = [0u32; 8];
+        for i in 0..800 {
+            used[shard_of(&format!("room{i}"), 8) as usize] += 1;
+        }
+        assert!(used.iter().all(|n| (50..=150).contains(n)), "{used:?}");
+    }
+
+    #[test]
+    fn messages_per_second_between_two_scrapes() {
+        assert_eq!(rate_per_sec(None, 5_000, 100), 0.0, "first scrape");
+        assert_eq!(rate_per_sec(Some((1_000, 100)), 3_000, 500), 200.0);
+        assert_eq!(
+            rate_per_sec(Some((3_000, 500)), 3_000, 600),
+            0.0,
+            "no time passed"
+        );
+        assert_eq!(
+            rate_per_sec(Some((1_000, 500)), 2_000, 100),
+            0.0,
+            "a reset is not negative"
+        );
     }
 
     #[test]

@@ -28,6 +28,16 @@ pub const CLOSE_REPLACED: u16 = 4001;
 /// Close code for a peer that stopped heartbeating.
 pub const CLOSE_TIMEOUT: u16 = 4002;
 
+/// The code the server echoes to finish a client-initiated close
+/// handshake: the client's own, unless it is one that may not be sent
+/// (1005 "no code", 1006 "abnormal", or outside 1000-4999), then 1000.
+pub fn echo_close_code(client_code: Option<usize>) -> u16 {
+    match client_code {
+        Some(c) if (1000..=4999).contains(&c) && c != 1005 && c != 1006 => c as u16,
+        _ => 1000,
+    }
+}
+
 /// The room's knobs; see the README's configuration table for defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomConfig {
@@ -708,6 +718,16 @@ mod tests {
 
     /// The rooms Worker skips heartbeat timestamps on frames and closes; a
     /// rule change that starts reading them there must fail here first.
+    #[test]
+    fn a_client_close_is_echoed_with_a_code_one_may_send() {
+        assert_eq!(echo_close_code(Some(1000)), 1000);
+        assert_eq!(echo_close_code(Some(4123)), 4123);
+        assert_eq!(echo_close_code(Some(1001)), 1001);
+        for unsendable in [Some(1005), Some(1006), Some(999), Some(5000), Some(0), None] {
+            assert_eq!(echo_close_code(unsendable), 1000, "{unsendable:?}");
+        }
+    }
+
     #[test]
     fn frame_and_close_ignore_heartbeat_timestamps() {
         let cfg = RoomConfig::default();

@@ -24,7 +24,7 @@ use signaling_core::flood::PeerFloodGuard;
 use signaling_core::frame;
 use signaling_core::log::{Level, LogEvent};
 use signaling_core::metrics::Counter;
-use signaling_core::room::{JoinRequest, PeerState, PeerView, Room, RoomMeta};
+use signaling_core::room::{echo_close_code, JoinRequest, PeerState, PeerView, Room, RoomMeta};
 use signaling_core::step::{carry_out, Step};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -231,13 +231,9 @@ impl GameRoom {
         })
         .await?;
         // Finish a client-initiated close handshake (a server-initiated one
-        // already sent its frame); 1005/1006 are not codes one may send.
+        // already sent its frame).
         if !server_closed {
-            let echo = match code {
-                Some(c) if (1000..=4999).contains(&c) && c != 1005 && c != 1006 => c as u16,
-                _ => 1000,
-            };
-            let _ = ws.close(Some(echo), Some("Closed"));
+            let _ = ws.close(Some(echo_close_code(code)), Some("Closed"));
         }
         self.report(true);
         Ok(())

@@ -1,37 +1,15 @@
-//! What the core cannot know, read from the Workers runtime: the time, when
-//! the runtime last auto-responded to a socket's HEARTBEAT, settings, and
-//! where log lines and counters go.
+//! What the core cannot know, read from the Workers runtime, beyond the
+//! glue both Workers share (`glue`: time, settings, logs, errors): when the
+//! runtime last auto-responded to a socket's HEARTBEAT, and per-isolate
+//! wake counters for the test-only debug view.
 
-use signaling_core::log::{Level, LogEvent};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use worker::{js_sys, web_sys, Env, Response, Result, State};
+use worker::{js_sys, web_sys, Response, Result, State};
 
-/// Bytes of this isolate's wasm linear memory (every Durable Object of the
-/// Worker shares it). It never shrinks, so a leak in our code shows up here
-/// even where the runtime's own RSS is noisy.
-pub fn wasm_memory_bytes() -> u64 {
-    wasm_bindgen::memory()
-        .dyn_into::<js_sys::WebAssembly::Memory>()
-        .ok()
-        .and_then(|m| m.buffer().dyn_into::<js_sys::ArrayBuffer>().ok())
-        .map_or(0, |b| b.byte_length() as u64)
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    worker::Date::now().as_millis()
-}
-
-/// A `[vars]` value or a secret.
-pub fn setting(env: &Env, name: &str) -> Option<String> {
-    if let Ok(var) = env.var(name) {
-        return Some(var.to_string());
-    }
-    env.secret(name).ok().map(|s| s.to_string())
-}
+pub use glue::{json_error, log, now_ms, setting, wasm_memory_bytes};
 
 #[wasm_bindgen]
 extern "C" {
@@ -60,13 +38,6 @@ impl RawState {
             .map(|d| d.get_time())
             .filter(|t| t.is_finite() && *t > 0.0)
             .map(|t| t as u64)
-    }
-}
-
-/// Prints a structured log line when `event` is at or above `min`.
-pub fn log(min: Level, room: Option<&str>, event: &LogEvent) {
-    if event.level >= min {
-        worker::console_log!("{}", event.render(now_ms(), room));
     }
 }
 
@@ -116,9 +87,4 @@ pub async fn room_stats(state: &State, room: &str) -> Result<Response> {
         "alarm": alarm,
         "wasm_memory_bytes": wasm_memory_bytes(),
     }))
-}
-
-/// A JSON error body: `{"error": msg}` with `status`.
-pub fn json_error(status: u16, msg: &str) -> Result<Response> {
-    Ok(Response::from_json(&serde_json::json!({ "error": msg }))?.with_status(status))
 }

@@ -9,22 +9,12 @@
 use crate::runtime;
 use signaling_core::config::{Settings, StatsConfig};
 use signaling_core::log::{Level, LogEvent};
-use signaling_core::metrics::{Counter, Deltas, Report, Shard, Snapshot, Tally};
+use signaling_core::metrics::{shard_of, Counter, Deltas, Report, Shard, Snapshot, Tally};
 use std::cell::{Cell, RefCell};
 use worker::*;
 
 /// Name of the stats Durable Object binding.
 pub const STATS_BINDING: &str = "STATS";
-
-/// The shard a room reports to (FNV-1a: stable across isolates and deploys).
-pub fn shard_of(room: &str, shards: u32) -> u32 {
-    let mut hash: u32 = 0x811c_9dc5;
-    for b in room.bytes() {
-        hash ^= u32::from(b);
-        hash = hash.wrapping_mul(0x0100_0193);
-    }
-    hash % shards.max(1)
-}
 
 /// The stats settings, validated with every other setting of the tier (a
 /// bad one is named by `/health`; the callers here answer with its error).
@@ -183,11 +173,9 @@ impl DurableObject for StatsShard {
                 let (gone, snapshot) = {
                     let mut cache = self.shard.borrow_mut();
                     let shard = cache.get_or_insert_with(Shard::default);
-                    let before: Vec<String> = shard.rooms.keys().cloned().collect();
-                    shard.expire(runtime::now_ms(), ttl_ms);
-                    let gone: Vec<String> = before
+                    let gone: Vec<String> = shard
+                        .expire(runtime::now_ms(), ttl_ms)
                         .into_iter()
-                        .filter(|r| !shard.rooms.contains_key(r))
                         .map(|r| format!("r/{r}"))
                         .collect();
                     (gone, shard.snapshot())

@@ -12,13 +12,7 @@ pub fn json<T: serde::Serialize>(body: &T) -> Result<Response> {
     Response::from_json(body)
 }
 
-/// `{"error": msg, "status": status}`.
-pub fn json_error(status: u16, msg: &str) -> Result<Response> {
-    Ok(
-        Response::from_json(&serde_json::json!({ "error": msg, "status": status }))?
-            .with_status(status),
-    )
-}
+pub use glue::json_error;
 
 /// Adds the CORS headers the origin decision calls for.
 pub fn with_cors(mut resp: Response, decision: &OriginDecision) -> Result<Response> {

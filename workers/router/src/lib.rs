@@ -16,6 +16,7 @@ mod http;
 mod metrics;
 mod state;
 
+use glue::now_ms;
 use http::{json, json_error, refuse_socket, with_cors};
 use signaling_core::api::{self, Endpoint};
 use signaling_core::contract;
@@ -126,14 +127,8 @@ fn client_ip(req: &Request) -> String {
         .unwrap_or_else(|| "local".to_owned())
 }
 
-fn now_ms() -> u64 {
-    Date::now().as_millis()
-}
-
 fn log(cfg: &signaling_core::config::RouterConfig, event: LogEvent) {
-    if event.level >= cfg.log_level {
-        console_log!("{}", event.render(now_ms(), None));
-    }
+    glue::log(cfg.log_level, None, &event);
 }
 
 /// `GET /health`, and with `?deep=1` a check of the rooms tier.
@@ -181,20 +176,27 @@ async fn rooms_health(env: &Env) -> std::result::Result<(), String> {
     }
 }
 
+/// `429` with `Retry-After` for an HTTP endpoint over the per-IP limit.
+fn too_many_requests(
+    cfg: &signaling_core::config::RouterConfig,
+    endpoint: &str,
+) -> Result<Response> {
+    log(
+        cfg,
+        LogEvent::new(Level::Warn, "refuse")
+            .field("reason", "rate_limited")
+            .field("endpoint", endpoint),
+    );
+    let retry = signaling_core::flood::ConnectLimiter::retry_after_secs(cfg.connects_per_minute);
+    let mut resp = json_error(429, "Too many requests, retry later")?;
+    resp.headers_mut().set("Retry-After", &retry.to_string())?;
+    Ok(resp)
+}
+
 /// `GET {mount}{key}/id`: a fresh UUID v4 as plain text.
 fn new_id(req: &Request, cfg: &signaling_core::config::RouterConfig) -> Result<Response> {
     if !state::allow_connect(&client_ip(req), cfg) {
-        log(
-            cfg,
-            LogEvent::new(Level::Warn, "refuse")
-                .field("reason", "rate_limited")
-                .field("endpoint", "id"),
-        );
-        let retry =
-            signaling_core::flood::ConnectLimiter::retry_after_secs(cfg.connects_per_minute);
-        let mut resp = json_error(429, "Too many requests, retry later")?;
-        resp.headers_mut().set("Retry-After", &retry.to_string())?;
-        return Ok(resp);
+        return too_many_requests(cfg, "id");
     }
     let id = signaling_core::ids::uuid_v4_from_bytes(state::random_bytes());
     let mut resp = Response::ok(id)?;
@@ -228,11 +230,7 @@ async fn roster(
         );
     };
     if !state::allow_connect(&client_ip(req), cfg) {
-        let mut resp = json_error(429, "Too many requests, retry later")?;
-        let retry =
-            signaling_core::flood::ConnectLimiter::retry_after_secs(cfg.connects_per_minute);
-        resp.headers_mut().set("Retry-After", &retry.to_string())?;
-        return Ok(resp);
+        return too_many_requests(cfg, "peers");
     }
     let room = match cfg.tickets.room_of(&token, now_ms() / 1000) {
         Ok(room) => room,
@@ -286,7 +284,7 @@ async fn room_debug(env: &Env, room: &str) -> Result<Response> {
     if let Some(fields) = body.as_object_mut() {
         fields.insert(
             "router_wasm_memory_bytes".into(),
-            state::wasm_memory_bytes().into(),
+            glue::wasm_memory_bytes().into(),
         );
     }
     Ok(json(&body)?.with_status(resp.status_code()))

@@ -134,12 +134,7 @@ pub async fn scrape(req: &Request, env: &Env, cfg: &RouterConfig, now: u64) -> R
         let relayed = snapshot.sum(&metrics::RELAYED);
         let rate = STATS.with(|s| {
             let mut s = s.borrow_mut();
-            let rate = match s.previous {
-                Some((at, before)) if now > at => {
-                    (relayed.saturating_sub(before)) as f64 * 1000.0 / (now - at) as f64
-                }
-                _ => 0.0,
-            };
+            let rate = metrics::rate_per_sec(s.previous, now, relayed);
             s.previous = Some((now, relayed));
             rate
         });

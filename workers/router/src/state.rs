@@ -15,25 +15,18 @@ thread_local! {
     static LIMITER: RefCell<Option<ConnectLimiter>> = const { RefCell::new(None) };
 }
 
-fn setting(env: &Env, name: &str) -> Option<String> {
-    if let Ok(var) = env.var(name) {
-        return Some(var.to_string());
-    }
-    env.secret(name).ok().map(|s| s.to_string())
-}
-
 /// The isolate's configuration, parsed on first use.
 pub fn config(env: &Env) -> Rc<Result<RouterConfig, ConfigError>> {
     CONFIG.with(|slot| {
         if let Some(cfg) = slot.borrow().as_ref() {
             return cfg.clone();
         }
-        let parsed = Settings::new(|name| setting(env, name)).router();
+        let parsed = Settings::new(|name| glue::setting(env, name)).router();
         if let Err(err) = &parsed {
             let line = LogEvent::new(Level::Error, "config_error")
                 .field("setting", err.setting)
                 .field("error", err.to_string())
-                .render(worker::Date::now().as_millis(), None);
+                .render(glue::now_ms(), None);
             worker::console_error!("{}", line);
         }
         let cfg = Rc::new(parsed);
@@ -48,7 +41,7 @@ pub fn allow_connect(ip: &str, cfg: &RouterConfig) -> bool {
         let mut slot = slot.borrow_mut();
         let limiter = slot
             .get_or_insert_with(|| ConnectLimiter::new(cfg.connects_per_minute, cfg.connect_burst));
-        limiter.allow(ip, worker::Date::now().as_millis())
+        limiter.allow(ip, glue::now_ms())
     })
 }
 
@@ -63,15 +56,4 @@ pub fn random_bytes() -> [u8; 16] {
     let mut bytes = [0u8; 16];
     get_random_values(&mut bytes);
     bytes
-}
-
-/// Bytes of this isolate's wasm linear memory. It never shrinks, so a leak
-/// in our code shows up here even where the runtime's own RSS is noisy.
-pub fn wasm_memory_bytes() -> u64 {
-    use wasm_bindgen::JsCast;
-    wasm_bindgen::memory()
-        .dyn_into::<worker::js_sys::WebAssembly::Memory>()
-        .ok()
-        .and_then(|m| m.buffer().dyn_into::<worker::js_sys::ArrayBuffer>().ok())
-        .map_or(0, |b| b.byte_length() as u64)
 }
