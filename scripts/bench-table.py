@@ -36,4 +36,28 @@ for s in sorted(res):
 text = "\n".join(lines)
 print(text)
 open(os.path.join(out, "table.md"), "w").write(text)
+# docs/benchmarks.md: the method, this run's tables (generated, so they
+# cannot drift from what was measured) and the hand-written reading of them.
+docs = sys.argv[3] if len(sys.argv) > 3 else None
+if docs and not os.environ.get("BENCH_QUICK") == "1":
+    import datetime, subprocess
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    commit = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    reading_path = os.path.join(root, "docs", "benchmarks-reading.md")
+    reading = open(reading_path).read() if os.path.exists(reading_path) else ""
+    head = f"""# Benchmarks
+
+Written by `make bench` (`scripts/bench.sh`, `scripts/bench-table.py`); do
+not edit the tables by hand. The load generator (`tools/src/bin/loadgen.rs`)
+opens R rooms x P peers speaking the PeerJS wire protocol (HEARTBEAT every
+5 s; per pair an OFFER and an ANSWER with ~4 KiB SDP and 10 CANDIDATEs each
+way; every message carries a sequence number and a send time and is checked
+for `src`, order and exactly-once delivery) against each server on loopback
+in turn, a fresh server per scenario. The core alone (`cargo bench -p
+signaling-core --bench relay`) is measured separately.
+
+Run of {datetime.date.today().isoformat()} at commit `{commit}`.
+
+"""
+    open(docs, "w").write(head + text + "\n" + reading)
 json.dump(res, open(os.path.join(out, "results.json"), "w"), indent=2)

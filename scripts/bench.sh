@@ -2,7 +2,7 @@
 # Side-by-side benchmark: our Workers (as `make dev` serves them: both under
 # `wrangler dev`) and the reference `peer@1.0.2`, the same scenarios against
 # each, on loopback, one after the other. Prints one table and writes
-# target/bench/results.json. Not a test: figures, not pass/fail.
+# target/bench/results.json and docs/benchmarks.md. Not a test: figures, not pass/fail.
 #   BENCH_QUICK=1 shrinks every scenario (for a smoke run).
 set -euo pipefail
 main() {
@@ -19,12 +19,11 @@ quick=${BENCH_QUICK:-0}
 A_ROOMS=1000; B_ROOMS=2500; IDLE_ROOMS=200; IDLE_SECS=120; HOT_SECS=20; FLOOD_SECS=10
 if [ "$quick" = 1 ]; then A_ROOMS=20; B_ROOMS=40; IDLE_ROOMS=5; IDLE_SECS=15; HOT_SECS=3; FLOOD_SECS=3; fi
 
-free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+source scripts/lib.sh
 server_pid=""
 stop_server() { if [ -n "$server_pid" ]; then kill -TERM "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; server_pid=""; fi; }
 trap stop_server EXIT INT TERM
 
-wait_up() { for _ in $(seq 1 120); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.5; done; echo "server did not start"; return 1; }
 
 run() { # label scenario args...
   local label=$1 scenario=$2; shift 2
@@ -35,8 +34,7 @@ run() { # label scenario args...
 
 start_ours() {
   port=$(free_port)
-  SKIP_BUILD=1 PORT=$port INSPECTOR_PORT=$(free_port) PERSIST_TO="$(mktemp -d)" WRANGLER_REGISTRY_PATH="$(mktemp -d)" \
-    scripts/dev.sh --var CONNECTS_PER_MINUTE_PER_IP:0 --var LOG_LEVEL:warn >>"$out/ours-dev.log" 2>&1 &
+  dev_private "$port" --var CONNECTS_PER_MINUTE_PER_IP:0 --var LOG_LEVEL:warn >>"$out/ours-dev.log" 2>&1 &
   server_pid=$!
   wait_up "http://127.0.0.1:$port/health?deep=1"
   url="http://127.0.0.1:$port"
@@ -64,7 +62,7 @@ done
 # Idle rooms: only ours has rooms and a wake counter.
 start_ours; run ours d --url "$url" --rooms "$IDLE_ROOMS" --peers 4 --idle-secs "$IDLE_SECS" --sdp-bytes 100 --connect-rate "$RATE"; stop_server
 
-python3 scripts/bench-table.py "$out" "$(nproc)"
+python3 scripts/bench-table.py "$out" "$(nproc)" "$root/docs/benchmarks.md"
 }
 main "$@"
 exit

@@ -19,8 +19,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 export PATH="$root/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 
-free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-wait_up() { for _ in $(seq 1 300); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "soak: $1 did not come up" >&2; return 1; }
+source scripts/lib.sh
 process_tree() { local p=$1; echo "$p"; for c in $(pgrep -P "$p" || true); do process_tree "$c"; done; }
 
 start_tier() { # tier port [wrangler args...]
@@ -42,7 +41,7 @@ restart_rooms() {
   # will not take the name over until the entry is 90 s stale.
   rm -f "$SOAK_STATE/registry/peerjs-rooms"
   start_tier rooms "$SOAK_ROOMS_PORT"
-  wait_up "http://127.0.0.1:$SOAK_ROUTER_PORT/health?deep=1"
+  wait_up "http://127.0.0.1:$SOAK_ROUTER_PORT/health?deep=1" 300 0.2
 }
 
 stop_all() {
@@ -79,7 +78,7 @@ main() {
   # Every client is 127.0.0.1 here, so the per-IP connect limit is off; the
   # debug endpoints let the tool read both tiers' wasm memory.
   start_tier router "$SOAK_ROUTER_PORT" --var CONNECTS_PER_MINUTE_PER_IP:0 --var DEBUG_ENDPOINTS:true
-  wait_up "http://127.0.0.1:$SOAK_ROUTER_PORT/health?deep=1"
+  wait_up "http://127.0.0.1:$SOAK_ROUTER_PORT/health?deep=1" 300 0.2
   echo "soak: router on :$SOAK_ROUTER_PORT, rooms on :$SOAK_ROOMS_PORT, logs in $SOAK_STATE" >&2
 
   local status=0

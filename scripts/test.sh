@@ -20,7 +20,7 @@ if [ "${E2E_ONLY:-0}" != 1 ]; then
   cargo clippy --target wasm32-unknown-unknown -p router -p rooms -- -D warnings
 fi
 
-free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+source scripts/lib.sh
 logs="$root/target/e2e-logs"; mkdir -p "$logs"
 pids=()
 cleanup() {
@@ -36,8 +36,7 @@ WASM_OPT=0 scripts/build-worker.sh workers/router >"$logs/build-router.log" 2>&1
 
 start_dev() { # name port extra-args...
   local name=$1 port=$2; shift 2
-  SKIP_BUILD=1 PORT=$port INSPECTOR_PORT=$(free_port) PERSIST_TO="$(mktemp -d)" WRANGLER_REGISTRY_PATH="$(mktemp -d)" \
-    scripts/dev.sh --env test "$@" >"$logs/$name.log" 2>&1 &
+  dev_private "$port" --env test "$@" >"$logs/$name.log" 2>&1 &
   pids+=($!)
 }
 wait_health() { # name port pid

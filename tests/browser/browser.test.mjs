@@ -1,7 +1,12 @@
 // The unmodified peerjs@1.5.5 client in headless Chromium (one context and
 // page per peer) against both Workers under wrangler dev. Runs inside a
 // loopback-only network namespace (scripts/test.sh), so WebRTC stays on
-// 127.0.0.1; see ../shared/docs/webrtc-testing.md for why each flag is here.
+// 127.0.0.1. Why the flags below: loopback ICE candidates are only gathered
+// with --allow-loopback-in-peer-connection, and only shown as IPs (not mDNS
+// names, which nothing resolves here) with WebRtcHideLocalIpsWithMdns off;
+// fake media devices and auto-accepted permission prompts stand in for a
+// camera; the background-networking, component-update, sync and QUIC flags
+// keep Chromium from reaching for the internet, which the namespace has not.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
