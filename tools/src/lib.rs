@@ -1,6 +1,7 @@
 //! Helpers shared by the load tools (`loadgen`, `soak`): the loopback guard,
-//! wall-clock stamps, percentiles, process CPU/RSS from `/proc`, and a
-//! one-shot `/metrics` reader. Nothing here talks to anything but 127.0.0.1.
+//! the stock client's socket URL and wire constants, wall-clock stamps,
+//! percentiles, process CPU/RSS from `/proc`, and a one-shot `/metrics`
+//! reader. Nothing here talks to anything but 127.0.0.1.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -15,6 +16,22 @@ pub fn require_loopback(url: &str) -> Result<(), String> {
     } else {
         Err("only loopback targets are allowed (127.0.0.1 or localhost)".into())
     }
+}
+
+/// The frame the stock client sends every 5 s (answered by the server's
+/// auto-response).
+pub const HEARTBEAT: &str = r#"{"type":"HEARTBEAT"}"#;
+
+/// A host ICE candidate line, as CANDIDATE payloads carry.
+pub const CANDIDATE_LINE: &str = "candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host";
+
+/// The WebSocket URL the stock client 1.5.5 opens as `id` with `token`
+/// (the room, in rooms mode) against a server at `base` (`http://...`).
+pub fn peer_socket_url(base: &str, id: &str, token: &str) -> String {
+    format!(
+        "{}/peerjs?key=peerjs&id={id}&token={token}&version=1.5.5",
+        base.replace("http://", "ws://")
+    )
 }
 
 /// Microseconds since the Unix epoch; stamped into payloads so a receiver

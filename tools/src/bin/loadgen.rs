@@ -28,7 +28,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
-use tools::{emit_report, now_us, percentile, proc_usage, require_loopback, scrape_metric};
+use tools::{
+    emit_report, now_us, peer_socket_url, percentile, proc_usage, require_loopback, scrape_metric,
+    CANDIDATE_LINE, HEARTBEAT,
+};
 
 /// Our server's room wake counter (the reference server has none).
 const WAKES: &str = "peerjs_room_wakes_total";
@@ -147,10 +150,7 @@ type WsStream =
 /// Connects one peer and waits for its OPEN; counts the outcome and the
 /// connect-to-OPEN time.
 async fn connect_open(args: &Args, room_token: &str, id: &str, tally: &Tally) -> Option<WsStream> {
-    let ws_url = format!(
-        "{}/peerjs?key=peerjs&id={id}&token={room_token}&version=1.5.5",
-        args.url.replace("http://", "ws://")
-    );
+    let ws_url = peer_socket_url(&args.url, id, room_token);
     let started = Instant::now();
     let Ok(Ok((mut ws, _))) = tokio::time::timeout(
         Duration::from_secs(20),
@@ -201,7 +201,7 @@ async fn open_peer(
             tokio::select! {
                 Some(text) = rx.recv() => { if sink.send(Message::Text(text.into())).await.is_err() { break; } }
                 _ = beat.tick() => {
-                    if sink.send(Message::Text(r#"{"type":"HEARTBEAT"}"#.into())).await.is_err() { break; }
+                    if sink.send(Message::Text(HEARTBEAT.into())).await.is_err() { break; }
                 }
                 _ = tokio::time::sleep_until(deadline.into()) => { let _ = sink.close().await; break; }
             }
@@ -417,7 +417,7 @@ async fn main() {
         };
         let n = seq.fetch_add(1, Ordering::Relaxed);
         let pad = if kind == "CANDIDATE" {
-            "candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host"
+            CANDIDATE_LINE
         } else {
             &pad_full
         };

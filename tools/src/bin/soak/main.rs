@@ -31,22 +31,23 @@
 //!      [--pid-file router=/tmp/router.pid --pid-file rooms=/tmp/rooms.pid] [--json out.json]
 //! ```
 
+mod ledger;
+mod report;
+
 use futures_util::{SinkExt, StreamExt};
-use std::collections::{BTreeSet, HashMap};
+use ledger::{Ledger, Receipt};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tools::{
-    emit_report, get_json, now_us, percentile, proc_usage, require_loopback, rss_by_command,
-    scrape_metrics,
+    emit_report, get_json, now_us, peer_socket_url, proc_usage, require_loopback, rss_by_command,
+    scrape_metrics, CANDIDATE_LINE, HEARTBEAT,
 };
 
 /// The server's message counters (relayed, queued, expired, dropped by reason).
 const MESSAGE_SERIES: &str = "peerjs_messages_";
 const EXPIRED_SERIES: &str = "peerjs_messages_expired_total";
-/// A frame sent this long before its socket dropped may have died with it.
-const IN_FLIGHT_MS: u64 = 2_000;
 
 #[derive(Clone, Debug)]
 struct Args {
@@ -126,43 +127,6 @@ fn now_ms() -> u64 {
     now_us() / 1000
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Fate {
-    Pending,
-    Delivered,
-    Expired,
-}
-
-/// One message the harness sent, and what became of it.
-struct Sent {
-    src: usize,
-    dst: usize,
-    sent_ms: u64,
-    /// The sender's connection it went out on, and the receiver's at that time.
-    src_conn: u64,
-    dst_conn: Option<u64>,
-    fate: Fate,
-}
-
-/// Every message, by seq, plus each sender's unsettled seqs (for EXPIRE).
-#[derive(Default)]
-struct Ledger {
-    sent: Vec<Sent>,
-    pending_by_src: HashMap<usize, BTreeSet<u64>>,
-    /// Send to receipt, for messages whose receiver was online when sent.
-    relay_latency_ms: Vec<f64>,
-    /// Send to receipt, for messages the server queued for an absent peer.
-    queued_latency_ms: Vec<f64>,
-    delivered: u64,
-    expired: u64,
-    duplicated: u64,
-    misrouted: u64,
-    delivered_after_expire: u64,
-    expire_without_pending: u64,
-    /// Connection id -> when it dropped without the harness closing it.
-    dropped_conns: HashMap<u64, u64>,
-}
-
 /// What each peer shows the others.
 #[derive(Default)]
 struct PeerFlags {
@@ -237,13 +201,8 @@ impl Soak {
     }
 
     fn socket_url(&self, g: usize) -> String {
-        format!(
-            "{}/peerjs?key=peerjs&id={}&token={}room{}&version=1.5.5",
-            self.args.url.replace("http://", "ws://"),
-            self.peer_id(g),
-            self.run,
-            g / self.args.peers
-        )
+        let room = format!("{}room{}", self.run, g / self.args.peers);
+        peer_socket_url(&self.args.url, &self.peer_id(g), &room)
     }
 
     /// Someone in `g`'s room to write to, other than `g` and not closing.
@@ -262,25 +221,11 @@ impl Soak {
             .online
             .load(Ordering::Relaxed)
             .then(|| dst_flags.conn.load(Ordering::Relaxed));
-        let mut ledger = self.ledger();
-        let seq = ledger.sent.len() as u64;
-        ledger.sent.push(Sent {
-            src: g,
-            dst,
-            sent_ms: now_ms(),
-            src_conn: conn,
-            dst_conn,
-            fate: Fate::Pending,
-        });
-        ledger.pending_by_src.entry(g).or_default().insert(seq);
-        drop(ledger);
+        let seq = self.ledger().record(g, dst, now_ms(), conn, dst_conn);
         let (kind, pad) = match seq % 3 {
             0 => ("OFFER", "v=0 o=- 1 2 IN IP4 127.0.0.1 ".repeat(30)),
             1 => ("ANSWER", "v=0 o=- 3 4 IN IP4 127.0.0.1 ".repeat(30)),
-            _ => (
-                "CANDIDATE",
-                "candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host".to_owned(),
-            ),
+            _ => ("CANDIDATE", CANDIDATE_LINE.to_owned()),
         };
         Some(format!(
             r#"{{"type":"{kind}","dst":"{}","payload":{{"seq":{seq},"at":{},"sdp":"{pad}","connectionId":"dc_soak"}}}}"#,
@@ -302,36 +247,7 @@ impl Soak {
                 let Some(dst) = v["src"].as_str().and_then(|id| self.peer_index(id)) else {
                     return;
                 };
-                let mut ledger = self.ledger();
-                let pending: Vec<u64> = ledger
-                    .pending_by_src
-                    .get(&g)
-                    .map(|s| s.iter().copied().collect())
-                    .unwrap_or_default();
-                let mut matched = 0;
-                for seq in pending {
-                    let Some(m) = ledger.sent.get_mut(seq as usize) else {
-                        continue;
-                    };
-                    // EXPIRE names no message: take it for every unsettled one
-                    // of the pair. One that was still on its way when the
-                    // server expired the pair is queued afresh and settles
-                    // later: a delivery then overrides this (counted in
-                    // `delivered_after_expire`), a second EXPIRE finds nothing
-                    // (`expire_without_pending`). The server's own expired
-                    // counter checks the total (`expired_unconfirmed`).
-                    if m.dst == dst {
-                        m.fate = Fate::Expired;
-                        matched += 1;
-                        if let Some(s) = ledger.pending_by_src.get_mut(&g) {
-                            s.remove(&seq);
-                        }
-                    }
-                }
-                ledger.expired += matched;
-                if matched == 0 {
-                    ledger.expire_without_pending += 1;
-                }
+                self.ledger().expire(g, dst);
             }
             "ERROR" => {
                 self.tally.error_frames.fetch_add(1, Ordering::Relaxed);
@@ -341,48 +257,18 @@ impl Soak {
     }
 
     fn relayed(&self, g: usize, v: &serde_json::Value) {
-        let src = v["src"].as_str().and_then(|id| self.peer_index(id));
-        let to_me = v["dst"].as_str() == Some(self.peer_id(g).as_str());
-        let seq = v["payload"]["seq"].as_u64();
         let at = v["payload"]["at"].as_u64().unwrap_or(0);
-        let mut ledger = self.ledger();
-        let Some(seq) = seq else {
-            ledger.misrouted += 1;
-            return;
-        };
-        let (fate, was_queued) = match ledger.sent.get(seq as usize) {
-            Some(m) if Some(m.src) == src && m.dst == g && to_me => (m.fate, m.dst_conn.is_none()),
-            _ => {
-                ledger.misrouted += 1;
-                return;
-            }
-        };
-        match fate {
-            Fate::Delivered => ledger.duplicated += 1,
-            Fate::Pending | Fate::Expired => {
-                if fate == Fate::Expired {
-                    ledger.delivered_after_expire += 1;
-                    ledger.expired -= 1;
-                }
-                if let Some(m) = ledger.sent.get_mut(seq as usize) {
-                    m.fate = Fate::Delivered;
-                }
-                if let Some(s) = src.and_then(|s| ledger.pending_by_src.get_mut(&s)) {
-                    s.remove(&seq);
-                }
-                ledger.delivered += 1;
-                let latency = now_us().saturating_sub(at) as f64 / 1000.0;
-                if was_queued {
-                    ledger.queued_latency_ms.push(latency);
-                } else {
-                    ledger.relay_latency_ms.push(latency);
-                }
-            }
-        }
+        self.ledger().relayed(Receipt {
+            receiver: g,
+            src: v["src"].as_str().and_then(|id| self.peer_index(id)),
+            to_me: v["dst"].as_str() == Some(self.peer_id(g).as_str()),
+            seq: v["payload"]["seq"].as_u64(),
+            latency_ms: now_us().saturating_sub(at) as f64 / 1000.0,
+        });
     }
 
     fn unsettled_of(&self, g: usize) -> usize {
-        self.ledger().pending_by_src.get(&g).map_or(0, |s| s.len())
+        self.ledger().unsettled_of(g)
     }
 }
 
@@ -390,20 +276,29 @@ type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Opens `g`'s socket and waits for OPEN. `Err` says why it did not open.
-async fn open(soak: &Soak, g: usize) -> Result<Socket, &'static str> {
+/// Why a socket did not open.
+#[derive(Debug, PartialEq, Eq)]
+enum OpenError {
+    /// No connection, no OPEN within 10 s, or another first frame.
+    Connect,
+    /// The server answered ID-TAKEN.
+    IdTaken,
+}
+
+async fn open(soak: &Soak, g: usize) -> Result<Socket, OpenError> {
     let url = soak.socket_url(g);
     let connect = tokio::time::timeout(
         Duration::from_secs(10),
         tokio_tungstenite::connect_async(url),
     );
     let Ok(Ok((mut ws, _))) = connect.await else {
-        return Err("connect");
+        return Err(OpenError::Connect);
     };
     let first = tokio::time::timeout(Duration::from_secs(10), ws.next()).await;
     match first {
         Ok(Some(Ok(Message::Text(t)))) if t.contains("\"OPEN\"") => Ok(ws),
-        Ok(Some(Ok(Message::Text(t)))) if t.contains("ID-TAKEN") => Err("id-taken"),
-        _ => Err("connect"),
+        Ok(Some(Ok(Message::Text(t)))) if t.contains("ID-TAKEN") => Err(OpenError::IdTaken),
+        _ => Err(OpenError::Connect),
     }
 }
 
@@ -417,10 +312,9 @@ async fn peer(soak: Arc<Soak>, g: usize, deadline: Instant) {
         let mut ws = match open(&soak, g).await {
             Ok(ws) => ws,
             Err(why) => {
-                let counter = if why == "id-taken" {
-                    &soak.tally.id_taken
-                } else {
-                    &soak.tally.connect_failures
+                let counter = match why {
+                    OpenError::IdTaken => &soak.tally.id_taken,
+                    OpenError::Connect => &soak.tally.connect_failures,
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -490,7 +384,7 @@ async fn peer(soak: Arc<Soak>, g: usize, deadline: Instant) {
                     }
                 }
                 _ = heartbeat.tick() => {
-                    if ws.send(Message::Text(r#"{"type":"HEARTBEAT"}"#.into())).await.is_err() {
+                    if ws.send(Message::Text(HEARTBEAT.into())).await.is_err() {
                         break false;
                     }
                 }
@@ -531,7 +425,7 @@ async fn peer(soak: Arc<Soak>, g: usize, deadline: Instant) {
         } else {
             soak.tally.unexpected_drops.fetch_add(1, Ordering::Relaxed);
             flags.dropped.store(true, Ordering::Relaxed);
-            soak.ledger().dropped_conns.insert(conn, now_ms());
+            soak.ledger().dropped(conn, now_ms());
             // Like an app calling peer.reconnect() on 'disconnected'.
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
@@ -687,9 +581,7 @@ async fn main() {
     // (delivered, or expired and reported) or the expiry has surely passed.
     soak.stop_sending.store(true, Ordering::Relaxed);
     let drain_until = Instant::now() + Duration::from_millis(args.expire_ms + 15_000);
-    while Instant::now() < drain_until
-        && soak.ledger().pending_by_src.values().any(|s| !s.is_empty())
-    {
+    while Instant::now() < drain_until && soak.ledger().any_unsettled() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     soak.shutdown.store(true, Ordering::Relaxed);
@@ -727,216 +619,36 @@ async fn main() {
         })
         .collect();
 
-    let report = build_report(
-        &soak,
-        &args,
+    let elapsed_secs = started.elapsed().as_secs_f64();
+    let memory_samples = memory.lock().map(|m| m.samples.clone()).unwrap_or_default();
+    let count = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    let t = &soak.tally;
+    let inputs = report::Inputs {
+        rooms: args.rooms,
+        peers_per_room: args.peers,
+        secs: args.secs,
+        rate_per_peer: args.rate,
+        expire_ms: args.expire_ms,
+        started_ms: now_ms().saturating_sub((elapsed_secs * 1000.0) as u64),
         restart,
-        server_counters.as_deref(),
-        &memory.lock().map(|m| m.samples.clone()).unwrap_or_default(),
-        &cpu,
-        started.elapsed().as_secs_f64(),
-    );
-    emit_report("soak", &report, args.json.as_deref());
-    let clean = report["lost"] == 0
-        && report["duplicated"] == 0
-        && report["misrouted"] == 0
-        && report["expired_unconfirmed"] == 0;
-    std::process::exit(if clean { 0 } else { 1 });
-}
-
-/// A queued message whose sender the restart dropped before it could expire:
-/// the server expires it, but an EXPIRE cannot reach a sender that is not
-/// connected (same in the reference server). Checked in aggregate against
-/// the server's own expired counter.
-fn expired_while_offline(m: &Sent, dropped: &HashMap<u64, u64>, expire_ms: u64) -> bool {
-    m.dst_conn.is_none()
-        && dropped.get(&m.src_conn).is_some_and(|drop_ms| {
-            *drop_ms >= m.sent_ms && *drop_ms <= m.sent_ms + expire_ms + IN_FLIGHT_MS
-        })
-}
-
-/// Where an unsettled message falls when the run is over.
-fn in_restart_window(m: &Sent, dropped: &HashMap<u64, u64>) -> bool {
-    let died_soon_after = |conn: u64| {
-        dropped
-            .get(&conn)
-            .is_some_and(|drop_ms| m.sent_ms + IN_FLIGHT_MS >= *drop_ms && m.sent_ms <= *drop_ms)
+        server_counters: server_counters.as_deref(),
+        expired_series: EXPIRED_SERIES,
+        memory: &memory_samples,
+        cpu: &cpu,
+        peers: report::PeerCounts {
+            opens: count(&t.opens),
+            reconnects: count(&t.reconnects),
+            leaves: count(&t.leaves),
+            left_unsettled: count(&t.left_unsettled),
+            unexpected_drops: count(&t.unexpected_drops),
+            connect_failures: count(&t.connect_failures),
+            id_taken: count(&t.id_taken),
+            error_frames: count(&t.error_frames),
+        },
+        elapsed_secs,
     };
-    died_soon_after(m.src_conn) || m.dst_conn.is_some_and(died_soon_after)
-}
-
-fn build_report(
-    soak: &Soak,
-    args: &Args,
-    restart: Option<(u64, u64, u64)>,
-    server_counters: Option<&[(String, f64)]>,
-    memory: &[(f64, String, u64)],
-    cpu: &[(String, f64)],
-    elapsed: f64,
-) -> serde_json::Value {
-    let ledger = soak.ledger();
-    let started_ms = now_ms().saturating_sub((elapsed * 1000.0) as u64);
-    let mut lost = 0u64;
-    let mut in_flight_at_restart = 0u64;
-    let mut expired_while_sender_offline = 0u64;
-    let mut lost_samples = Vec::new();
-    for (seq, m) in ledger.sent.iter().enumerate() {
-        if m.fate != Fate::Pending {
-            continue;
-        }
-        if in_restart_window(m, &ledger.dropped_conns) {
-            in_flight_at_restart += 1;
-        } else if expired_while_offline(m, &ledger.dropped_conns, args.expire_ms) {
-            expired_while_sender_offline += 1;
-        } else {
-            lost += 1;
-            if lost_samples.len() < 10 {
-                lost_samples.push(serde_json::json!({
-                    "seq": seq, "src": soak.peer_id(m.src), "dst": soak.peer_id(m.dst),
-                    "sent_at_s": m.sent_ms.saturating_sub(started_ms) as f64 / 1000.0,
-                    "receiver_online_when_sent": m.dst_conn.is_some(),
-                }));
-            }
-        }
-    }
-    // Messages the server held in its queue when the rooms tier died: sent
-    // to an absent peer, before the kill, still unsettled at the kill.
-    let restart_report = restart.map(|(kill, back, reconnected)| {
-        let queued: Vec<&Sent> = ledger
-            .sent
-            .iter()
-            .filter(|m| {
-                m.dst_conn.is_none() && m.sent_ms < kill && m.sent_ms + args.expire_ms > kill
-            })
-            .collect();
-        let count = |f: Fate| queued.iter().filter(|m| m.fate == f).count();
-        let unsettled = queued.iter().filter(|m| m.fate == Fate::Pending);
-        let in_flight = unsettled
-            .clone()
-            .filter(|m| in_restart_window(m, &ledger.dropped_conns))
-            .count();
-        let sender_offline = unsettled
-            .clone()
-            .filter(|m| {
-                !in_restart_window(m, &ledger.dropped_conns)
-                    && expired_while_offline(m, &ledger.dropped_conns, args.expire_ms)
-            })
-            .count();
-        serde_json::json!({
-            "at_secs": (kill.saturating_sub(started_ms)) as f64 / 1000.0,
-            "rooms_tier_down_ms": back - kill,
-            "all_reconnected_ms": reconnected - kill,
-            "queued_at_kill": queued.len(),
-            "queued_delivered": count(Fate::Delivered),
-            "queued_expired_reported": count(Fate::Expired),
-            "queued_expired_sender_offline": sender_offline,
-            "queued_in_flight": in_flight,
-            "queued_lost": unsettled.count() - in_flight - sender_offline,
-        })
-    });
-    let sorted = |v: &[f64]| {
-        let mut v = v.to_vec();
-        v.sort_by(f64::total_cmp);
-        v
-    };
-    let (lat, queued_lat) = (
-        sorted(&ledger.relay_latency_ms),
-        sorted(&ledger.queued_latency_ms),
-    );
-    let mut labels: Vec<String> = memory.iter().map(|(_, l, _)| l.clone()).collect();
-    labels.sort();
-    labels.dedup();
-    let memory_by_label: serde_json::Map<String, serde_json::Value> = labels
-        .iter()
-        .map(|label| {
-            let series: Vec<(f64, u64)> = memory
-                .iter()
-                .filter(|(_, l, _)| l == label)
-                .map(|(t, _, rss)| (*t, *rss))
-                .collect();
-            (label.clone(), serde_json::json!(series))
-        })
-        .collect();
-    let sent = ledger.sent.len() as u64;
-    let server_expired = server_counters.map(|c| {
-        c.iter()
-            .find(|(s, _)| s == EXPIRED_SERIES)
-            .map_or(0.0, |(_, v)| *v)
-    });
-    // Every message the harness counts as expired (told, or its sender was
-    // offline) must be in the server's own count: more would mean messages
-    // the server lost were taken for expired.
-    let unconfirmed = match server_expired {
-        Some(server) => {
-            let claimed = (ledger.expired + expired_while_sender_offline) as f64;
-            (claimed - server).max(0.0).round() as u64
-        }
-        None => expired_while_sender_offline,
-    };
-    let memory_summary: serde_json::Map<String, serde_json::Value> = memory_by_label
-        .iter()
-        .map(|(label, series)| {
-            let points: Vec<(f64, u64)> = series
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|p| Some((p[0].as_f64()?, p[1].as_u64()?)))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let mib = |p: Option<&(f64, u64)>| p.map(|(_, m)| *m);
-            // A tier that was restarted is judged per life: the sample just
-            // before the kill, and the first one 30 s after it.
-            let kill_s =
-                restart.map(|(kill, _, _)| kill.saturating_sub(started_ms) as f64 / 1000.0);
-            let before = kill_s.and_then(|k| points.iter().rev().find(|(t, _)| *t < k));
-            let after = kill_s.and_then(|k| points.iter().find(|(t, _)| *t >= k + 30.0));
-            (
-                label.clone(),
-                serde_json::json!({
-                    "start": mib(points.first()),
-                    "before_restart": mib(before),
-                    "after_restart_30s": mib(after),
-                    "end": mib(points.last()),
-                    "max": points.iter().map(|(_, m)| *m).max(),
-                }),
-            )
-        })
-        .collect();
-    serde_json::json!({
-        "rooms": args.rooms,
-        "peers_per_room": args.peers,
-        "secs": args.secs,
-        "rate_per_peer": args.rate,
-        "sent": sent,
-        "delivered": ledger.delivered,
-        "expired": ledger.expired,
-        "lost": lost,
-        "in_flight_at_restart": in_flight_at_restart,
-        "expired_while_sender_offline": expired_while_sender_offline,
-        "expired_unconfirmed": unconfirmed,
-        "duplicated": ledger.duplicated,
-        "misrouted": ledger.misrouted,
-        "delivered_after_expire": ledger.delivered_after_expire,
-        "expire_without_pending": ledger.expire_without_pending,
-        "server_expired_total_delta": server_expired,
-        "server_message_counters": server_counters
-            .map(|c| c.iter().map(|(s, v)| (s.clone(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>()),
-        "lost_samples": lost_samples,
-        "relay_ms": { "p50": percentile(&lat, 0.5), "p99": percentile(&lat, 0.99), "max": lat.last().copied().unwrap_or(0.0) },
-        "queued_delivery_ms": { "p50": percentile(&queued_lat, 0.5), "p99": percentile(&queued_lat, 0.99), "max": queued_lat.last().copied().unwrap_or(0.0) },
-        "opens": soak.tally.opens.load(Ordering::Relaxed),
-        "reconnects": soak.tally.reconnects.load(Ordering::Relaxed),
-        "leaves": soak.tally.leaves.load(Ordering::Relaxed),
-        "left_unsettled": soak.tally.left_unsettled.load(Ordering::Relaxed),
-        "unexpected_drops": soak.tally.unexpected_drops.load(Ordering::Relaxed),
-        "connect_failures": soak.tally.connect_failures.load(Ordering::Relaxed),
-        "id_taken": soak.tally.id_taken.load(Ordering::Relaxed),
-        "error_frames": soak.tally.error_frames.load(Ordering::Relaxed),
-        "restart": restart_report,
-        "memory_summary_kib": memory_summary,
-        "memory_kib": memory_by_label,
-        "server_cpu_secs": cpu.iter().map(|(l, c)| (l.clone(), serde_json::json!(c))).collect::<serde_json::Map<_, _>>(),
-        "elapsed_secs": elapsed,
-    })
+    let report = report::Report::build(&soak.ledger(), |g| soak.peer_id(g), inputs);
+    let json = serde_json::to_value(&report).unwrap_or_default();
+    emit_report("soak", &json, args.json.as_deref());
+    std::process::exit(if report.clean() { 0 } else { 1 });
 }
