@@ -176,13 +176,31 @@ export function freePort() {
   });
 }
 
+// Every private dev session still running; stopped when this test file's
+// process ends however it ends (a test that times out inside `startDev`
+// never reaches its own `stop()`, and a detached session would outlive it).
+const running = new Set();
+const stopAll = () => {
+  for (const pid of running) {
+    try {
+      process.kill(-pid, 'SIGTERM');
+    } catch {}
+  }
+  running.clear();
+};
+process.on('exit', stopAll);
+for (const signal of ['SIGTERM', 'SIGINT']) {
+  process.once(signal, () => {
+    stopAll();
+    process.exit(1);
+  });
+}
+
 /**
- * Starts a private `wrangler dev` session (test env, prebuilt Workers, fresh
- * state, its own dev registry so it cannot see the suite's other sessions).
- * Returns its base URL, its captured output and a stop function.
- */
-/**
- * Starts a private `wrangler dev` of both Workers. `vars` go to wrangler as
+ * Starts a private `wrangler dev` session (test env by default, prebuilt
+ * Workers, fresh state, its own dev registry so it cannot see the suite's
+ * other sessions) and returns its base URL, its captured output and a stop
+ * function. `vars` go to wrangler as
  * `--var`; `env` is put in dev.sh's environment (as `NAME=value make dev`
  * does); `wranglerEnv: null` runs the default environment (`make dev`'s).
  * With both Workers it is ready once `/health?deep=1` satisfies `ready`
@@ -213,7 +231,9 @@ export async function startDev({
   child.stdout.on('data', (d) => output.push(d.toString()));
   child.stderr.on('data', (d) => output.push(d.toString()));
   const base = `http://127.0.0.1:${port}`;
+  running.add(child.pid);
   const stop = () => {
+    running.delete(child.pid);
     try {
       process.kill(-child.pid, 'SIGTERM');
     } catch {}
