@@ -204,6 +204,10 @@ pub fn render_relay(kind: RelayKind, src: &str, dst: &str, payload: Option<&RawV
     out
 }
 
+/// The exact frame the stock client sends every 5 s; the rooms tier has the
+/// runtime answer it with itself, without waking the room.
+pub const HEARTBEAT: &str = r#"{"type":"HEARTBEAT"}"#;
+
 /// `{"type":"OPEN"}`: registration succeeded.
 pub const OPEN: &str = r#"{"type":"OPEN"}"#;
 

@@ -469,7 +469,9 @@ pub fn render_prometheus(s: &Snapshot, version: &str) -> String {
             header(&mut out, family);
             current = Some(family);
         }
-        out.push_str(&format!("{} {}\n", counter.series(), s.get(counter)));
+        let series = counter.series();
+        let value = s.counters.get(&series).copied().unwrap_or(0);
+        out.push_str(&format!("{series} {value}\n"));
     }
     header(&mut out, &BUILD_INFO);
     out.push_str(&format!("{} 1\n", series(&BUILD_INFO, &[version])));

@@ -99,14 +99,6 @@ impl<S> Step<S> {
             .collect()
     }
 
-    /// Whether anything must be written to storage or the alarm.
-    pub fn touches_storage(&self) -> bool {
-        !self.puts.is_empty()
-            || !self.deletes.is_empty()
-            || self.record_changed
-            || self.alarm_changed
-    }
-
     pub(crate) fn op(&mut self, op: SocketOp<S>) {
         self.ops.push(op);
     }

@@ -18,9 +18,7 @@ pub fn require_loopback(url: &str) -> Result<(), String> {
     }
 }
 
-/// The frame the stock client sends every 5 s (answered by the server's
-/// auto-response).
-pub const HEARTBEAT: &str = r#"{"type":"HEARTBEAT"}"#;
+pub use signaling_core::frame::HEARTBEAT;
 
 /// A host ICE candidate line, as CANDIDATE payloads carry.
 pub const CANDIDATE_LINE: &str = "candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host";

@@ -30,9 +30,6 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use worker::*;
 
-/// The exact frame the stock client sends every 5 s, answered by the runtime.
-pub const HEARTBEAT: &str = r#"{"type":"HEARTBEAT"}"#;
-
 #[durable_object]
 pub struct GameRoom {
     state: State,
@@ -56,12 +53,11 @@ impl DurableObject for GameRoom {
         let room = state.id().name().unwrap_or_else(|| "unknown".to_owned());
         let config = Settings::new(|name| runtime::setting(&env, name)).rooms();
         let per_sec = config.as_ref().map_or(0, |c| c.room.peer_msgs_per_sec);
-        if let Ok(pair) = WebSocketRequestResponsePair::new(HEARTBEAT, HEARTBEAT) {
+        if let Ok(pair) = WebSocketRequestResponsePair::new(frame::HEARTBEAT, frame::HEARTBEAT) {
             state.set_websocket_auto_response(&pair);
         }
         runtime::wake(&room, true);
-        // Counts this construction's wake too.
-        let stats = Reporter::new(config.as_ref().is_ok_and(|c| c.stats.reports));
+        let stats = Reporter::new(config.as_ref().ok().map(|c| c.stats));
         GameRoom {
             state,
             raw,
@@ -117,10 +113,13 @@ impl DurableObject for GameRoom {
         // Frames still arriving on a socket the server closed (a kicked
         // flooder's backlog) meet the core's rule before the await, so the
         // backlog cannot stall the room's other members.
+        let room = Room::new(&cfg.room);
         let early = self
             .sockets
-            .attachment(&self.state, &ws)
-            .and_then(|sender| Room::new(&cfg.room).from_closed_socket(&sender, bytes.len()));
+            .with_attachment(&self.state, &ws, |sender| {
+                room.from_closed_socket(sender, bytes.len())
+            })
+            .flatten();
         if let Some(dropped) = early {
             return self.finish(&[], None, dropped).await;
         }
@@ -246,7 +245,7 @@ impl GameRoom {
 
     /// Reports to the stats shard; see [`Reporter::report`].
     fn report(&self, force: bool) {
-        let peers = self.sockets.live_count(&self.state);
+        let peers = || self.sockets.live_count(&self.state);
         self.stats
             .report(&self.state, &self.env, &self.room, peers, force);
     }

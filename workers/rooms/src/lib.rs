@@ -43,7 +43,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         } else {
             let mut req = req;
             let report: signaling_core::metrics::Report = req.json().await?;
-            stats::send_report(env, report).await?;
+            let shards = stats::settings(&env)?.shards;
+            stats::send_report(env, shards, report).await?;
             Response::ok("ok")
         };
     }

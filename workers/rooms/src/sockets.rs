@@ -72,11 +72,17 @@ impl SocketList {
         (cache.sockets.clone(), views)
     }
 
-    /// The attachment of `ws` as the cache holds it.
-    pub fn attachment(&self, state: &State, ws: &WebSocket) -> Option<PeerState> {
+    /// `judge` applied to the attachment of `ws` as the cache holds it
+    /// (`None` if the cache does not list `ws`); no copy is made.
+    pub fn with_attachment<R>(
+        &self,
+        state: &State,
+        ws: &WebSocket,
+        judge: impl FnOnce(&PeerState) -> R,
+    ) -> Option<R> {
         let cache = self.cached(state, Read::Cached);
         let found = cache.sockets.iter().position(|s| s == ws);
-        found.map(|i| cache.states[i].clone())
+        found.map(|i| judge(&cache.states[i]))
     }
 
     /// Live (not closing) peers, from the cache.

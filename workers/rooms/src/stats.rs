@@ -37,10 +37,11 @@ fn report_request(report: &Report) -> Result<Request> {
     Request::new_with_init("https://stats.internal/report", &init)
 }
 
-/// Sends a report to its shard (awaited: callers wrap it in `wait_until`).
-pub async fn send_report(env: Env, report: Report) -> Result<()> {
+/// Sends a report to its shard among `shards` (awaited: callers wrap it in
+/// `wait_until`).
+pub async fn send_report(env: Env, shards: u32, report: Report) -> Result<()> {
     let key = report.room.clone().unwrap_or_else(|| "router".to_owned());
-    let stub = shard_stub(&env, shard_of(&key, settings(&env)?.shards))?;
+    let stub = shard_stub(&env, shard_of(&key, shards))?;
     stub.fetch_with_request(report_request(&report)?).await?;
     Ok(())
 }
@@ -53,17 +54,19 @@ const REPORT_INTERVAL_MS: u64 = 2_000;
 pub struct Reporter {
     deltas: RefCell<Tally>,
     last_report_ms: Cell<u64>,
-    /// Off with `STATS_REPORTS=false` (to measure its cost) or when the
-    /// tier's settings are bad (then `/health` names the setting).
-    enabled: bool,
+    /// How many shards reports spread over; `None` when reporting is off
+    /// (`STATS_REPORTS=false`, to measure its cost, or bad settings, which
+    /// `/health` names).
+    shards: Option<u32>,
 }
 
 impl Reporter {
-    pub fn new(enabled: bool) -> Self {
+    /// A reporter for the tier's stats settings; it has counted this wake.
+    pub fn new(stats: Option<StatsConfig>) -> Self {
         let reporter = Reporter {
             deltas: RefCell::new(Tally::default()),
             last_report_ms: Cell::new(0),
-            enabled,
+            shards: stats.filter(|s| s.reports).map(|s| s.shards),
         };
         reporter.add(Counter::RoomWake, 1);
         reporter
@@ -77,10 +80,18 @@ impl Reporter {
     /// the background (`waitUntil`), never on the relay path's critical
     /// path. Relays report at most every `REPORT_INTERVAL_MS`; membership
     /// changes (`force`) always do, so gauges follow joins and leaves.
-    pub fn report(&self, state: &State, env: &Env, room: &str, peers: usize, force: bool) {
-        if !self.enabled {
+    /// `peers` (the live count) is read only when a report goes out.
+    pub fn report(
+        &self,
+        state: &State,
+        env: &Env,
+        room: &str,
+        peers: impl FnOnce() -> usize,
+        force: bool,
+    ) {
+        let Some(shards) = self.shards else {
             return;
-        }
+        };
         let now = runtime::now_ms();
         if !force && now.saturating_sub(self.last_report_ms.get()) < REPORT_INTERVAL_MS {
             return;
@@ -88,14 +99,14 @@ impl Reporter {
         self.last_report_ms.set(now);
         let report = Report {
             room: Some(room.to_owned()),
-            peers,
+            peers: peers(),
             at_ms: now,
             deltas: self.deltas.borrow_mut().take_deltas(),
         };
         let env = env.clone();
         let room = room.to_owned();
         state.wait_until(async move {
-            if let Err(err) = send_report(env, report).await {
+            if let Err(err) = send_report(env, shards, report).await {
                 let event = LogEvent::new(Level::Error, "internal_error")
                     .field("what", "stats report failed")
                     .field("error", err.to_string());
