@@ -44,6 +44,7 @@ fn main() {
                 joined_ms: 0,
                 seen_ms: 0,
                 closing: false,
+                token_digest: None,
             },
             heartbeat_ms: None,
         })

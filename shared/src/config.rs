@@ -124,6 +124,12 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
                 0,
                 64 << 20,
             )? as usize,
+            max_queued_per_sender: self.number(
+                "MAX_QUEUED_PER_SENDER",
+                d.max_queued_per_sender as u64,
+                1,
+                10_000,
+            )? as usize,
             peer_msgs_per_sec: self.number(
                 "PEER_MSGS_PER_SEC",
                 u64::from(d.peer_msgs_per_sec),
@@ -216,7 +222,13 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
         };
         let connects_per_minute = self.number("CONNECTS_PER_MINUTE_PER_IP", 60, 0, 100_000)? as u32;
         let connect_burst = self.number("CONNECT_BURST_PER_IP", 20, 0, 100_000)? as u32;
+        let namespace = match self.text("NAMESPACE").as_deref() {
+            None | Some("rooms") => Namespace::Rooms,
+            Some("open") => Namespace::Open,
+            Some(_) => return Err(bad("NAMESPACE", "use 'rooms' or 'open'")),
+        };
         Ok(RouterConfig {
+            namespace,
             peerjs_key,
             mounts,
             origins,
@@ -255,8 +267,20 @@ pub struct StatsConfig {
     pub reports: bool,
 }
 
+/// How peers find each other (`NAMESPACE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Namespace {
+    /// `rooms` (default): the `token` names a room (or is a room ticket);
+    /// ids are unique within a room.
+    Rooms,
+    /// `open`: the reference server's one id namespace; the `token` is the
+    /// client's own secret (or a ticket whose `sub` is the id).
+    Open,
+}
+
 /// The router's configuration.
 pub struct RouterConfig {
+    pub namespace: Namespace,
     pub peerjs_key: String,
     /// Normalised mount paths, each starting and ending with `/`.
     pub mounts: Vec<String>,

@@ -6,9 +6,15 @@
 //! these headers. The contract is versioned so the tiers can be deployed
 //! independently: the rooms Worker accepts the current and the previous
 //! version, so either tier may lead by one.
+//!
+//! Version 2 adds the open namespace: an upgrade with
+//! `X-PeerJS-Namespace: open` names no room; it goes to the home of its
+//! peer id with the digest of the client's token. Homes hand each other
+//! frames at [`PATH_DELIVER`], object to object through the namespace
+//! binding, which no public request can reach.
 
 /// Version the router speaks.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Oldest version the rooms Worker still accepts.
 pub const OLDEST_ACCEPTED: u32 = 1;
 
@@ -16,9 +22,20 @@ pub const HEADER_VERSION: &str = "X-PeerJS-Internal-Version";
 pub const HEADER_ROOM: &str = "X-PeerJS-Room";
 pub const HEADER_PEER: &str = "X-PeerJS-Peer";
 pub const HEADER_PROVEN: &str = "X-PeerJS-Proven";
+/// `open` for an upgrade into the open namespace (absent: rooms).
+pub const HEADER_NAMESPACE: &str = "X-PeerJS-Namespace";
+/// The [`crate::open::token_digest`] of an open-namespace client's token.
+pub const HEADER_TOKEN_DIGEST: &str = "X-PeerJS-Token-Digest";
 
 /// Every internal header, for stripping.
-pub const ALL_HEADERS: [&str; 4] = [HEADER_VERSION, HEADER_ROOM, HEADER_PEER, HEADER_PROVEN];
+pub const ALL_HEADERS: [&str; 6] = [
+    HEADER_VERSION,
+    HEADER_ROOM,
+    HEADER_PEER,
+    HEADER_PROVEN,
+    HEADER_NAMESPACE,
+    HEADER_TOKEN_DIGEST,
+];
 
 /// Internal paths on the rooms Worker.
 pub const PATH_CONNECT: &str = "/internal/connect";
@@ -29,6 +46,8 @@ pub const PATH_STATS: &str = "/internal/stats";
 pub const PATH_METRICS: &str = "/internal/metrics";
 /// A router's counter deltas (no room).
 pub const PATH_REPORT: &str = "/internal/report";
+/// Open namespace, home to home only: a [`crate::open::Delivery`].
+pub const PATH_DELIVER: &str = "/internal/deliver";
 
 /// What the rooms Worker learns from a request's headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +70,38 @@ pub enum ContractError {
     BadRoom,
     #[error("missing or invalid peer id")]
     BadPeer,
+    #[error("missing or invalid token digest")]
+    BadTokenDigest,
+}
+
+/// What an open-namespace upgrade carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenAdmission {
+    pub peer: String,
+    pub proven: bool,
+    pub token_digest: String,
+}
+
+/// True when the request is for the open namespace.
+pub fn is_open(header: impl Fn(&str) -> Option<String>) -> bool {
+    header(HEADER_NAMESPACE).as_deref() == Some("open")
+}
+
+/// Checks the headers of an open-namespace upgrade.
+pub fn read_open(header: impl Fn(&str) -> Option<String>) -> Result<OpenAdmission, ContractError> {
+    read_version(&header)?;
+    let peer = header(HEADER_PEER)
+        .filter(|p| crate::ids::is_valid_peer_id(p))
+        .ok_or(ContractError::BadPeer)?;
+    let token_digest = header(HEADER_TOKEN_DIGEST)
+        .filter(|d| d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or(ContractError::BadTokenDigest)?;
+    let proven = header(HEADER_PROVEN).as_deref() == Some("1");
+    Ok(OpenAdmission {
+        peer,
+        proven,
+        token_digest,
+    })
 }
 
 /// Checks only the contract version, for requests about no room.
@@ -114,6 +165,32 @@ mod tests {
                 proven: true
             }
         );
+    }
+
+    #[test]
+    fn an_open_upgrade_needs_a_peer_and_a_token_digest() {
+        let digest = crate::open::token_digest("secret");
+        let open = [
+            (HEADER_VERSION, "2"),
+            (HEADER_NAMESPACE, "open"),
+            (HEADER_PEER, "alice"),
+        ];
+        assert!(is_open(headers(&open)));
+        assert_eq!(
+            read_open(headers(&open)),
+            Err(ContractError::BadTokenDigest)
+        );
+        let mut with_digest = open.to_vec();
+        with_digest.push((HEADER_TOKEN_DIGEST, &digest));
+        assert_eq!(
+            read_open(headers(&with_digest)),
+            Ok(OpenAdmission {
+                peer: "alice".into(),
+                proven: false,
+                token_digest: digest.clone()
+            })
+        );
+        assert!(!is_open(headers(&[(HEADER_VERSION, "2")])));
     }
 
     #[test]

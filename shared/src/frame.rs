@@ -10,7 +10,10 @@ use serde_json::value::RawValue;
 use std::borrow::Cow;
 
 /// Message types a client may send that the server relays to `dst`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, Deserialize,
+)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum RelayKind {
     Offer,
     Answer,
@@ -73,11 +76,13 @@ pub enum DropReason {
     RateLimited,
     #[error("sender is not a live peer of the room")]
     SenderNotLive,
+    #[error("the destination's object could not be reached")]
+    Unreachable,
 }
 
 impl DropReason {
     /// Every reason, for metrics that list each label value from the start.
-    pub const ALL: [DropReason; 10] = [
+    pub const ALL: [DropReason; 11] = [
         DropReason::TooLarge,
         DropReason::Malformed,
         DropReason::MissingType,
@@ -88,6 +93,7 @@ impl DropReason {
         DropReason::QueueFull,
         DropReason::RateLimited,
         DropReason::SenderNotLive,
+        DropReason::Unreachable,
     ];
 
     /// Stable label for metrics and logs.
@@ -103,6 +109,7 @@ impl DropReason {
             DropReason::QueueFull => "queue_full",
             DropReason::RateLimited => "rate_limited",
             DropReason::SenderNotLive => "sender_not_live",
+            DropReason::Unreachable => "unreachable",
         }
     }
 }

@@ -49,6 +49,9 @@ pub struct RoomConfig {
     pub sweep_interval_ms: u64,
     pub max_queued_messages: usize,
     pub max_queued_bytes: usize,
+    /// Open namespace: how many of one destination's queued messages one
+    /// sender may hold, so one sender cannot fill another peer's inbox.
+    pub max_queued_per_sender: usize,
     pub peer_msgs_per_sec: u32,
 }
 
@@ -63,6 +66,7 @@ impl Default for RoomConfig {
             sweep_interval_ms: 30_000,
             max_queued_messages: 128,
             max_queued_bytes: 512 * 1024,
+            max_queued_per_sender: 32,
             peer_msgs_per_sec: 100,
         }
     }
@@ -79,6 +83,10 @@ pub struct PeerState {
     pub seen_ms: u64,
     /// The server has closed (or refused) this socket; it no longer counts.
     pub closing: bool,
+    /// Open namespace only: the digest of the client's own token, which
+    /// lets the same client replace its socket (see `open.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_digest: Option<String>,
 }
 
 /// One socket as the core sees it.
@@ -91,18 +99,18 @@ pub struct PeerView<S> {
 }
 
 impl<S> PeerView<S> {
-    fn last_seen_ms(&self) -> u64 {
+    pub(crate) fn last_seen_ms(&self) -> u64 {
         self.state
             .seen_ms
             .max(self.heartbeat_ms.unwrap_or(0))
             .max(self.state.joined_ms)
     }
 
-    fn is_stale(&self, now_ms: u64, cfg: &RoomConfig) -> bool {
+    pub(crate) fn is_stale(&self, now_ms: u64, cfg: &RoomConfig) -> bool {
         now_ms.saturating_sub(self.last_seen_ms()) >= cfg.alive_timeout_ms
     }
 
-    fn is_live(&self) -> bool {
+    pub(crate) fn is_live(&self) -> bool {
         !self.state.closing
     }
 }
@@ -239,7 +247,7 @@ impl<'c> Room<'c> {
                 return fx;
             }
             let why = if request.proven { "ticket" } else { "stale" };
-            self.close_socket(
+            close_socket(
                 &mut fx,
                 holder,
                 CLOSE_REPLACED,
@@ -291,6 +299,7 @@ impl<'c> Room<'c> {
                 joined_ms: now_ms,
                 seen_ms: now_ms,
                 closing: false,
+                token_digest: None,
             },
         });
         fx.op(SocketOp::Send {
@@ -357,11 +366,11 @@ impl<'c> Room<'c> {
         match flood.admit(id, now_ms) {
             Admit::Pass => {}
             Admit::Drop => {
-                self.drop_frame(&mut fx, id, DropReason::RateLimited, bytes.len());
+                drop_frame(&mut fx, id, DropReason::RateLimited, bytes.len());
                 return fx;
             }
             Admit::Kick => {
-                self.drop_frame(&mut fx, id, DropReason::RateLimited, bytes.len());
+                drop_frame(&mut fx, id, DropReason::RateLimited, bytes.len());
                 fx.op(SocketOp::Send {
                     to: Target::Peer(from),
                     text: frame::render_error("Rate limit exceeded"),
@@ -389,7 +398,7 @@ impl<'c> Room<'c> {
                 Ok(ClientFrame::Heartbeat) => return fx,
                 Ok(ClientFrame::Relay { kind, dst, payload }) => (kind, dst, payload),
                 Err(reason) => {
-                    self.drop_frame(&mut fx, id, reason, bytes.len());
+                    drop_frame(&mut fx, id, reason, bytes.len());
                     return fx;
                 }
             };
@@ -407,13 +416,13 @@ impl<'c> Room<'c> {
             return fx;
         }
         if !kind.is_queueable() {
-            self.drop_frame(&mut fx, id, DropReason::OfflineNotQueued, bytes.len());
+            drop_frame(&mut fx, id, DropReason::OfflineNotQueued, bytes.len());
             return fx;
         }
         if meta.queue.len() >= self.cfg.max_queued_messages
             || meta.queued_bytes() + text.len() > self.cfg.max_queued_bytes
         {
-            self.drop_frame(&mut fx, id, DropReason::QueueFull, bytes.len());
+            drop_frame(&mut fx, id, DropReason::QueueFull, bytes.len());
             return fx;
         }
         let queued = Queued {
@@ -449,7 +458,7 @@ impl<'c> Room<'c> {
             return None;
         }
         let mut fx = Step::default();
-        self.drop_frame(&mut fx, &sender.id, DropReason::SenderNotLive, bytes);
+        drop_frame(&mut fx, &sender.id, DropReason::SenderNotLive, bytes);
         Some(fx)
     }
 
@@ -597,22 +606,6 @@ impl<'c> Room<'c> {
         ids
     }
 
-    /// Closes a socket on the server's initiative: mark it first, so that its
-    /// later close event and any view of it treat it as gone.
-    fn close_socket<S: Copy>(&self, fx: &mut Step<S>, peer: &PeerView<S>, code: u16, reason: &str) {
-        let mut state = peer.state.clone();
-        state.closing = true;
-        fx.op(SocketOp::SaveState {
-            socket: peer.socket,
-            state,
-        });
-        fx.op(SocketOp::Close {
-            socket: peer.socket,
-            code,
-            reason: reason.to_owned(),
-        });
-    }
-
     /// Removes a live peer for cause: closes it and schedules its LEAVE.
     fn retire<S: Copy>(
         &self,
@@ -635,7 +628,7 @@ impl<'c> Room<'c> {
             ),
             Cause::Closed => (1000, "Closed", now_ms + self.cfg.leave_grace_ms),
         };
-        self.close_socket(fx, peer, code, reason);
+        close_socket(fx, peer, code, reason);
         fx.log(
             LogEvent::new(Level::Info, "retire")
                 .peer(&peer.state.id)
@@ -648,22 +641,6 @@ impl<'c> Room<'c> {
             due_ms: due,
             cause,
         });
-    }
-
-    fn drop_frame<S>(&self, fx: &mut Step<S>, peer: &str, reason: DropReason, bytes: usize) {
-        fx.count(Counter::Dropped(reason), 1);
-        // A flood must not turn into a flood of log lines: its frames are
-        // logged at debug; the kick itself is logged at warn.
-        let level = match reason {
-            DropReason::RateLimited | DropReason::SenderNotLive => Level::Debug,
-            _ => Level::Warn,
-        };
-        fx.log(
-            LogEvent::new(level, "drop")
-                .peer(peer)
-                .field("reason", reason.label())
-                .field("bytes", bytes),
-        );
     }
 
     /// Chooses the next alarm: the earliest of the sweep (only while sockets
@@ -698,6 +675,39 @@ impl<'c> Room<'c> {
     }
 }
 
+/// Closes a socket on the server's initiative: mark it first, so that its
+/// later close event and any view of it treat it as gone.
+pub(crate) fn close_socket<S: Copy>(fx: &mut Step<S>, peer: &PeerView<S>, code: u16, reason: &str) {
+    let mut state = peer.state.clone();
+    state.closing = true;
+    fx.op(SocketOp::SaveState {
+        socket: peer.socket,
+        state,
+    });
+    fx.op(SocketOp::Close {
+        socket: peer.socket,
+        code,
+        reason: reason.to_owned(),
+    });
+}
+
+/// Counts and logs a dropped frame.
+pub(crate) fn drop_frame<S>(fx: &mut Step<S>, peer: &str, reason: DropReason, bytes: usize) {
+    fx.count(Counter::Dropped(reason), 1);
+    // A flood must not turn into a flood of log lines: its frames are
+    // logged at debug; the kick itself is logged at warn.
+    let level = match reason {
+        DropReason::RateLimited | DropReason::SenderNotLive => Level::Debug,
+        _ => Level::Warn,
+    };
+    fx.log(
+        LogEvent::new(level, "drop")
+            .peer(peer)
+            .field("reason", reason.label())
+            .field("bytes", bytes),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -711,6 +721,7 @@ mod tests {
                 joined_ms: 0,
                 seen_ms: 0,
                 closing: false,
+                token_digest: None,
             },
             heartbeat_ms,
         }

@@ -6,7 +6,9 @@
 //! - the socket operations to carry out, in order ([`SocketOp`]);
 //! - what durable state changed: frames to store, keys to delete, whether the
 //!   room's record changed and whether the alarm it names changed;
-//! - the counters to add and the log events to write.
+//! - the counters to add and the log events to write;
+//! - in the open namespace, the frames to hand to other peers' objects
+//!   ([`Forward`]), which the caller sends after the rest.
 //!
 //! The caller's tail is then always the same sequence: read the queued
 //! frames the step delivers ([`Step::reads`]), [`carry_out`] the socket
@@ -15,6 +17,7 @@
 
 use crate::log::LogEvent;
 use crate::metrics::Counter;
+use crate::open::Forward;
 use crate::room::{PeerState, Target};
 use std::collections::BTreeMap;
 
@@ -69,6 +72,8 @@ pub struct Step<S> {
     pub record_changed: bool,
     /// The record's `alarm_ms` changed: point the runtime's alarm at it.
     pub alarm_changed: bool,
+    /// Open namespace: frames for other peer ids' objects, in order.
+    pub forwards: Vec<Forward>,
 }
 
 impl<S> Default for Step<S> {
@@ -81,6 +86,7 @@ impl<S> Default for Step<S> {
             logs: Vec::new(),
             record_changed: false,
             alarm_changed: false,
+            forwards: Vec::new(),
         }
     }
 }

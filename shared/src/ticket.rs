@@ -67,6 +67,8 @@ pub enum TicketError {
     BadRoomClaim,
     #[error("Invalid room ticket: issued for another peer id")]
     SubjectMismatch,
+    #[error("Invalid ticket: no sub (the open namespace needs the peer id in sub)")]
+    MissingSubject,
     #[error("Invalid room ticket: too long")]
     TooLong,
     #[error("Invalid room ticket: not a JWT")]
@@ -98,15 +100,46 @@ impl TicketPolicy {
         self.verify(token, now_secs).map(|(room, _)| room)
     }
 
+    /// The open namespace: does `token` prove that its bearer owns `id`?
+    /// With signed tickets it must be a valid ticket whose `sub` is `id`
+    /// (no `room` needed); without, the token is the client's own secret
+    /// and proves nothing (`Ok(false)`).
+    pub fn prove_id(&self, token: &str, id: &str, now_secs: u64) -> Result<bool, TicketError> {
+        if !self.is_signed() {
+            return Ok(false);
+        }
+        match self.verify_signed(token, now_secs)?.subject.as_deref() {
+            Some(sub) if sub == id => Ok(true),
+            Some(_) => Err(TicketError::SubjectMismatch),
+            None => Err(TicketError::MissingSubject),
+        }
+    }
+
     /// Verifies the token; returns the room and the optional `sub`.
     fn verify(&self, token: &str, now_secs: u64) -> Result<(String, Option<String>), TicketError> {
-        let (key, issuer, audience, leeway_secs) = match self {
-            TicketPolicy::RoomIdIsToken => {
-                if !crate::ids::is_valid_room_id(token) {
-                    return Err(TicketError::BadRoomId);
-                }
-                return Ok((token.to_owned(), None));
+        if !self.is_signed() {
+            if !crate::ids::is_valid_room_id(token) {
+                return Err(TicketError::BadRoomId);
             }
+            return Ok((token.to_owned(), None));
+        }
+        let claims = self.verify_signed(token, now_secs)?;
+        let room = claims.custom.room.ok_or(TicketError::MissingRoom)?;
+        if !crate::ids::is_valid_room_id(&room) {
+            return Err(TicketError::BadRoomClaim);
+        }
+        Ok((room, claims.subject))
+    }
+
+    /// Checks a signed ticket's signature, algorithm, times, issuer and
+    /// audience; the claims are the caller's to read.
+    fn verify_signed(
+        &self,
+        token: &str,
+        now_secs: u64,
+    ) -> Result<JWTClaims<RoomClaims>, TicketError> {
+        let (key, issuer, audience, leeway_secs) = match self {
+            TicketPolicy::RoomIdIsToken => return Err(TicketError::Malformed),
             TicketPolicy::Signed {
                 key,
                 issuer,
@@ -133,11 +166,7 @@ impl TicketPolicy {
         if claims.expires_at.is_none() {
             return Err(TicketError::MissingExpiry);
         }
-        let room = claims.custom.room.ok_or(TicketError::MissingRoom)?;
-        if !crate::ids::is_valid_room_id(&room) {
-            return Err(TicketError::BadRoomClaim);
-        }
-        Ok((room, claims.subject))
+        Ok(claims)
     }
 
     /// True when tokens must be signed tickets.
@@ -276,6 +305,48 @@ mod tests {
         assert_eq!(
             hs_policy().admit(&token, "bob", NOW),
             Err(TicketError::SubjectMismatch)
+        );
+    }
+
+    #[test]
+    fn the_open_namespace_takes_a_ticket_without_a_room_whose_sub_is_the_id() {
+        let ticket = |sub: Option<&str>, exp: u64| {
+            mint(&TicketClaims {
+                sub: sub.map(str::to_owned),
+                exp_secs: Some(exp),
+                ..TicketClaims::default()
+            })
+        };
+        let policy = hs_policy();
+        assert_eq!(
+            policy.prove_id(&ticket(Some("alice"), NOW + 60), "alice", NOW),
+            Ok(true)
+        );
+        assert_eq!(
+            policy.prove_id(&ticket(Some("alice"), NOW + 60), "bob", NOW),
+            Err(TicketError::SubjectMismatch)
+        );
+        assert_eq!(
+            policy.prove_id(&ticket(None, NOW + 60), "alice", NOW),
+            Err(TicketError::MissingSubject)
+        );
+        assert_eq!(
+            policy.prove_id(&ticket(Some("alice"), NOW - 60), "alice", NOW),
+            Err(TicketError::Expired)
+        );
+        assert_eq!(
+            policy.prove_id("a-random-client-token", "alice", NOW),
+            Err(TicketError::Malformed)
+        );
+        // Without a key the token is the client's own secret: it proves nothing.
+        assert_eq!(
+            TicketPolicy::RoomIdIsToken.prove_id("k3j5h2", "alice", NOW),
+            Ok(false)
+        );
+        // A ticket without a room still cannot open a room.
+        assert_eq!(
+            policy.admit(&ticket(Some("alice"), NOW + 60), "alice", NOW),
+            Err(TicketError::MissingRoom)
         );
     }
 

@@ -362,6 +362,7 @@ fn the_roster_lists_live_peers_only() {
         joined_ms: 0,
         seen_ms: seen,
         closing,
+        token_digest: None,
     };
     let views = vec![
         PeerView {

@@ -3,6 +3,11 @@
 //! alarm, feeds events to the core and carries out each [`Step`] with the
 //! same interpreter ([`carry_out`]) and in the same order as the Worker.
 //! Tests then look at what each socket received.
+//!
+//! [`open`] does the same for the open namespace: many homes, and the
+//! frames they forward to each other delivered in order.
+
+pub mod open;
 
 use crate::flood::PeerFloodGuard;
 use crate::metrics::Counter;
@@ -187,18 +192,7 @@ impl Harness {
 
     /// Parsed frames a socket received, as (type, src) pairs.
     pub fn got(&self, socket: usize) -> Vec<(String, Option<String>)> {
-        self.sockets[socket]
-            .received
-            .iter()
-            .map(|t| {
-                // Server frames are JSON; a non-JSON one shows up as an empty type.
-                let v: serde_json::Value = serde_json::from_str(t).unwrap_or_default();
-                (
-                    v["type"].as_str().unwrap_or_default().to_owned(),
-                    v["src"].as_str().map(str::to_owned),
-                )
-            })
-            .collect()
+        parse_received(&self.sockets[socket].received)
     }
 
     pub fn types(&self, socket: usize) -> Vec<String> {
@@ -214,10 +208,24 @@ impl Harness {
     }
 }
 
+/// Server frames as (type, src) pairs; a non-JSON one shows up as an empty type.
+pub(crate) fn parse_received(received: &[String]) -> Vec<(String, Option<String>)> {
+    received
+        .iter()
+        .map(|t| {
+            let v: serde_json::Value = serde_json::from_str(t).unwrap_or_default();
+            (
+                v["type"].as_str().unwrap_or_default().to_owned(),
+                v["src"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
 /// The double's sockets as the interpreter sees them.
-struct DoubleSockets<'a> {
-    sockets: &'a mut [Socket],
-    joiner: Option<usize>,
+pub(crate) struct DoubleSockets<'a> {
+    pub(crate) sockets: &'a mut [Socket],
+    pub(crate) joiner: Option<usize>,
 }
 
 impl DoubleSockets<'_> {

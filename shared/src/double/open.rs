@@ -1,0 +1,263 @@
+//! The open namespace in memory: one [`HomeDouble`] per peer id (sockets,
+//! record, storage, alarm, flood guard) and the forwards between them,
+//! delivered one by one in the order the steps made them, as the Worker's
+//! per-destination outbox does.
+
+use super::{parse_received, DoubleSockets, Socket};
+use crate::flood::PeerFloodGuard;
+use crate::metrics::Counter;
+use crate::open::{token_digest, Delivery, Forward, Home, HomeRecord, OpenJoin};
+use crate::room::{PeerView, RoomConfig};
+use crate::step::{carry_out, Step};
+use std::collections::{BTreeMap, VecDeque};
+
+/// One home, as its Durable Object would hold it.
+#[derive(Default)]
+pub struct HomeDouble {
+    pub sockets: Vec<Socket>,
+    pub rec: HomeRecord,
+    pub stored_rec: Option<HomeRecord>,
+    pub storage: BTreeMap<String, String>,
+    pub alarm: Option<u64>,
+    flood: Option<PeerFloodGuard>,
+}
+
+impl HomeDouble {
+    fn views(&self) -> Vec<PeerView<usize>> {
+        self.sockets
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.open)
+            .filter_map(|(i, s)| {
+                s.state.clone().map(|state| PeerView {
+                    socket: i,
+                    state,
+                    heartbeat_ms: s.heartbeat_ms,
+                })
+            })
+            .collect()
+    }
+
+    /// Nothing left behind: no record, no stored frame, no alarm.
+    pub fn is_gone(&self) -> bool {
+        self.stored_rec.is_none() && self.storage.is_empty() && self.alarm.is_none()
+    }
+}
+
+/// A client's socket: its home's id and its index there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Client(usize);
+
+/// The whole namespace.
+pub struct OpenNet {
+    pub cfg: RoomConfig,
+    pub homes: BTreeMap<String, HomeDouble>,
+    clients: Vec<(String, usize)>,
+    in_flight: VecDeque<(String, Forward)>,
+    pub counters: BTreeMap<Counter, u64>,
+    pub now: u64,
+}
+
+impl OpenNet {
+    pub fn new(cfg: RoomConfig) -> Self {
+        OpenNet {
+            cfg,
+            homes: BTreeMap::new(),
+            clients: Vec::new(),
+            in_flight: VecDeque::new(),
+            counters: BTreeMap::new(),
+            now: 1_000_000,
+        }
+    }
+
+    /// A client opens a socket as `id` with its own `token`.
+    pub fn connect(&mut self, id: &str, token: &str) -> Client {
+        self.connect_as(id, token, false)
+    }
+
+    /// The same with a ticket that proved the id (`proven`).
+    pub fn connect_as(&mut self, id: &str, token: &str, proven: bool) -> Client {
+        let home = self.homes.entry(id.to_owned()).or_default();
+        let index = home.sockets.len();
+        home.sockets.push(Socket {
+            state: None,
+            heartbeat_ms: None,
+            open: true,
+            received: Vec::new(),
+            close: None,
+        });
+        self.clients.push((id.to_owned(), index));
+        let request = OpenJoin {
+            token_digest: token_digest(token),
+            proven,
+        };
+        self.run(id, Some(index), |home, rec, views, _, now| {
+            home.join(rec, views, request, now)
+        });
+        Client(self.clients.len() - 1)
+    }
+
+    pub fn send(&mut self, client: Client, frame: &str) {
+        let (id, socket) = self.clients[client.0].clone();
+        if !self.homes[&id].sockets[socket].open {
+            return;
+        }
+        self.run(&id, None, |home, rec, views, flood, now| {
+            home.frame(rec, views, socket, frame.as_bytes(), flood, now)
+        });
+    }
+
+    /// The runtime answered a HEARTBEAT (no handler runs).
+    pub fn heartbeat(&mut self, client: Client) {
+        let (id, socket) = self.clients[client.0].clone();
+        let now = self.now;
+        if let Some(home) = self.homes.get_mut(&id) {
+            home.sockets[socket].heartbeat_ms = Some(now);
+        }
+    }
+
+    /// The client closed its socket (page closed, network lost).
+    pub fn close(&mut self, client: Client) {
+        let (id, socket) = self.clients[client.0].clone();
+        let Some(home) = self.homes.get_mut(&id) else {
+            return;
+        };
+        if !home.sockets[socket].open {
+            return;
+        }
+        home.sockets[socket].open = false;
+        let Some(state) = home.sockets[socket].state.clone() else {
+            return;
+        };
+        let gone = PeerView {
+            socket,
+            state,
+            heartbeat_ms: home.sockets[socket].heartbeat_ms,
+        };
+        self.run(&id, None, |home, rec, views, flood, now| {
+            home.closed(rec, views, &gone, flood, now)
+        });
+    }
+
+    /// Moves time forward, firing every home's alarm in time order.
+    pub fn advance(&mut self, ms: u64) {
+        let end = self.now + ms;
+        loop {
+            let next = self
+                .homes
+                .iter()
+                .filter_map(|(id, h)| h.alarm.map(|at| (at, id.clone())))
+                .filter(|(at, _)| *at <= end)
+                .min();
+            let Some((at, id)) = next else { break };
+            self.now = self.now.max(at);
+            if let Some(home) = self.homes.get_mut(&id) {
+                home.alarm = None;
+            }
+            self.run(&id, None, |home, rec, views, _, now| {
+                home.alarm(rec, views, now)
+            });
+        }
+        self.now = end;
+    }
+
+    /// Every home loses its memory; storage and sockets stay.
+    pub fn evict_all(&mut self) {
+        for home in self.homes.values_mut() {
+            home.rec = home.stored_rec.clone().unwrap_or_default();
+            home.flood = None;
+        }
+    }
+
+    pub fn got(&self, client: Client) -> Vec<(String, Option<String>)> {
+        parse_received(&self.socket(client).received)
+    }
+
+    pub fn types(&self, client: Client) -> Vec<String> {
+        self.got(client).into_iter().map(|(t, _)| t).collect()
+    }
+
+    pub fn socket(&self, client: Client) -> &Socket {
+        let (id, socket) = &self.clients[client.0];
+        &self.homes[id].sockets[*socket]
+    }
+
+    pub fn count(&self, counter: Counter) -> u64 {
+        self.counters.get(&counter).copied().unwrap_or(0)
+    }
+
+    /// Runs one handler of `id`'s home, carries out its step in the
+    /// Worker's order, then delivers the forwards it made (and theirs).
+    fn run<F>(&mut self, id: &str, joiner: Option<usize>, handler: F)
+    where
+        F: FnOnce(
+            &Home,
+            &mut HomeRecord,
+            &[PeerView<usize>],
+            &mut PeerFloodGuard,
+            u64,
+        ) -> Step<usize>,
+    {
+        self.run_one(id, joiner, handler);
+        while let Some((src, forward)) = self.in_flight.pop_front() {
+            let delivery = Delivery {
+                src,
+                parcels: vec![forward.parcel],
+            };
+            self.run_one(&forward.to, None, |home, rec, views, _, now| {
+                home.deliver(rec, views, &delivery, now)
+            });
+        }
+    }
+
+    fn run_one<F>(&mut self, id: &str, joiner: Option<usize>, handler: F)
+    where
+        F: FnOnce(
+            &Home,
+            &mut HomeRecord,
+            &[PeerView<usize>],
+            &mut PeerFloodGuard,
+            u64,
+        ) -> Step<usize>,
+    {
+        let cfg = self.cfg.clone();
+        let now = self.now;
+        let home = self.homes.entry(id.to_owned()).or_default();
+        let views = home.views();
+        let before = home.rec.clone();
+        let flood = home
+            .flood
+            .get_or_insert_with(|| PeerFloodGuard::new(cfg.peer_msgs_per_sec));
+        let step = handler(&Home::new(&cfg, id), &mut home.rec, &views, flood, now);
+        assert!(
+            step.record_changed || home.rec == before,
+            "the record changed but the step did not say so: {before:?} -> {:?}",
+            home.rec
+        );
+        let stored: BTreeMap<String, String> = step
+            .reads()
+            .into_iter()
+            .filter_map(|key| home.storage.get(&key).map(|text| (key, text.clone())))
+            .collect();
+        let mut sockets = DoubleSockets {
+            sockets: &mut home.sockets,
+            joiner,
+        };
+        let Ok(()) = carry_out(&step.ops, &stored, &mut sockets);
+        for (counter, by) in step.counts {
+            *self.counters.entry(counter).or_insert(0) += by;
+        }
+        home.storage.extend(step.puts);
+        for key in &step.deletes {
+            home.storage.remove(key);
+        }
+        if step.record_changed {
+            home.stored_rec = (!home.rec.is_empty()).then(|| home.rec.clone());
+        }
+        if step.alarm_changed {
+            home.alarm = home.rec.alarm_ms;
+        }
+        self.in_flight
+            .extend(step.forwards.into_iter().map(|f| (id.to_owned(), f)));
+    }
+}

@@ -1,0 +1,302 @@
+//! The open namespace's rules, through the in-memory double: many homes
+//! (one per peer id) and the frames they hand each other.
+
+use signaling_core::double::open::{Client, OpenNet};
+use signaling_core::frame::DropReason;
+use signaling_core::metrics::{Counter, RefuseReason};
+use signaling_core::room::RoomConfig;
+
+fn offer(dst: &str) -> String {
+    format!(r#"{{"type":"OFFER","dst":"{dst}","payload":{{"sdp":"x"}}}}"#)
+}
+
+fn candidate(dst: &str, n: u32) -> String {
+    format!(r#"{{"type":"CANDIDATE","dst":"{dst}","payload":{{"n":{n}}}}}"#)
+}
+
+fn net() -> OpenNet {
+    OpenNet::new(RoomConfig::default())
+}
+
+fn payloads(net: &OpenNet, client: Client, kind: &str) -> Vec<serde_json::Value> {
+    net.socket(client)
+        .received
+        .iter()
+        .filter_map(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+        .filter(|v| v["type"] == kind)
+        .map(|v| v["payload"].clone())
+        .collect()
+}
+
+#[test]
+fn peers_with_their_own_random_tokens_reach_each_other_by_id() {
+    let mut net = net();
+    let alice = net.connect("alice", "tok-a");
+    let bob = net.connect("bob", "tok-b");
+    assert_eq!(net.types(alice), ["OPEN"]);
+    assert_eq!(net.types(bob), ["OPEN"]);
+    // A spoofed src is overwritten with the sender's id.
+    net.send(
+        alice,
+        r#"{"type":"OFFER","src":"mallory","dst":"bob","payload":{"sdp":"x"}}"#,
+    );
+    net.send(
+        bob,
+        r#"{"type":"ANSWER","dst":"alice","payload":{"sdp":"y"}}"#,
+    );
+    assert_eq!(
+        net.got(bob)[1],
+        ("OFFER".to_owned(), Some("alice".to_owned()))
+    );
+    assert_eq!(
+        net.got(alice)[1],
+        ("ANSWER".to_owned(), Some("bob".to_owned()))
+    );
+}
+
+#[test]
+fn the_same_token_replaces_a_live_socket_and_another_token_is_refused() {
+    let mut net = net();
+    let first = net.connect("alice", "tok-a");
+    let thief = net.connect("alice", "tok-other");
+    assert_eq!(net.types(thief), ["ID-TAKEN"]);
+    assert_eq!(net.socket(thief).close.as_ref().map(|c| c.0), Some(1008));
+    assert!(net.socket(first).open, "the holder keeps its socket");
+    assert_eq!(
+        net.count(Counter::ConnectionRefused(RefuseReason::IdTaken)),
+        1
+    );
+
+    let again = net.connect("alice", "tok-a");
+    assert_eq!(net.types(again), ["OPEN"], "a reconnect gets OPEN");
+    assert_eq!(net.socket(first).close.as_ref().map(|c| c.0), Some(4001));
+    // The replaced socket's close is not a departure: nobody is told.
+    let bob = net.connect("bob", "tok-b");
+    net.send(bob, &offer("alice"));
+    net.close(first);
+    net.advance(10_000);
+    assert!(!net.types(bob).contains(&"LEAVE".to_owned()));
+    assert_eq!(net.types(again), ["OPEN", "OFFER"]);
+}
+
+#[test]
+fn a_stale_holder_is_replaced_by_anyone_and_a_proven_ticket_replaces_a_live_one() {
+    let mut net = net();
+    let silent = net.connect("alice", "tok-a");
+    net.advance(14_000);
+    let early = net.connect("alice", "tok-b");
+    assert_eq!(net.types(early), ["ID-TAKEN"], "not stale yet");
+    net.advance(2_000);
+    let late = net.connect("alice", "tok-b");
+    assert_eq!(net.types(late), ["OPEN"]);
+    assert_eq!(net.socket(silent).close.as_ref().map(|c| c.0), Some(4001));
+
+    let proven = net.connect_as("alice", "a-ticket", true);
+    assert_eq!(net.types(proven), ["OPEN"]);
+    assert!(!net.socket(late).open);
+}
+
+#[test]
+fn messages_wait_for_an_id_that_is_not_connected_yet_and_arrive_after_open_in_order() {
+    let mut net = net();
+    let alice = net.connect("alice", "tok-a");
+    net.send(alice, &offer("bob"));
+    for n in 0..3 {
+        net.send(alice, &candidate("bob", n));
+    }
+    net.advance(1_000);
+    let bob = net.connect("bob", "tok-b");
+    assert_eq!(
+        net.types(bob),
+        ["OPEN", "OFFER", "CANDIDATE", "CANDIDATE", "CANDIDATE"]
+    );
+    let ns: Vec<_> = payloads(&net, bob, "CANDIDATE")
+        .iter()
+        .map(|p| p["n"].as_u64())
+        .collect();
+    assert_eq!(ns, [Some(0), Some(1), Some(2)]);
+    assert_eq!(net.count(Counter::Queued), 4);
+    assert!(
+        net.homes["bob"].storage.is_empty(),
+        "delivered frames are deleted"
+    );
+}
+
+#[test]
+fn an_unanswered_id_sends_one_expire_per_sender_and_its_home_empties_itself() {
+    let mut net = net();
+    let alice = net.connect("alice", "tok-a");
+    let carol = net.connect("carol", "tok-c");
+    net.send(alice, &offer("ghost"));
+    net.send(alice, &candidate("ghost", 1));
+    net.send(carol, &offer("ghost"));
+    net.advance(4_000);
+    assert!(!net.types(alice).contains(&"EXPIRE".to_owned()));
+    net.advance(2_000);
+    assert_eq!(
+        net.got(alice)[1],
+        ("EXPIRE".to_owned(), Some("ghost".to_owned()))
+    );
+    assert_eq!(net.types(alice).len(), 2, "one EXPIRE for the pair");
+    assert_eq!(net.types(carol), ["OPEN", "EXPIRE"]);
+    assert_eq!(net.count(Counter::Expired), 3);
+    assert!(net.homes["ghost"].is_gone(), "no storage, no alarm left");
+}
+
+#[test]
+fn one_sender_cannot_fill_another_peers_inbox() {
+    let mut net = net();
+    let per_sender = net.cfg.max_queued_per_sender;
+    let alice = net.connect("alice", "tok-a");
+    let bob = net.connect("bob", "tok-b");
+    for n in 0..(per_sender as u32 + 10) {
+        net.send(alice, &candidate("carol", n));
+        if n % 50 == 49 {
+            net.advance(1_000); // stay under the per-peer rate
+        }
+    }
+    net.send(bob, &offer("carol"));
+    let carol = net.connect("carol", "tok-c");
+    let from: Vec<_> = net.got(carol).into_iter().skip(1).collect();
+    let from_alice = from
+        .iter()
+        .filter(|(_, s)| s.as_deref() == Some("alice"))
+        .count();
+    assert_eq!(from_alice, per_sender);
+    assert_eq!(
+        from.last(),
+        Some(&("OFFER".to_owned(), Some("bob".to_owned())))
+    );
+    assert_eq!(net.count(Counter::Dropped(DropReason::QueueFull)), 10);
+}
+
+#[test]
+fn a_peer_that_does_not_come_back_is_announced_to_those_it_signaled_with() {
+    let mut net = net();
+    let alice = net.connect("alice", "tok-a");
+    let bob = net.connect("bob", "tok-b");
+    let carol = net.connect("carol", "tok-c");
+    net.send(alice, &offer("bob")); // bob learns of alice by receiving
+    net.send(carol, &offer("alice")); // carol learns of alice by sending... to alice
+    let dave = net.connect("dave", "tok-d"); // never talked to alice
+    net.close(alice);
+    net.advance(1_000);
+    assert!(
+        !net.types(bob).contains(&"LEAVE".to_owned()),
+        "still in grace"
+    );
+    net.advance(2_000);
+    assert_eq!(
+        net.got(bob).last(),
+        Some(&("LEAVE".to_owned(), Some("alice".to_owned())))
+    );
+    assert_eq!(
+        net.got(carol).last(),
+        Some(&("LEAVE".to_owned(), Some("alice".to_owned())))
+    );
+    assert_eq!(net.types(dave), ["OPEN"]);
+    assert!(net.homes["alice"].is_gone());
+}
+
+#[test]
+fn back_within_the_grace_means_no_leave() {
+    let mut net = net();
+    let alice = net.connect("alice", "tok-a");
+    let bob = net.connect("bob", "tok-b");
+    net.send(alice, &offer("bob"));
+    net.close(alice);
+    net.advance(1_000);
+    let back = net.connect("alice", "a-new-page-token");
+    net.advance(10_000);
+    assert_eq!(net.types(back), ["OPEN"]);
+    assert!(!net.types(bob).contains(&"LEAVE".to_owned()));
+}
+
+#[test]
+fn a_silent_socket_is_swept_and_announced() {
+    let mut net = net();
+    let alice = net.connect("alice", "tok-a");
+    let bob = net.connect("bob", "tok-b");
+    net.send(bob, &offer("alice"));
+    for _ in 0..12 {
+        net.advance(5_000);
+        net.heartbeat(bob); // bob heartbeats, alice went silent
+    }
+    assert_eq!(net.socket(alice).close.as_ref().map(|c| c.0), Some(4002));
+    assert_eq!(
+        net.got(bob).last(),
+        Some(&("LEAVE".to_owned(), Some("alice".to_owned())))
+    );
+    assert!(net.socket(bob).open);
+}
+
+#[test]
+fn eviction_between_any_two_events_loses_nothing() {
+    let mut net = net();
+    let alice = net.connect("alice", "tok-a");
+    net.evict_all();
+    net.send(alice, &offer("bob"));
+    net.evict_all();
+    net.send(alice, &candidate("bob", 1));
+    net.evict_all();
+    net.advance(500);
+    net.evict_all();
+    let bob = net.connect("bob", "tok-b");
+    assert_eq!(net.types(bob), ["OPEN", "OFFER", "CANDIDATE"]);
+    net.evict_all();
+    net.close(alice);
+    net.evict_all();
+    net.advance(5_000);
+    assert_eq!(
+        net.got(bob).last(),
+        Some(&("LEAVE".to_owned(), Some("alice".to_owned())))
+    );
+    // The second holder of bob's id still gets bob's replacement rules.
+    net.evict_all();
+    let thief = net.connect("bob", "tok-x");
+    assert_eq!(net.types(thief), ["ID-TAKEN"]);
+}
+
+#[test]
+fn a_flood_to_random_ids_leaves_bounded_work_and_nothing_behind() {
+    let mut net = OpenNet::new(RoomConfig {
+        peer_msgs_per_sec: 50,
+        ..RoomConfig::default()
+    });
+    let mallory = net.connect("mallory", "tok-m");
+    for n in 0..2_000 {
+        net.send(mallory, &offer(&format!("nobody{n}")));
+    }
+    // The per-peer limit cut the sender off long before 2,000 ids.
+    assert!(!net.socket(mallory).open);
+    let touched = net.homes.len() - 1;
+    assert!(touched <= 2 * 50, "{touched} homes touched");
+    net.advance(60_000);
+    let left: Vec<_> = net
+        .homes
+        .iter()
+        .filter(|(_, h)| !h.is_gone())
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "homes left with storage or an alarm: {left:?}"
+    );
+}
+
+#[test]
+fn frames_the_server_makes_or_that_cannot_wait_are_never_forwarded_again() {
+    let mut net = net();
+    let alice = net.connect("alice", "tok-a");
+    // LEAVE and EXPIRE to an offline id: dropped at its home, not queued.
+    net.send(alice, r#"{"type":"LEAVE","dst":"ghost"}"#);
+    net.send(alice, r#"{"type":"EXPIRE","dst":"ghost"}"#);
+    assert_eq!(net.count(Counter::Dropped(DropReason::OfflineNotQueued)), 2);
+    assert!(net.homes["ghost"].is_gone());
+    // A HEARTBEAT or a malformed frame goes nowhere and keeps the socket.
+    net.send(alice, r#"{"type":"HEARTBEAT"}"#);
+    net.send(alice, "not json");
+    assert_eq!(net.count(Counter::Dropped(DropReason::Malformed)), 1);
+    assert!(net.socket(alice).open);
+    assert_eq!(net.types(alice), ["OPEN"]);
+}
