@@ -23,6 +23,9 @@ pub enum Endpoint {
     Socket,
     /// `GET /debug/rooms/{room}`: one room's wake counters (only with `DEBUG_ENDPOINTS`).
     RoomDebug(String),
+    /// `GET /debug/homes/{id}`: one open-namespace home's counters, sockets,
+    /// stored keys and alarm (only with `DEBUG_ENDPOINTS`).
+    HomeDebug(String),
     /// `GET /debug/ghost/{room}`: report a room that then never reports again,
     /// to test that gauges heal (only with `DEBUG_ENDPOINTS`).
     GhostDebug(String),
@@ -53,6 +56,9 @@ pub fn route(mounts: &[String], path: &str) -> Endpoint {
     }
     if let Some(room) = path.strip_prefix("/debug/rooms/") {
         return Endpoint::RoomDebug(room.to_owned());
+    }
+    if let Some(id) = path.strip_prefix("/debug/homes/") {
+        return Endpoint::HomeDebug(id.to_owned());
     }
     if let Some(room) = path.strip_prefix("/debug/ghost/") {
         return Endpoint::GhostDebug(room.to_owned());
@@ -133,6 +139,10 @@ mod tests {
         assert_eq!(
             route(&m, "/debug/rooms/r1"),
             Endpoint::RoomDebug("r1".into())
+        );
+        assert_eq!(
+            route(&m, "/debug/homes/alice"),
+            Endpoint::HomeDebug("alice".into())
         );
         assert_eq!(route(&m, "/nope"), Endpoint::NotFound);
         assert_eq!(route(&m, "/peerjs/id/extra"), Endpoint::NotFound);

@@ -104,6 +104,15 @@ pub fn read_open(header: impl Fn(&str) -> Option<String>) -> Result<OpenAdmissio
     })
 }
 
+/// Checks the headers of an open-namespace request about one peer id that
+/// is not an upgrade (its home's debug view).
+pub fn read_open_peer(header: impl Fn(&str) -> Option<String>) -> Result<String, ContractError> {
+    read_version(&header)?;
+    header(HEADER_PEER)
+        .filter(|p| crate::ids::is_valid_peer_id(p))
+        .ok_or(ContractError::BadPeer)
+}
+
 /// Checks only the contract version, for requests about no room.
 pub fn read_version(header: impl Fn(&str) -> Option<String>) -> Result<u32, ContractError> {
     let version = header(HEADER_VERSION).ok_or(ContractError::NoVersion)?;

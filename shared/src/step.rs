@@ -21,6 +21,35 @@ use crate::open::Forward;
 use crate::room::{PeerState, Target};
 use std::collections::BTreeMap;
 
+/// A durable record the tail writes back: a room's [`crate::room::RoomMeta`]
+/// or a home's [`crate::open::HomeRecord`].
+pub trait DurableRecord:
+    Default + Clone + serde::Serialize + serde::de::DeserializeOwned + 'static
+{
+    /// Nothing to remember: the caller deletes the key.
+    fn is_empty(&self) -> bool;
+    /// The alarm the record wants.
+    fn alarm_ms(&self) -> Option<u64>;
+}
+
+impl DurableRecord for crate::room::RoomMeta {
+    fn is_empty(&self) -> bool {
+        crate::room::RoomMeta::is_empty(self)
+    }
+    fn alarm_ms(&self) -> Option<u64> {
+        self.alarm_ms
+    }
+}
+
+impl DurableRecord for crate::open::HomeRecord {
+    fn is_empty(&self) -> bool {
+        crate::open::HomeRecord::is_empty(self)
+    }
+    fn alarm_ms(&self) -> Option<u64> {
+        self.alarm_ms
+    }
+}
+
 /// One operation on the room's sockets.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SocketOp<S> {

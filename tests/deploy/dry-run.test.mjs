@@ -70,9 +70,13 @@ for (const tier of ['rooms', 'router']) {
         assert.equal(s.routes, undefined, 'the rooms tier must have no routes');
         assert.deepEqual(
           (s.durable_objects?.bindings ?? []).map((b) => [b.name, b.class_name]),
-          [['GAME_ROOM', 'GameRoom'], ['STATS', 'StatsShard']],
+          [['GAME_ROOM', 'GameRoom'], ['STATS', 'StatsShard'], ['PEER_HOME', 'PeerHome']],
         );
-        assert.ok(config.migrations?.some((m) => m.new_sqlite_classes?.includes('GameRoom')), 'GameRoom migration');
+        for (const cls of ['GameRoom', 'StatsShard', 'PeerHome']) {
+          assert.ok(config.migrations?.some((m) => m.new_sqlite_classes?.includes(cls)), `${cls} migration`);
+        }
+        // A deployed migration is never edited: new classes get a new tag.
+        assert.deepEqual(config.migrations.map((m) => m.tag), ['v1', 'v2'], 'migration tags in order');
       } else {
         assert.deepEqual(
           (s.services ?? []).map((b) => [b.binding, b.service]),

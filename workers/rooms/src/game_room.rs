@@ -5,8 +5,8 @@
 //! of the room from the hibernatable sockets (tag = peer id, attachment =
 //! `PeerState`, plus the runtime's HEARTBEAT auto-response timestamp), loads
 //! the room's durable record, runs the core on it in place, and carries out
-//! the core's [`Step`] in one fixed tail ([`GameRoom::finish`]): the core's
-//! own interpreter for the socket operations, then storage. HEARTBEAT frames
+//! the core's [`Step`] in one fixed tail (`tail.rs`): the core's own
+//! interpreter for the socket operations, then storage. HEARTBEAT frames
 //! are answered by the runtime's auto-response and never reach this code.
 //!
 //! Each handler reads and runs the core without yielding, and the record it
@@ -16,8 +16,9 @@
 
 use crate::record::Record;
 use crate::runtime::{self, RawState};
-use crate::sockets::{Read, RoomSockets, SocketList};
+use crate::sockets::{Read, SocketList};
 use crate::stats::Reporter;
+use crate::tail::Tail;
 use signaling_core::config::{ConfigError, RoomsWorkerConfig, Settings};
 use signaling_core::contract;
 use signaling_core::flood::PeerFloodGuard;
@@ -25,9 +26,8 @@ use signaling_core::frame;
 use signaling_core::log::{Level, LogEvent};
 use signaling_core::metrics::Counter;
 use signaling_core::room::{echo_close_code, JoinRequest, PeerState, PeerView, Room, RoomMeta};
-use signaling_core::step::{carry_out, Step};
+use signaling_core::step::Step;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use worker::*;
 
 #[durable_object]
@@ -37,7 +37,7 @@ pub struct GameRoom {
     room: String,
     config: std::result::Result<RoomsWorkerConfig, ConfigError>,
     /// The durable record, in memory once loaded after a wake.
-    record: Record,
+    record: Record<RoomMeta>,
     /// The sockets as this object knows them; see [`SocketList`].
     sockets: SocketList,
     /// In-memory only: losing it at eviction merely forgives a flooder.
@@ -121,7 +121,8 @@ impl DurableObject for GameRoom {
             })
             .flatten();
         if let Some(dropped) = early {
-            return self.finish(&[], None, dropped).await;
+            self.tail().finish(&[], None, dropped).await?;
+            return Ok(());
         }
         // `frame` judges no staleness, so no heartbeat timestamps.
         self.run(Read::Cached, None, |room, meta, sockets, peers, now| {
@@ -250,12 +251,21 @@ impl GameRoom {
             .report(&self.state, &self.env, &self.room, peers, force);
     }
 
-    /// Runs one core handler on the in-memory record, then [`Self::finish`].
-    /// From the record's load to the end of `handler` nothing yields, and
-    /// the handler changes the object's one copy of the record: an event
-    /// that gets in during a later await starts from this change, never from
-    /// a stale copy (which would drop queued messages or leave the alarm at
-    /// an old time). `handler` answers `None` when it has nothing to do.
+    /// The tail every handler ends with (see `tail.rs`).
+    fn tail(&self) -> Tail<'_, RoomMeta> {
+        Tail {
+            state: &self.state,
+            raw: &self.raw,
+            list: &self.sockets,
+            record: &self.record,
+            stats: &self.stats,
+            log_level: self.config.as_ref().map_or(Level::Info, |c| c.log_level),
+            room: Some(&self.room),
+            outbox: None,
+        }
+    }
+
+    /// Runs one core handler of the room through the tail.
     async fn run<F>(&self, read: Read, joiner: Option<&WebSocket>, handler: F) -> Result<()>
     where
         F: FnOnce(
@@ -269,65 +279,12 @@ impl GameRoom {
         let Ok(cfg) = &self.config else {
             return Ok(());
         };
-        self.record.load(&self.state.storage()).await?;
-        let (sockets, peers) = self.sockets.peers(&self.state, &self.raw, read);
         let room = Room::new(&cfg.room);
-        let now = runtime::now_ms();
-        let step = self
-            .record
-            .change(|meta| handler(&room, meta, &sockets, &peers, now));
-        match step {
-            Some(step) => self.finish(&sockets, joiner, step).await,
-            None => Ok(()),
-        }
-    }
-
-    /// The one tail of every handler: read what the step delivers, carry
-    /// out its socket operations with the core's interpreter, count and
-    /// log, then write storage and the alarm.
-    async fn finish(
-        &self,
-        sockets: &[WebSocket],
-        joiner: Option<&WebSocket>,
-        step: Step<usize>,
-    ) -> Result<()> {
-        let storage = self.state.storage();
-        let reads = step.reads();
-        let mut stored = BTreeMap::new();
-        if !reads.is_empty() {
-            let found = storage.get_multiple(reads.clone()).await?;
-            for key in reads {
-                if let Some(text) = found.get(&key.as_str().into()).as_string() {
-                    stored.insert(key, text);
-                }
-            }
-        }
-        let mut runtime_sockets = RoomSockets {
-            state: &self.state,
-            list: &self.sockets,
-            sockets,
-            joiner,
-        };
-        carry_out(&step.ops, &stored, &mut runtime_sockets)?;
-        for (counter, by) in step.counts {
-            self.stats.add(counter, by);
-        }
-        let min_level = self.config.as_ref().map_or(Level::Info, |c| c.log_level);
-        for event in &step.logs {
-            runtime::log(min_level, Some(&self.room), event);
-        }
-        for (key, text) in &step.puts {
-            storage.put(key, text).await?;
-        }
-        if !step.deletes.is_empty() {
-            storage.delete_multiple(step.deletes).await?;
-        }
-        if step.record_changed {
-            self.record.persist(&storage).await?;
-        }
-        if step.alarm_changed {
-            self.record.sync_alarm(&storage).await?;
-        }
+        self.tail()
+            .run(read, joiner, |meta, sockets, peers, now| {
+                handler(&room, meta, sockets, peers, now)
+            })
+            .await?;
         Ok(())
     }
 }

@@ -6,18 +6,26 @@
 //!   timestamps, log output, per-isolate counters).
 //! - `game_room`: the Durable Object, a thin adapter around
 //!   `signaling_core::room`.
-//! - `record`: the room's durable record in memory and in storage.
+//! - `peer_home`: the open namespace's Durable Object, one per peer id, a
+//!   thin adapter around `signaling_core::open`; `outbox`: its deliveries
+//!   to other homes.
+//! - `record`: an object's durable record in memory and in storage.
+//! - `tail`: what every handler of a room or a home does after the core.
 //! - `sockets`: how the object reads its hibernatable sockets, and the
 //!   runtime's side of the core's socket interpreter.
 //! - `stats`: the stats shards rooms report to, and their gathering.
 
 mod game_room;
+mod outbox;
+mod peer_home;
 mod record;
 mod runtime;
 mod sockets;
 mod stats;
+mod tail;
 
 pub use game_room::GameRoom;
+pub use peer_home::PeerHome;
 pub use stats::StatsShard;
 
 use signaling_core::config::Settings;
@@ -48,6 +56,9 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             Response::ok("ok")
         };
     }
+    if contract::is_open(|name| req.headers().get(name).ok().flatten()) {
+        return open(req, &env, &path).await;
+    }
     let peer_required = path == contract::PATH_CONNECT;
     let admission =
         match contract::read(|name| req.headers().get(name).ok().flatten(), peer_required) {
@@ -63,6 +74,25 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         }
         _ => runtime::json_error(404, "no such internal endpoint"),
     }
+}
+
+/// An open-namespace request: to the home of the peer id it names. The
+/// homes' delivery path is not among them: only homes call it.
+async fn open(req: Request, env: &Env, path: &str) -> Result<Response> {
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let peer = match path {
+        contract::PATH_CONNECT => contract::read_open(header).map(|a| a.peer),
+        contract::PATH_STATS => contract::read_open_peer(header),
+        _ => return runtime::json_error(404, "no such internal endpoint"),
+    };
+    let peer = match peer {
+        Ok(p) => p,
+        Err(err) => return runtime::json_error(403, &err.to_string()),
+    };
+    let stub = env
+        .durable_object(outbox::HOME_BINDING)?
+        .get_by_name(&peer)?;
+    stub.fetch_with_request(req).await
 }
 
 fn health(env: &Env) -> Result<Response> {

@@ -1,27 +1,35 @@
-//! The room's durable record (`RoomMeta`): loaded into memory once per wake,
-//! changed in place by the core, and written to storage (with the alarm it
-//! names) as it is when the write is issued.
+//! An object's durable record (a room's `RoomMeta`, a home's `HomeRecord`):
+//! loaded into memory once per wake, changed in place by the core, and
+//! written to storage (with the alarm it names) as it is when the write is
+//! issued.
 
-use signaling_core::room::RoomMeta;
+use signaling_core::step::DurableRecord;
 use std::cell::RefCell;
 use worker::{js_sys, wasm_bindgen, Result, ScheduledTime, Storage};
 
-/// Storage key of the room's durable record.
+/// Storage key of the object's durable record.
 const META_KEY: &str = "meta";
 
 /// The object's one copy of the record; `None` until loaded after a wake.
-#[derive(Default)]
-pub struct Record {
-    meta: RefCell<Option<RoomMeta>>,
+pub struct Record<M> {
+    meta: RefCell<Option<M>>,
 }
 
-impl Record {
+impl<M> Default for Record<M> {
+    fn default() -> Self {
+        Record {
+            meta: RefCell::new(None),
+        }
+    }
+}
+
+impl<M: DurableRecord> Record<M> {
     /// Loads the record once per wake.
     pub async fn load(&self, storage: &Storage) -> Result<()> {
         if self.meta.borrow().is_some() {
             return Ok(());
         }
-        let stored = storage.get::<RoomMeta>(META_KEY).await?.unwrap_or_default();
+        let stored = storage.get::<M>(META_KEY).await?.unwrap_or_default();
         // Another event may have loaded (and changed) it while we waited.
         self.meta.borrow_mut().get_or_insert(stored);
         Ok(())
@@ -30,14 +38,14 @@ impl Record {
     /// Runs `change` on the in-memory record itself (no copy), without
     /// yielding: an event that gets in during a later await starts from this
     /// change, never from a stale copy.
-    pub fn change<R>(&self, change: impl FnOnce(&mut RoomMeta) -> R) -> R {
+    pub fn change<R>(&self, change: impl FnOnce(&mut M) -> R) -> R {
         let mut cache = self.meta.borrow_mut();
-        change(cache.get_or_insert_with(RoomMeta::default))
+        change(cache.get_or_insert_with(M::default))
     }
 
     /// Writes the record as it is now, which may already include later
     /// events' changes: whichever write is issued last carries the latest
-    /// state. An empty record is deleted, so an empty room stores nothing.
+    /// state. An empty record is deleted, so an empty object stores nothing.
     pub async fn persist(&self, storage: &Storage) -> Result<()> {
         let current = self.meta.borrow().clone().unwrap_or_default();
         if current.is_empty() {
@@ -52,7 +60,7 @@ impl Record {
     /// when the call is issued, for the same reason as [`Record::persist`]:
     /// an interleaved handler's older value must never be the last one set.
     pub async fn sync_alarm(&self, storage: &Storage) -> Result<()> {
-        let wanted = self.meta.borrow().as_ref().and_then(|m| m.alarm_ms);
+        let wanted = self.meta.borrow().as_ref().and_then(M::alarm_ms);
         match wanted {
             Some(at_ms) => {
                 let when = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at_ms as f64));

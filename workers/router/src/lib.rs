@@ -19,6 +19,7 @@ mod state;
 use glue::now_ms;
 use http::{json, json_error, refuse_socket, with_cors};
 use signaling_core::api::{self, Endpoint};
+use signaling_core::config::Namespace;
 use signaling_core::contract;
 use signaling_core::cors::OriginDecision;
 use signaling_core::log::{Level, LogEvent};
@@ -97,6 +98,7 @@ async fn route(req: Request, env: &Env) -> Result<Response> {
         Endpoint::Peers => roster(&req, &env, cfg).await?,
         Endpoint::Socket => json_error(426, "Upgrade Required: connect with a WebSocket")?,
         Endpoint::RoomDebug(room) if cfg.debug_endpoints => room_debug(&env, &room).await?,
+        Endpoint::HomeDebug(id) if cfg.debug_endpoints => home_debug(&env, &id).await?,
         Endpoint::Metrics => metrics::scrape(&req, &env, cfg, now_ms()).await?,
         Endpoint::GhostDebug(room) if cfg.debug_endpoints => {
             metrics::ghost(&env, &room, now_ms()).await?
@@ -104,6 +106,7 @@ async fn route(req: Request, env: &Env) -> Result<Response> {
         Endpoint::Demo(file) if cfg.demo => demo(&env, &req, &file).await?,
         Endpoint::Demo(_)
         | Endpoint::RoomDebug(_)
+        | Endpoint::HomeDebug(_)
         | Endpoint::GhostDebug(_)
         | Endpoint::NotFound => json_error(404, "Not found")?,
     };
@@ -212,6 +215,14 @@ async fn roster(
     env: &Env,
     cfg: &signaling_core::config::RouterConfig,
 ) -> Result<Response> {
+    if cfg.namespace == Namespace::Open {
+        // As the reference with discovery off: one namespace-wide list does
+        // not scale across homes, and it would hand every id to anyone.
+        return json_error(
+            401,
+            "Peer discovery is off: this server runs the open namespace (NAMESPACE=open)",
+        );
+    }
     let bearer = req
         .headers()
         .get("Authorization")
@@ -290,6 +301,77 @@ async fn room_debug(env: &Env, room: &str) -> Result<Response> {
     Ok(json(&body)?.with_status(resp.status_code()))
 }
 
+/// The internal upgrade for a room's member: the ticket (or, in dev, the
+/// token) names the room. Outer error: the runtime; inner: a refusal.
+fn rooms_admission(
+    cfg: &signaling_core::config::RouterConfig,
+    peer: &query::PeerQuery,
+) -> Result<std::result::Result<Request, signaling_core::ticket::TicketError>> {
+    let grant = match cfg.tickets.admit(&peer.token, &peer.id, now_ms() / 1000) {
+        Ok(grant) => grant,
+        Err(err) => return Ok(Err(err)),
+    };
+    log(
+        cfg,
+        LogEvent::new(Level::Debug, "connect")
+            .peer(&peer.id)
+            .field("room", grant.room.as_str())
+            .field("proven", grant.proves_id),
+    );
+    // A fresh request: nothing the client sent (internal headers included) crosses over.
+    internal_request(
+        contract::PATH_CONNECT,
+        &grant.room,
+        Some((&peer.id, grant.proves_id)),
+    )
+    .map(Ok)
+}
+
+/// The internal upgrade for the open namespace: the token is the client's
+/// own secret (only its digest crosses over, to tell a reconnect of the
+/// same client from another one), or with tickets a ticket whose `sub` is
+/// the id.
+fn open_admission(
+    cfg: &signaling_core::config::RouterConfig,
+    peer: &query::PeerQuery,
+) -> Result<std::result::Result<Request, signaling_core::ticket::TicketError>> {
+    let proven = match cfg.tickets.prove_id(&peer.token, &peer.id, now_ms() / 1000) {
+        Ok(proven) => proven,
+        Err(err) => return Ok(Err(err)),
+    };
+    log(
+        cfg,
+        LogEvent::new(Level::Debug, "connect")
+            .peer(&peer.id)
+            .field("namespace", "open")
+            .field("proven", proven),
+    );
+    let digest = signaling_core::open::token_digest(&peer.token);
+    let headers = [
+        ("Upgrade", "websocket"),
+        (contract::HEADER_NAMESPACE, "open"),
+        (contract::HEADER_PEER, peer.id.as_str()),
+        (contract::HEADER_PROVEN, if proven { "1" } else { "0" }),
+        (contract::HEADER_TOKEN_DIGEST, digest.as_str()),
+    ];
+    http::internal_request(Method::Get, contract::PATH_CONNECT, &headers, None).map(Ok)
+}
+
+/// `GET /debug/homes/{id}`: an open-namespace home's view, for local tests.
+async fn home_debug(env: &Env, id: &str) -> Result<Response> {
+    if !signaling_core::ids::is_valid_peer_id(id) {
+        return json_error(400, "invalid peer id");
+    }
+    let headers = [
+        (contract::HEADER_NAMESPACE, "open"),
+        (contract::HEADER_PEER, id),
+    ];
+    let internal = http::internal_request(Method::Get, contract::PATH_STATS, &headers, None)?;
+    let mut resp = env.service(ROOMS_BINDING)?.fetch_request(internal).await?;
+    let body: serde_json::Value = resp.json().await?;
+    Ok(json(&body)?.with_status(resp.status_code()))
+}
+
 /// A WebSocket upgrade at `{mount}peerjs`.
 async fn upgrade(
     req: Request,
@@ -333,8 +415,12 @@ async fn upgrade(
             return refuse_socket(&err.to_string(), 1008);
         }
     };
-    let grant = match cfg.tickets.admit(&peer.token, &peer.id, now_ms() / 1000) {
-        Ok(grant) => grant,
+    let internal = match cfg.namespace {
+        Namespace::Rooms => rooms_admission(cfg, &peer)?,
+        Namespace::Open => open_admission(cfg, &peer)?,
+    };
+    let internal = match internal {
+        Ok(internal) => internal,
         Err(err) => {
             metrics::count(Counter::ConnectionRefused(RefuseReason::BadTicket));
             log(
@@ -347,19 +433,6 @@ async fn upgrade(
             return refuse_socket(&err.to_string(), 1008);
         }
     };
-    log(
-        cfg,
-        LogEvent::new(Level::Debug, "connect")
-            .peer(&peer.id)
-            .field("room", grant.room.as_str())
-            .field("proven", grant.proves_id),
-    );
-    // A fresh request: nothing the client sent (internal headers included) crosses over.
-    let internal = internal_request(
-        contract::PATH_CONNECT,
-        &grant.room,
-        Some((&peer.id, grant.proves_id)),
-    )?;
     match env.service(ROOMS_BINDING)?.fetch_request(internal).await {
         Ok(resp) => Ok(resp),
         Err(err) => {
