@@ -49,7 +49,7 @@ wait_health() { # name port pid
   echo "$name did not become healthy:"; tail -50 "$logs/$name.log"; return 1
 }
 
-phase "start the Workers (dev tickets off, tickets on) and the reference peer@1.0.2"
+phase "start the Workers (dev tickets off, tickets on, open namespace) and the reference peer@1.0.2"
 export TICKET_SECRET="e2e-secret-0123456789abcdef0123456789"
 P_PLAIN=$(free_port); start_dev plain "$P_PLAIN"; PID_PLAIN=${pids[-1]}
 P_TICKETS=$(free_port); start_dev tickets "$P_TICKETS" \
@@ -57,17 +57,20 @@ P_TICKETS=$(free_port); start_dev tickets "$P_TICKETS" \
   --var "CONNECTS_PER_MINUTE_PER_IP:60" --var "CONNECT_BURST_PER_IP:40" \
   --var "ALLOWED_ORIGINS:https://game.example,http://localhost:8080"
 PID_TICKETS=${pids[-1]}
+P_OPEN=$(free_port); start_dev open "$P_OPEN" --var "NAMESPACE:open"; PID_OPEN=${pids[-1]}
 P_REF=$(free_port)
 node node_modules/peer/dist/bin/peerjs.js --port "$P_REF" --alive_timeout 6000 >"$logs/reference.log" 2>&1 &
 pids+=($!)
 wait_health plain "$P_PLAIN" "$PID_PLAIN"
 wait_health tickets "$P_TICKETS" "$PID_TICKETS"
+wait_health open "$P_OPEN" "$PID_OPEN"
 for _ in $(seq 1 60); do curl -fsS "http://127.0.0.1:$P_REF/" >/dev/null 2>&1 && break; sleep 0.5; done
 
 cargo build -q -p tools --bin mint-ticket --bin loadgen --bin soak
 export MINT_TICKET="$root/target/debug/mint-ticket" LOADGEN="$root/target/debug/loadgen" SOAK="$root/target/debug/soak"
 phase "end-to-end tests (node --test)"
 export E2E_URL="http://127.0.0.1:$P_PLAIN" E2E_TICKETS_URL="http://127.0.0.1:$P_TICKETS" REF_URL="http://127.0.0.1:$P_REF"
+export E2E_OPEN_URL="http://127.0.0.1:$P_OPEN"
 export E2E_LOG="$logs/plain.log"
 node --test --test-concurrency=4 --test-timeout=120000 --test-reporter=spec "tests/e2e/*.test.mjs"
 cleanup; pids=()

@@ -11,6 +11,8 @@ import { join as pathJoin } from 'node:path';
 export const BASE = process.env.E2E_URL ?? 'http://127.0.0.1:9000';
 export const TICKETS = process.env.E2E_TICKETS_URL;
 export const REF = process.env.REF_URL;
+/** Our Workers with NAMESPACE=open (the reference's one id namespace). */
+export const OPEN = process.env.E2E_OPEN_URL;
 export const SECRET = process.env.TICKET_SECRET ?? '';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
