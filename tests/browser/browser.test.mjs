@@ -1,15 +1,10 @@
 // The unmodified peerjs@1.5.5 client in headless Chromium (one context and
-// page per peer) against both Workers under wrangler dev. Runs inside a
-// loopback-only network namespace (scripts/test.sh), so WebRTC stays on
-// 127.0.0.1. Why the flags below: loopback ICE candidates are only gathered
-// with --allow-loopback-in-peer-connection, and only shown as IPs (not mDNS
-// names, which nothing resolves here) with WebRtcHideLocalIpsWithMdns off;
-// fake media devices and auto-accepted permission prompts stand in for a
-// camera; the background-networking, component-update, sync and QUIC flags
-// keep Chromium from reaching for the internet, which the namespace has not.
+// page per peer, see harness.mjs) against both Workers under wrangler dev in
+// rooms mode. Runs inside a loopback-only network namespace
+// (scripts/test.sh), so WebRTC stays on 127.0.0.1.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
+import { launchBrowser, newPeer as newPagePeer, start, until } from './harness.mjs';
 import { startDev, mintTicket, nowSecs, sleep } from '../e2e/lib.mjs';
 
 const SECRET = 'browser-secret-0123456789abcdef012345';
@@ -23,15 +18,7 @@ before(async () => {
     startDev(),
     startDev({ vars: [`ROOM_TICKET_SECRET:${SECRET}`, 'REQUIRE_TICKETS:true'] }),
   ]);
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--allow-loopback-in-peer-connection', '--use-fake-ui-for-media-stream',
-      '--use-fake-device-for-media-stream', '--disable-features=WebRtcHideLocalIpsWithMdns',
-    ],
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {
@@ -41,78 +28,7 @@ after(async () => {
   console.log(`timings (ms): ${JSON.stringify(timings)}`);
 });
 
-/** One peer: its own context and page with the client loaded and helpers installed. */
-async function newPeer(base = dev.base) {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await page.goto(`${base}/demo/harness.html`);
-  await page.evaluate(() => {
-    window.events = [];
-    window.conns = {};
-    window.received = {};
-    window.h = {
-      // Creates the Peer; resolves with {open: id} or {error: {type, message}}.
-      start(id, token, extra = {}) {
-        const started = performance.now();
-        return new Promise(async (resolve) => {
-          // Media permission makes Chromium enumerate loopback candidates.
-          window.stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
-          const opts = { host: location.hostname, port: Number(location.port), path: '/', token, secure: false,
-            config: { iceServers: [] }, ...extra };
-          const peer = id ? new Peer(id, opts) : new Peer(opts);
-          window.peer = peer;
-          peer.on('open', (pid) => { events.push(['open', pid]); resolve({ open: pid, ms: performance.now() - started }); });
-          peer.on('error', (e) => { events.push(['error', e.type, e.message]); resolve({ error: { type: e.type, message: e.message } }); });
-          peer.on('disconnected', () => events.push(['disconnected']));
-          peer.on('connection', (c) => h.track(c));
-          peer.on('call', (call) => {
-            call.answer(window.stream);
-            window.call = call;
-            call.on('stream', (s) => { window.remote = s; });
-          });
-        });
-      },
-      track(c) {
-        conns[c.peer] = c;
-        c.on('data', (d) => {
-          const bytes = d instanceof ArrayBuffer ? new Uint8Array(d) : ArrayBuffer.isView(d) ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : null;
-          (received[c.peer] ??= []).push(bytes ? { bytes: bytes.length, sum: bytes.reduce((a, b) => (a + b) % 65521, 0) } : d);
-        });
-        c.on('close', () => events.push(['close', c.peer, performance.now()]));
-        return new Promise((resolve) => (c.open ? resolve() : c.on('open', resolve)));
-      },
-      connect(other) {
-        const started = performance.now();
-        const c = peer.connect(other, { reliable: true });
-        return Promise.race([
-          h.track(c).then(() => ({ ok: performance.now() - started })),
-          new Promise((r) => peer.on('error', (e) => r({ error: { type: e.type, message: e.message } }))),
-          new Promise((r) => setTimeout(() => r({ error: { type: 'timeout' } }), 60000)),
-        ]);
-      },
-      waitOpen(other) {
-        return new Promise((resolve) => {
-          const check = () => (conns[other]?.open ? resolve(true) : setTimeout(check, 50));
-          check();
-        });
-      },
-      send(other, data) { conns[other].send(data); },
-      got(other) { return received[other] ?? []; },
-    };
-  });
-  return { context, page, eval: (fn, arg) => page.evaluate(fn, arg) };
-}
-
-const start = (p, id, token, extra) => p.eval(([i, t, e]) => h.start(i, t, e), [id, token, extra]);
-// Generous deadlines: a busy machine is slow, not wrong.
-const until = async (p, fn, arg, ms = 30000) => {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await p.eval(fn, arg)) return true;
-    await sleep(100);
-  }
-  return false;
-};
+const newPeer = (base = dev.base) => newPagePeer(browser, base);
 
 let meshRoom;
 let mesh = [];
