@@ -4,7 +4,8 @@ import json, os, sys, glob
 out, cores = sys.argv[1], sys.argv[2]
 res = {}
 names = {"a": "1000 rooms x 4 handshake", "b": "2500 rooms x 4 (10,000 sockets)", "c": "hot room at the per-peer limit", "d": "idle heartbeating rooms",
-         "e": "room of 3 relaying 50/s, no flood", "f": "room of 3 relaying 50/s while a 4th member floods 10,000 frames/s"}
+         "e": "room of 3 relaying 50/s, no flood", "f": "room of 3 relaying 50/s while a 4th member floods 10,000 frames/s",
+         "g": "open namespace: 1000 foursomes (4,000 peers, own tokens)", "h": "open namespace: 2000 pairs (4,000 peers, own tokens)"}
 for f in glob.glob(os.path.join(out, "*-*.json")):
     label, scen = os.path.basename(f)[:-5].split("-", 1)
     if scen in names:

@@ -177,3 +177,37 @@ test('a flood of frames to random ids leaves nothing behind: every home it touch
   assert.deepEqual(left, [], 'homes with storage or an alarm left');
   await flooder.close();
 });
+
+test('metrics in open mode: relays, queued, expired and leaves are counted as in rooms mode', async () => {
+  // Prometheus text, one `series value` per line.
+  const read = async () => {
+    const { text } = await httpGet(OPEN, '/metrics');
+    const series = {};
+    for (const line of text.split('\n')) {
+      const m = /^(peerjs_[^ ]+) ([0-9.e+]+)$/.exec(line);
+      if (m) series[m[1]] = Number(m[2]);
+    }
+    return series;
+  };
+  const OFFERS = 'peerjs_messages_relayed_total{type="OFFER"}';
+  const QUEUED = 'peerjs_messages_queued_total';
+  const EXPIRED = 'peerjs_messages_expired_total';
+  const LEAVES = 'peerjs_leaves_total{cause="closed"}';
+  const before = await read();
+  assert.ok([OFFERS, QUEUED, EXPIRED, LEAVES].every((k) => k in before), `series present: ${Object.keys(before).join(' ')}`);
+  const [aId, bId] = [unique('a'), unique('b')];
+  const a = await join(OPEN, aId, token());
+  const b = await join(OPEN, bId, token());
+  a.send({ type: 'OFFER', dst: bId, payload: {} });
+  await b.next('OFFER');
+  a.send({ type: 'OFFER', dst: unique('ghost'), payload: {} });
+  await a.next('EXPIRE', 30_000);
+  b.kill();
+  await a.next('LEAVE', 20_000);
+  await a.close();
+  // Homes report on membership changes; the figures are cluster-wide, so
+  // other tests add to them: each must have grown at least by ours.
+  const after = await eventually(read, (m) => [OFFERS, QUEUED, EXPIRED, LEAVES].every((k) => m[k] > before[k]),
+    'the relay, the queued message, its expiry and the leave in /metrics');
+  assert.ok(after[OFFERS] >= before[OFFERS] + 1);
+});

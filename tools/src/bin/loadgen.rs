@@ -13,12 +13,16 @@
 //! The steady phase's relay latency is reported on its own (`steady_relay_ms`)
 //! so a run with a flood can be set beside one without.
 //!
+//! With `--own-tokens`, every peer sends a token of its own instead of its
+//! room's, as an app on the open namespace (`NAMESPACE=open`) or on the
+//! reference server does; the "rooms" are then only who talks to whom.
+//!
 //! Everything is bounded: connections open at `--connect-rate` per second,
 //! the run stops at `--max-secs`, and only 127.0.0.1 is accepted as target.
 //!
 //! ```text
 //! loadgen --url http://127.0.0.1:9000 --rooms 1000 --peers 4 [--steady-secs 0 --steady-rate 0]
-//!         [--idle-secs 0] [--flood-rate 0] [--pids 123,456] [--json out.json] [--label ours]
+//!         [--idle-secs 0] [--flood-rate 0] [--own-tokens] [--pids 123,456] [--json out.json] [--label ours]
 //! ```
 
 use futures_util::{SinkExt, StreamExt};
@@ -51,6 +55,7 @@ struct Args {
     label: String,
     sdp_bytes: usize,
     flood_rate: u64,
+    own_tokens: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -68,6 +73,7 @@ fn parse_args() -> Result<Args, String> {
         label: "server".into(),
         sdp_bytes: 4096,
         flood_rate: 0,
+        own_tokens: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -85,6 +91,10 @@ fn parse_args() -> Result<Args, String> {
             "--sdp-bytes" => a.sdp_bytes = num(value()?)? as usize,
             "--flood-rate" => a.flood_rate = num(value()?)?,
             "--label" => a.label = value()?,
+            "--own-tokens" => {
+                a.own_tokens = true;
+                continue;
+            }
             "--json" => a.json = Some(value()?),
             "--pids" => {
                 a.pids = value()?
@@ -374,8 +384,13 @@ async fn main() {
         for p in 0..args.peers {
             let exp: Expected = Arc::new(Mutex::new(HashSet::new()));
             exp_room.push(exp.clone());
-            let (a, t, tk) = (args.clone(), tally.clone(), token.clone());
             let id = peer_id(r, p, &run);
+            let tk = if args.own_tokens {
+                format!("{run}t{r}x{p}")
+            } else {
+                token.clone()
+            };
+            let (a, t) = (args.clone(), tally.clone());
             opens.push(tokio::spawn(async move {
                 open_peer(&a, &tk, &id, t, exp, deadline).await
             }));

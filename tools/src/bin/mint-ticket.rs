@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! ROOM_TICKET_SECRET=... cargo run -q -p tools --bin mint-ticket -- --room r1 [--sub alice] [--ttl 300] [--iss X] [--aud Y]
+//! ROOM_TICKET_SECRET=... cargo run -q -p tools --bin mint-ticket -- --sub alice   # open namespace
 //! ```
 //! Prints the token on stdout. The secret comes from the environment only,
 //! never from the command line (where it would land in shell history).
@@ -11,7 +12,7 @@ use signaling_core::ticket::{mint_hs256, TicketClaims};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-const USAGE: &str = "usage: ROOM_TICKET_SECRET=... mint-ticket --room ROOM [--sub PEER_ID] [--ttl SECONDS] [--iss ISSUER] [--aud AUDIENCE]";
+const USAGE: &str = "usage: ROOM_TICKET_SECRET=... mint-ticket (--room ROOM [--sub PEER_ID] | --sub PEER_ID) [--ttl SECONDS] [--iss ISSUER] [--aud AUDIENCE]";
 
 fn main() -> ExitCode {
     match run() {
@@ -58,11 +59,18 @@ fn run() -> Result<String, String> {
             other => return Err(format!("unknown flag {other}")),
         }
     }
-    let room = claims.room.as_deref().ok_or("--room is required")?;
-    if !signaling_core::ids::is_valid_room_id(room) {
-        return Err(format!(
-            "{room:?} is not a valid room id ([A-Za-z0-9_-]{{1,64}})"
-        ));
+    // Rooms mode needs the room; the open namespace needs only the id (sub).
+    match (claims.room.as_deref(), claims.sub.as_deref()) {
+        (None, None) => return Err("--room (rooms mode) or --sub (open mode) is required".into()),
+        (Some(room), _) if !signaling_core::ids::is_valid_room_id(room) => {
+            return Err(format!(
+                "{room:?} is not a valid room id ([A-Za-z0-9_-]{{1,64}})"
+            ))
+        }
+        (_, Some(sub)) if !signaling_core::ids::is_valid_peer_id(sub) => {
+            return Err(format!("{sub:?} is not a valid peer id"))
+        }
+        _ => {}
     }
     mint_hs256(secret.as_bytes(), &claims).map_err(|e| e.to_string())
 }
