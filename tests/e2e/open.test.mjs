@@ -162,6 +162,7 @@ test('HTTP API in open mode: /id answers, /peers is 401 (discovery off, as the r
   assert.match(id.text, /^[0-9a-f-]{36}$/);
   const peers = await httpGet(OPEN, '/peerjs/peerjs/peers');
   assert.equal(peers.status, 401);
+  assert.equal(peers.headers.get('www-authenticate'), 'Bearer');
   assert.match(peers.body.error, /discovery is off/i);
 });
 

@@ -36,6 +36,7 @@ test('the roster follows joins, leaves and takeovers', async () => {
 test('the roster needs the credential and carries CORS headers', async () => {
   const noCred = await httpGet(BASE, '/peerjs/peers', { Origin: 'https://x.example' });
   assert.equal(noCred.status, 401);
+  assert.equal(noCred.headers.get('www-authenticate'), 'Bearer', 'a 401 names its scheme (RFC 9110 §11.6.1)');
   assert.equal(noCred.headers.get('access-control-allow-origin'), 'https://x.example');
   const bad = await httpGet(BASE, '/peerjs/peers?token=bad.room');
   assert.equal(bad.status, 403);

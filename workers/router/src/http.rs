@@ -14,6 +14,13 @@ pub fn json<T: serde::Serialize>(body: &T) -> Result<Response> {
 
 pub use glue::json_error;
 
+/// `401` naming the scheme the credential goes in (RFC 9110 §11.6.1).
+pub fn unauthorized(msg: &str) -> Result<Response> {
+    let mut resp = json_error(401, msg)?;
+    resp.headers_mut().set("WWW-Authenticate", "Bearer")?;
+    Ok(resp)
+}
+
 /// Adds the CORS headers the origin decision calls for.
 pub fn with_cors(mut resp: Response, decision: &OriginDecision) -> Result<Response> {
     for (name, value) in decision.response_headers() {

@@ -17,7 +17,7 @@ mod metrics;
 mod state;
 
 use glue::now_ms;
-use http::{json, json_error, refuse_socket, with_cors};
+use http::{json, json_error, refuse_socket, unauthorized, with_cors};
 use signaling_core::api::{self, Endpoint};
 use signaling_core::config::Namespace;
 use signaling_core::contract;
@@ -218,8 +218,7 @@ async fn roster(
     if cfg.namespace == Namespace::Open {
         // As the reference with discovery off: one namespace-wide list does
         // not scale across homes, and it would hand every id to anyone.
-        return json_error(
-            401,
+        return unauthorized(
             "Peer discovery is off: this server runs the open namespace (NAMESPACE=open)",
         );
     }
@@ -235,8 +234,7 @@ async fn roster(
         .find(|(k, _)| k == "token")
         .map(|(_, v)| v.into_owned());
     let Some(token) = bearer.or(from_query).filter(|t| !t.is_empty()) else {
-        return json_error(
-            401,
+        return unauthorized(
             "Unauthorized: give the room token as 'Authorization: Bearer <token>' or ?token=",
         );
     };

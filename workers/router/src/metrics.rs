@@ -94,12 +94,9 @@ pub async fn scrape(req: &Request, env: &Env, cfg: &RouterConfig, now: u64) -> R
     if let Some(token) = &cfg.metrics_token {
         let given = req.headers().get("Authorization").ok().flatten();
         if given.as_deref().and_then(|h| h.strip_prefix("Bearer ")) != Some(token.as_str()) {
-            let mut resp = http::json_error(
-                401,
+            return http::unauthorized(
                 "Unauthorized: send 'Authorization: Bearer <METRICS_TOKEN>'",
-            )?;
-            resp.headers_mut().set("WWW-Authenticate", "Bearer")?;
-            return Ok(resp);
+            );
         }
     }
     let cached = STATS.with(|s| {
