@@ -4,7 +4,7 @@
 // (scripts/test.sh), so WebRTC stays on 127.0.0.1.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, newPeer as newPagePeer, start, until } from './harness.mjs';
+import { decodeRemoteFrames, launchBrowser, newPeer as newPagePeer, start, until } from './harness.mjs';
 import { startDev, mintTicket, nowSecs, sleep } from '../e2e/lib.mjs';
 
 const SECRET = 'browser-secret-0123456789abcdef012345';
@@ -72,20 +72,7 @@ test('2. a media call with the fake camera: the callee decodes advancing video f
     call.on('stream', (s) => { window.callerRemote = s; });
   });
   assert.ok(await until(callee, () => !!window.remote, null, 30000), 'remote stream');
-  const frames = await callee.eval(async () => {
-    const v = document.createElement('video');
-    v.muted = true;
-    v.autoplay = true;
-    v.srcObject = window.remote;
-    document.body.appendChild(v);
-    await v.play();
-    let count = 0;
-    await new Promise((resolve) => {
-      const tick = () => { count += 1; if (count >= 10) resolve(); else v.requestVideoFrameCallback(tick); };
-      v.requestVideoFrameCallback(tick);
-    });
-    return { w: v.videoWidth, h: v.videoHeight, count, t: v.currentTime };
-  });
+  const frames = await decodeRemoteFrames(callee, 10);
   timings.callToFrames = Date.now() - startedAt;
   assert.ok(frames.w > 0 && frames.h > 0, JSON.stringify(frames));
   assert.equal(frames.count, 10);

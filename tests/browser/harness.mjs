@@ -104,3 +104,22 @@ export const until = async (p, fn, arg, ms = 30000) => {
   return false;
 };
 
+/**
+ * Plays the page's remote stream (`window.remote`, set when a call is
+ * answered) in a video element and waits for `frames` decoded frames;
+ * answers the video's size and the frames counted.
+ */
+export const decodeRemoteFrames = (p, frames) => p.eval(async (wanted) => {
+  const v = document.createElement('video');
+  v.muted = true;
+  v.autoplay = true;
+  v.srcObject = window.remote;
+  document.body.appendChild(v);
+  await v.play();
+  let count = 0;
+  await new Promise((resolve) => {
+    const tick = () => { count += 1; if (count >= wanted) resolve(); else v.requestVideoFrameCallback(tick); };
+    v.requestVideoFrameCallback(tick);
+  });
+  return { w: v.videoWidth, h: v.videoHeight, count, t: v.currentTime };
+}, frames);

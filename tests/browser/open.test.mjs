@@ -4,7 +4,7 @@
 // band (here: the test hands them over, as a game's backend would).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, newPeer as newPagePeer, start, until } from './harness.mjs';
+import { decodeRemoteFrames, launchBrowser, newPeer as newPagePeer, start, until } from './harness.mjs';
 import { startDev } from '../e2e/lib.mjs';
 
 let dev;
@@ -57,20 +57,7 @@ test('open 2. a media call between two of them: the callee decodes advancing vid
     call.on('stream', (s) => { window.callerRemote = s; });
   }, ids[1]);
   assert.ok(await until(callee, () => !!window.remote, null, 30000), 'remote stream');
-  const frames = await callee.eval(async () => {
-    const v = document.createElement('video');
-    v.muted = true;
-    v.autoplay = true;
-    v.srcObject = window.remote;
-    document.body.appendChild(v);
-    await v.play();
-    let count = 0;
-    await new Promise((resolve) => {
-      const tick = () => { count += 1; if (count >= 10) resolve(); else v.requestVideoFrameCallback(tick); };
-      v.requestVideoFrameCallback(tick);
-    });
-    return { w: v.videoWidth, h: v.videoHeight, count };
-  });
+  const frames = await decodeRemoteFrames(callee, 10);
   assert.ok(frames.w > 0 && frames.h > 0, JSON.stringify(frames));
   assert.equal(frames.count, 10);
 });

@@ -259,10 +259,13 @@ impl PeerHome {
 
     /// Sends what this home's steps forwarded (see `outbox.rs`).
     async fn drain(&self) {
-        let level = self.config.as_ref().map_or(Level::Info, |c| c.log_level);
         self.outbox
-            .drain(&self.env, &self.me, &self.stats, level)
+            .drain(&self.env, &self.me, &self.stats, self.log_level())
             .await;
+    }
+
+    fn log_level(&self) -> Level {
+        self.config.as_ref().map_or(Level::Info, |c| c.log_level)
     }
 
     fn woke(&self) {
@@ -283,7 +286,7 @@ impl PeerHome {
             list: &self.sockets,
             record: &self.record,
             stats: &self.stats,
-            log_level: self.config.as_ref().map_or(Level::Info, |c| c.log_level),
+            log_level: self.log_level(),
             room: None,
             outbox: Some(&self.outbox),
         }
