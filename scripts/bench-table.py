@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Renders target/bench/*.json as one markdown table per scenario (ours, reference, ratio)."""
+"""Renders target/bench/*.json as one markdown table per scenario: every server side by side, then ours/floor and ours/reference."""
 import json, os, sys, glob
 out, cores = sys.argv[1], sys.argv[2]
 res = {}
@@ -17,22 +17,40 @@ rows = [("opened", "sockets opened"), ("refused", "refused"), ("lost", "lost"), 
         ("flood.frames_sent", "flood frames sent"), ("flood.error", "flooder's ERROR"), ("flood.close_code", "flooder closed with"), ("flood.closed_after_ms", "flooder closed after ms"),
         ("messages_per_sec", "messages/s"), ("server_cpu_secs", "server CPU s"), ("server_peak_rss_kib", "server peak RSS KiB"),
         ("server_rss_per_peer_kib", "RSS per peer KiB"), ("client_cpu_share", "client CPU share"), ("wakes_per_room_hour", "room wakes per room-hour")]
+def machine():
+    model = ""
+    try:
+        model = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    try:
+        mem = int(next(l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal"))) / 1048576
+    except (OSError, StopIteration):
+        mem = 0
+    return f"{cores} cores ({model or 'unknown CPU'}), {mem:.0f} GiB, Linux, loopback"
 def get(d, k):
     for p in k.split("."):
         d = d.get(p) if isinstance(d, dict) else None
     return d
-lines = [f"Machine: {cores} cores, 24 GiB, loopback; client and servers on the same cores; connections opened at the same rate for both; ours = both Workers under `wrangler dev` (what `make dev` serves); reference = peer@1.0.2 on Node 22.", ""]
+SERVERS = ["ours", "floor", "reference", "dev"]
+lines = [f"Machine: {machine()}; loadgen, client and servers share those cores; connections opened at the same rate for all. "
+         "**ours** = both Workers on bare `workerd serve` (the production runtime), **floor** = `bench/floor/relay.js`, a minimal JS relay "
+         "Durable Object on the same workerd, **reference** = peer@1.0.2 on Node 22, **dev** = both Workers under `wrangler dev` (what `make dev` serves). "
+         "A `-` is a figure that server has no counter for, or a scenario it did not run.", ""]
+fmt = lambda v: "-" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
+def ratio(o, r):
+    return f"{o / r:.2f}" if isinstance(o, (int, float)) and isinstance(r, (int, float)) and r else "-"
 for s in sorted(res):
+    present = [n for n in SERVERS if n in res[s]]
     lines.append(f"### ({s}) {names[s]}")
-    lines.append("| figure | ours | reference | ours/reference |")
-    lines.append("| --- | --- | --- | --- |")
+    lines.append("| figure | " + " | ".join(present) + " | ours/floor | ours/reference |")
+    lines.append("| --- |" + " --- |" * (len(present) + 2))
     for k, label in rows:
-        o, r = get(res[s].get("ours", {}), k), get(res[s].get("reference", {}), k)
-        if o is None and r is None:
+        vals = {n: get(res[s][n], k) for n in present}
+        if all(v is None for v in vals.values()):
             continue
-        fmt = lambda v: "-" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
-        ratio = f"{o / r:.2f}" if isinstance(o, (int, float)) and isinstance(r, (int, float)) and r else "-"
-        lines.append(f"| {label} | {fmt(o)} | {fmt(r)} | {ratio} |")
+        o = vals.get("ours")
+        lines.append(f"| {label} | " + " | ".join(fmt(vals[n]) for n in present) + f" | {ratio(o, vals.get('floor'))} | {ratio(o, vals.get('reference'))} |")
     lines.append("")
 text = "\n".join(lines)
 print(text)

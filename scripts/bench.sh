@@ -1,25 +1,35 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: our Workers (as `make dev` serves them: both under
-# `wrangler dev`) and the reference `peer@1.0.2`, the same scenarios against
-# each, on loopback, one after the other. Prints one table and writes
-# target/bench/results.json and docs/benchmarks.md. Not a test: figures, not pass/fail.
+# Side-by-side benchmark, on loopback, one server at a time, a fresh server
+# per scenario, the same loadgen against each:
+#   ours      both Workers on bare `workerd serve` (the production runtime;
+#             config generated from the wrangler files by workerd-config.py)
+#   floor     bench/floor/relay.js, a minimal JS relay object, bare workerd
+#   reference peer@1.0.2 on Node 22
+#   dev       both Workers under `wrangler dev`, as `make dev` serves them
+# Prints one table per scenario and writes target/bench/results.json and
+# docs/benchmarks.md. Not a test: figures, not pass/fail.
 #   BENCH_QUICK=1 shrinks every scenario (for a smoke run).
 #   BENCH_ONLY=open runs only the open-namespace scenarios (g, h) and leaves
 #   docs/benchmarks.md alone (its tables come from full runs only).
+#   BENCH_SERVERS="ours floor" runs only those servers (docs left alone).
 set -euo pipefail
 main() {
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 export PATH="$root/node_modules/.bin:$HOME/.cargo/bin:$PATH"
-out="$root/target/bench"; mkdir -p "$out"; rm -f "$out"/*.json
+out="$root/target/bench"; mkdir -p "$out"; rm -f "$out"/*.json "$out"/*.log
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
 cargo build -q --release -p tools --bin loadgen
 WASM_OPT=0 scripts/build-worker.sh workers/rooms >/dev/null
 WASM_OPT=0 scripts/build-worker.sh workers/router >/dev/null
 loadgen="$root/target/release/loadgen"
+# The runtime binary itself (not the npm wrapper script), so CPU and RSS are workerd's own.
+workerd=$(node -p 'require.resolve(`@cloudflare/workerd-${process.platform}-${process.arch === "x64" ? "64" : process.arch}/bin/workerd`)')
 quick=${BENCH_QUICK:-0}
 A_ROOMS=1000; B_ROOMS=2500; PAIRS=2000; IDLE_ROOMS=200; IDLE_SECS=120; HOT_SECS=20; FLOOD_SECS=10
 if [ "$quick" = 1 ]; then A_ROOMS=20; B_ROOMS=40; PAIRS=40; IDLE_ROOMS=5; IDLE_SECS=15; HOT_SECS=3; FLOOD_SECS=3; fi
+servers=${BENCH_SERVERS:-ours floor reference dev}
+only=${BENCH_ONLY:-}
 
 source scripts/lib.sh
 server_pid=""
@@ -34,11 +44,25 @@ run() { # label scenario args...
     echo "   ($label $scenario reported loss, refusals or errors: see $out/$label-$scenario.json)" >&2
 }
 
-start_ours() { # extra wrangler args (e.g. --var NAMESPACE:open)
-  port=$(free_port)
-  dev_private "$port" --var CONNECTS_PER_MINUTE_PER_IP:0 --var LOG_LEVEL:warn "$@" >>"$out/ours-dev.log" 2>&1 &
+# Every server gets the settings a load test needs: no per-IP connect limit
+# (all clients share 127.0.0.1), warnings only, no demo. Extra NAME=VALUE
+# arguments are settings too.
+bench_settings=(CONNECTS_PER_MINUTE_PER_IP=0 LOG_LEVEL=warn DEMO=false)
+start_ours() {
+  port=$(free_port); local dir; dir=$(mktemp -d)
+  local vars=(); for kv in "${bench_settings[@]}" "$@"; do vars+=(--var "$kv"); done
+  python3 scripts/workerd-config.py "$dir" "$port" "${vars[@]}" >/dev/null
+  "$workerd" serve "$dir/config.capnp" >>"$out/ours.log" 2>&1 &
   server_pid=$!
   wait_up "http://127.0.0.1:$port/health?deep=1"
+  url="http://127.0.0.1:$port"
+}
+start_floor() {
+  port=$(free_port)
+  "$workerd" serve bench/floor/config.capnp --socket-addr "http=127.0.0.1:$port" \
+    --directory-path "do-storage=$(mktemp -d)" >>"$out/floor.log" 2>&1 &
+  server_pid=$!
+  wait_up "http://127.0.0.1:$port/health"
   url="http://127.0.0.1:$port"
 }
 start_reference() {
@@ -48,12 +72,20 @@ start_reference() {
   wait_up "http://127.0.0.1:$port/"
   url="http://127.0.0.1:$port"
 }
+start_dev() {
+  port=$(free_port)
+  local vars=(); for kv in "${bench_settings[@]}" "$@"; do vars+=(--var "${kv/=/:}"); done
+  dev_private "$port" "${vars[@]}" >>"$out/dev.log" 2>&1 &
+  server_pid=$!
+  wait_up "http://127.0.0.1:$port/health?deep=1"
+  url="http://127.0.0.1:$port"
+}
+has() { [[ " $servers " == *" $1 "* ]]; }
 
-# Each scenario gets a fresh server, so one overloaded run cannot skew the next.
-# Connections open at $RATE a second against both servers.
+# Connections open at $RATE a second against every server.
 RATE=${BENCH_CONNECT_RATE:-100}
-only=${BENCH_ONLY:-}
-[ "$only" = open ] || for which in ours reference; do
+for which in ours floor reference dev; do
+  has "$which" && [ "$only" != open ] || continue
   "start_$which"; run "$which" a --url "$url" --rooms "$A_ROOMS" --peers 4 --connect-rate "$RATE"; stop_server
   "start_$which"; run "$which" b --url "$url" --rooms "$B_ROOMS" --peers 4 --connect-rate "$RATE"; stop_server
   "start_$which"; run "$which" c --url "$url" --rooms 1 --peers 4 --steady-secs "$HOT_SECS" --steady-rate 400; stop_server
@@ -63,16 +95,23 @@ only=${BENCH_ONLY:-}
   "start_$which"; run "$which" f --url "$url" --rooms 1 --peers 3 --steady-secs "$FLOOD_SECS" --steady-rate 50 --flood-rate 10000; stop_server
 done
 # The open namespace (NAMESPACE=open): the same 4,000 peers, each with its own
-# token as an unchanged app sends, in foursomes (g) and in pairs (h).
+# token as an unchanged app sends, in foursomes (g) and in pairs (h). The
+# floor has no open namespace.
 for which in ours reference; do
-  args=(); [ "$which" = ours ] && args=(--var NAMESPACE:open)
+  has "$which" || continue
+  args=(); [ "$which" = ours ] && args=(NAMESPACE=open)
   "start_$which" "${args[@]}"; run "$which" g --url "$url" --rooms "$A_ROOMS" --peers 4 --own-tokens --connect-rate "$RATE"; stop_server
   "start_$which" "${args[@]}"; run "$which" h --url "$url" --rooms "$PAIRS" --peers 2 --own-tokens --connect-rate "$RATE"; stop_server
 done
 # Idle rooms: only ours has rooms and a wake counter.
-[ "$only" = open ] || { start_ours; run ours d --url "$url" --rooms "$IDLE_ROOMS" --peers 4 --idle-secs "$IDLE_SECS" --sdp-bytes 100 --connect-rate "$RATE"; stop_server; }
+if [ "$only" != open ]; then
+  for which in ours dev; do
+    has "$which" || continue
+    "start_$which"; run "$which" d --url "$url" --rooms "$IDLE_ROOMS" --peers 4 --idle-secs "$IDLE_SECS" --sdp-bytes 100 --connect-rate "$RATE"; stop_server
+  done
+fi
 
-docs="$root/docs/benchmarks.md"; [ "$only" = open ] && docs=""
+docs="$root/docs/benchmarks.md"; { [ -n "$only" ] || [ -n "${BENCH_SERVERS:-}" ]; } && docs=""
 python3 scripts/bench-table.py "$out" "$(nproc)" $docs
 }
 main "$@"
