@@ -137,13 +137,13 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
                 100_000,
             )? as u32,
         };
-        // A live room reports at least every liveness sweep, so its gauge
-        // lives a multiple of the sweep interval by default.
+        // A live room reports at least every liveness sweep, and sweeps come
+        // at most `alive + sweep` apart, so its gauge lives 2.5 times that.
         let stats = StatsConfig {
             shards: self.number("STATS_SHARDS", u64::from(DEFAULT_STATS_SHARDS), 1, 256)? as u32,
             gauge_ttl_ms: self.number(
                 "STATS_TTL_MS",
-                room.sweep_interval_ms * 5 / 2,
+                (room.alive_timeout_ms + room.sweep_interval_ms) * 5 / 2,
                 1_000,
                 86_400_000,
             )?,
@@ -346,14 +346,14 @@ mod tests {
         assert_eq!(rooms.room.alive_timeout_ms, 15_000);
         let stats = StatsConfig {
             shards: 8,
-            gauge_ttl_ms: 75_000,
+            gauge_ttl_ms: 175_000,
             reports: true,
         };
         assert_eq!(rooms.stats, stats);
         let slower = settings(&[("LIVENESS_SWEEP_MS", "90000")])
             .rooms()
             .expect("valid");
-        assert_eq!(slower.stats.gauge_ttl_ms, 225_000, "2.5 sweeps");
+        assert_eq!(slower.stats.gauge_ttl_ms, 262_500, "2.5 x (alive + sweep)");
         let router = settings(&[]).router().expect("defaults are valid");
         assert_eq!(router.peerjs_key, "peerjs");
         assert_eq!(router.mounts, vec!["/peerjs/".to_owned(), "/".to_owned()]);

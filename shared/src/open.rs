@@ -23,8 +23,8 @@ use crate::frame::{self, ClientFrame, DropReason, RelayKind};
 use crate::log::{Level, LogEvent};
 use crate::metrics::{Counter, LeaveCause, RefuseReason};
 use crate::room::{
-    close_socket, drop_frame, Cause, PeerState, PeerView, PendingLeave, Queued, RoomConfig, Target,
-    CLOSE_POLICY, CLOSE_REPLACED, CLOSE_TIMEOUT,
+    close_socket, drop_frame, oldest_attached_seen, oldest_seen, Cause, PeerState, PeerView,
+    PendingLeave, Queued, RoomConfig, Target, CLOSE_POLICY, CLOSE_REPLACED, CLOSE_TIMEOUT,
 };
 use crate::step::{SocketOp, Step};
 use serde::{Deserialize, Serialize};
@@ -218,7 +218,7 @@ impl<'c> Home<'c> {
                 keys,
             });
         }
-        self.plan_alarm(&mut fx, rec, true, now_ms);
+        self.plan_alarm(&mut fx, rec, Some(now_ms), now_ms);
         fx
     }
 
@@ -255,7 +255,7 @@ impl<'c> Home<'c> {
                 fx.log(LogEvent::new(Level::Warn, "rate_limit").peer(self.me));
                 flood.forget(self.me);
                 self.retire(&mut fx, rec, sender, Cause::Kicked, now_ms);
-                self.plan_alarm(&mut fx, rec, false, now_ms);
+                self.plan_alarm(&mut fx, rec, None, now_ms);
                 return fx;
             }
         }
@@ -288,7 +288,7 @@ impl<'c> Home<'c> {
         }
         if kind.is_queueable() {
             self.remember(&mut fx, rec, &dst, now_ms);
-            self.plan_alarm(&mut fx, rec, true, now_ms);
+            self.plan_alarm(&mut fx, rec, Some(now_ms), now_ms);
         }
         fx.forwards.push(Forward {
             to: dst.into_owned(),
@@ -369,7 +369,7 @@ impl<'c> Home<'c> {
             );
             rec.inbox.push(queued);
         }
-        self.plan_alarm(&mut fx, rec, live.is_some(), now_ms);
+        self.plan_alarm(&mut fx, rec, oldest_attached_seen(live.into_iter()), now_ms);
         fx
     }
 
@@ -396,7 +396,10 @@ impl<'c> Home<'c> {
                 });
             }
         }
-        self.plan_alarm(&mut fx, rec, others_live, now_ms);
+        let others = peers
+            .iter()
+            .filter(|p| p.socket != gone.socket && p.is_live());
+        self.plan_alarm(&mut fx, rec, oldest_attached_seen(others), now_ms);
         fx
     }
 
@@ -424,9 +427,12 @@ impl<'c> Home<'c> {
                 retired = Some(stale.socket);
             }
         }
-        let live = peers
-            .iter()
-            .any(|p| p.is_live() && Some(p.socket) != retired);
+        let seen = oldest_seen(
+            peers
+                .iter()
+                .filter(|p| p.is_live() && Some(p.socket) != retired),
+        );
+        let live = seen.is_some();
 
         if let Some(leave) = rec.leave.take_if(|l| l.due_ms <= now_ms) {
             fx.record_changed = true;
@@ -492,7 +498,7 @@ impl<'c> Home<'c> {
             rec.correspondents.clear();
             fx.record_changed = true;
         }
-        self.plan_alarm(&mut fx, rec, live, now_ms);
+        self.plan_alarm(&mut fx, rec, seen, now_ms);
         fx
     }
 
@@ -583,16 +589,27 @@ impl<'c> Home<'c> {
         });
     }
 
-    /// The next alarm: the sweep (while a socket is live), the LEAVE, the
+    /// The next alarm: the sweep (while a socket is live; `seen` is its last
+    /// sign of life, see [`RoomConfig::next_sweep_ms`]), the LEAVE, the
     /// inbox's first expiry. Changes it only when it differs.
-    fn plan_alarm<S>(&self, fx: &mut Step<S>, rec: &mut HomeRecord, live: bool, now_ms: u64) {
-        if !live {
-            if rec.sweep_due_ms.take().is_some() {
+    fn plan_alarm<S>(
+        &self,
+        fx: &mut Step<S>,
+        rec: &mut HomeRecord,
+        seen: Option<u64>,
+        now_ms: u64,
+    ) {
+        match seen {
+            None => {
+                if rec.sweep_due_ms.take().is_some() {
+                    fx.record_changed = true;
+                }
+            }
+            Some(seen) if rec.sweep_due_ms.is_none() => {
+                rec.sweep_due_ms = Some(self.cfg.next_sweep_ms(seen, now_ms));
                 fx.record_changed = true;
             }
-        } else if rec.sweep_due_ms.is_none() {
-            rec.sweep_due_ms = Some(now_ms + self.cfg.sweep_interval_ms);
-            fx.record_changed = true;
+            Some(_) => {}
         }
         let wanted = [
             rec.sweep_due_ms,

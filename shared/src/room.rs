@@ -63,13 +63,40 @@ impl Default for RoomConfig {
             expire_timeout_ms: 5_000,
             leave_grace_ms: 2_000,
             alive_timeout_ms: 15_000,
-            sweep_interval_ms: 30_000,
+            sweep_interval_ms: 55_000,
             max_queued_messages: 128,
             max_queued_bytes: 512 * 1024,
             max_queued_per_sender: 32,
             peer_msgs_per_sec: 100,
         }
     }
+}
+
+impl RoomConfig {
+    /// When to sweep next, given the earliest last sign of life among the
+    /// live peers: the latest moment that still finds a peer that falls
+    /// silent right after it within `alive_timeout_ms + sweep_interval_ms`
+    /// of its last sign of life. Peers that heartbeat (every 5 s) keep the
+    /// sweeps about `alive + sweep - 5 s` apart, never less than a second.
+    pub fn next_sweep_ms(&self, oldest_seen_ms: u64, now_ms: u64) -> u64 {
+        (oldest_seen_ms + self.alive_timeout_ms + self.sweep_interval_ms).max(now_ms + 1_000)
+    }
+}
+
+/// The earliest last sign of life among `peers` (`None` when there are
+/// none), heartbeat timestamps included: for the rules that read them.
+pub(crate) fn oldest_seen<'a, S: 'a>(peers: impl Iterator<Item = &'a PeerView<S>>) -> Option<u64> {
+    peers.map(PeerView::last_seen_ms).min()
+}
+
+/// The same from the attachments alone, for frames and closes, which never
+/// read heartbeat timestamps (the adapter does not fetch them there). It is
+/// never later than [`oldest_seen`], so a sweep planned from it only comes
+/// early.
+pub(crate) fn oldest_attached_seen<'a, S: 'a>(
+    peers: impl Iterator<Item = &'a PeerView<S>>,
+) -> Option<u64> {
+    peers.map(|p| p.state.seen_ms.max(p.state.joined_ms)).min()
 }
 
 /// Per-socket facts, kept as the socket's attachment so they survive hibernation.
@@ -287,7 +314,7 @@ impl<'c> Room<'c> {
                     .peer(&request.id)
                     .field("reason", "room_full"),
             );
-            self.plan_alarm(&mut fx, meta, live.len(), now_ms);
+            self.plan_alarm(&mut fx, meta, oldest_seen(live.iter().copied()), now_ms);
             return fx;
         }
 
@@ -338,7 +365,9 @@ impl<'c> Room<'c> {
                 keys,
             });
         }
-        self.plan_alarm(&mut fx, meta, live.len() + 1, now_ms);
+        // The joiner is seen now.
+        let oldest = oldest_seen(live.iter().copied()).map_or(now_ms, |o| o.min(now_ms));
+        self.plan_alarm(&mut fx, meta, Some(oldest), now_ms);
         fx
     }
 
@@ -378,8 +407,8 @@ impl<'c> Room<'c> {
                 fx.log(LogEvent::new(Level::Warn, "rate_limit").peer(id));
                 flood.forget(id);
                 self.retire(&mut fx, meta, sender, Cause::Kicked, now_ms);
-                let live = peers.iter().filter(|p| p.is_live()).count() - 1;
-                self.plan_alarm(&mut fx, meta, live, now_ms);
+                let others = peers.iter().filter(|p| p.is_live() && p.socket != from);
+                self.plan_alarm(&mut fx, meta, oldest_attached_seen(others), now_ms);
                 return fx;
             }
         }
@@ -443,8 +472,8 @@ impl<'c> Room<'c> {
                 .field("type", kind.as_str()),
         );
         meta.queue.push(queued);
-        let live = peers.iter().filter(|p| p.is_live()).count();
-        self.plan_alarm(&mut fx, meta, live, now_ms);
+        let live = peers.iter().filter(|p| p.is_live());
+        self.plan_alarm(&mut fx, meta, oldest_attached_seen(live), now_ms);
         fx
     }
 
@@ -493,7 +522,8 @@ impl<'c> Room<'c> {
                 });
             }
         }
-        self.plan_alarm(&mut fx, meta, others.len(), now_ms);
+        let others = others.iter().copied();
+        self.plan_alarm(&mut fx, meta, oldest_attached_seen(others), now_ms);
         fx
     }
 
@@ -589,7 +619,7 @@ impl<'c> Room<'c> {
             fx.deletes.extend(gone.iter().map(Queued::key));
         }
 
-        self.plan_alarm(&mut fx, meta, live.len(), now_ms);
+        self.plan_alarm(&mut fx, meta, oldest_seen(live.iter().copied()), now_ms);
         fx
     }
 
@@ -643,17 +673,28 @@ impl<'c> Room<'c> {
         });
     }
 
-    /// Chooses the next alarm: the earliest of the sweep (only while sockets
-    /// exist), pending LEAVEs and queue expiries. Emits a set or delete only
+    /// Chooses the next alarm: the earliest of the sweep (only while live
+    /// peers exist; `oldest_seen` is the earliest last sign of life among
+    /// them), pending LEAVEs and queue expiries. Emits a set or delete only
     /// when it differs from what is already scheduled.
-    fn plan_alarm<S>(&self, fx: &mut Step<S>, meta: &mut RoomMeta, live: usize, now_ms: u64) {
-        if live == 0 {
-            if meta.sweep_due_ms.take().is_some() {
+    fn plan_alarm<S>(
+        &self,
+        fx: &mut Step<S>,
+        meta: &mut RoomMeta,
+        oldest_seen: Option<u64>,
+        now_ms: u64,
+    ) {
+        match oldest_seen {
+            None => {
+                if meta.sweep_due_ms.take().is_some() {
+                    fx.record_changed = true;
+                }
+            }
+            Some(seen) if meta.sweep_due_ms.is_none() => {
+                meta.sweep_due_ms = Some(self.cfg.next_sweep_ms(seen, now_ms));
                 fx.record_changed = true;
             }
-        } else if meta.sweep_due_ms.is_none() {
-            meta.sweep_due_ms = Some(now_ms + self.cfg.sweep_interval_ms);
-            fx.record_changed = true;
+            Some(_) => {}
         }
         let wanted = [
             meta.sweep_due_ms,

@@ -222,14 +222,23 @@ fn a_message_to_a_peer_in_its_grace_period_waits_for_its_return() {
 }
 
 #[test]
-fn the_sweep_closes_silent_peers_and_announces_them() {
+fn the_sweep_closes_silent_peers_and_announces_them_within_75_s() {
     let mut h = room();
     let a = h.join("a", false);
     let silent = h.join("s", false);
-    for _ in 0..6 {
-        h.advance(5_000);
-        h.heartbeat(a);
+    let went_silent = h.now;
+    let mut announced_after = None;
+    for second in 1..=120 {
+        h.advance(1_000);
+        if second % 5 == 0 {
+            h.heartbeat(a);
+        }
+        if announced_after.is_none() && h.types(a).contains(&"LEAVE".to_owned()) {
+            announced_after = Some(h.now - went_silent);
+        }
     }
+    let after = announced_after.expect("the silent peer was announced");
+    assert!(after <= 75_000, "announced {after} ms after it fell silent");
     assert_eq!(
         h.sockets[silent].close.as_ref().map(|c| c.0),
         Some(CLOSE_TIMEOUT)
@@ -237,6 +246,28 @@ fn the_sweep_closes_silent_peers_and_announces_them() {
     assert_eq!(h.got(a).last(), Some(&("LEAVE".into(), Some("s".into()))));
     assert_eq!(h.count(Counter::Leave(LeaveCause::Timeout)), 1);
     assert!(h.sockets[a].open);
+}
+
+#[test]
+fn an_idle_room_of_heartbeating_peers_wakes_under_60_times_an_hour() {
+    let mut h = room();
+    let peers: Vec<usize> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|id| h.join(id, false))
+        .collect();
+    for second in 1..=3_600 {
+        h.advance(1_000);
+        if second % 5 == 0 {
+            peers.iter().for_each(|p| h.heartbeat(*p));
+        }
+    }
+    assert!(peers.iter().all(|p| h.sockets[*p].open), "nobody was swept");
+    assert!(
+        h.alarms_fired < 60,
+        "{} alarms in an idle hour",
+        h.alarms_fired
+    );
+    assert!(h.alarms_fired > 0, "the room still sweeps");
 }
 
 #[test]

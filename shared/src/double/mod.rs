@@ -35,6 +35,8 @@ pub struct Harness {
     pub flood: PeerFloodGuard,
     pub counters: BTreeMap<Counter, u64>,
     pub now: u64,
+    /// How many times the alarm fired: each is a wake of a hibernated room.
+    pub alarms_fired: u64,
 }
 
 impl Harness {
@@ -50,6 +52,7 @@ impl Harness {
             flood,
             counters: BTreeMap::new(),
             now: 1_000_000,
+            alarms_fired: 0,
         }
     }
 
@@ -148,6 +151,7 @@ impl Harness {
         while let Some(at) = self.alarm.filter(|at| *at <= end) {
             self.now = self.now.max(at);
             self.alarm = None;
+            self.alarms_fired += 1;
             let views = self.views();
             let before = self.meta.clone();
             let fx = Room::new(&self.cfg).alarm(&mut self.meta, &views, self.now);

@@ -28,6 +28,7 @@ use signaling_core::metrics::Counter;
 use signaling_core::room::{echo_close_code, JoinRequest, PeerState, PeerView, Room, RoomMeta};
 use signaling_core::step::Step;
 use std::cell::RefCell;
+use std::rc::Rc;
 use worker::*;
 
 #[durable_object]
@@ -39,7 +40,8 @@ pub struct GameRoom {
     /// The durable record, in memory once loaded after a wake.
     record: Record<RoomMeta>,
     /// The sockets as this object knows them; see [`SocketList`].
-    sockets: SocketList,
+    /// Shared with a scheduled stats report, which counts the live peers.
+    sockets: Rc<SocketList>,
     /// In-memory only: losing it at eviction merely forgives a flooder.
     flood: RefCell<PeerFloodGuard>,
     env: Env,
@@ -64,7 +66,7 @@ impl DurableObject for GameRoom {
             room,
             config,
             record: Record::default(),
-            sockets: SocketList::default(),
+            sockets: Rc::default(),
             flood: RefCell::new(PeerFloodGuard::new(per_sec)),
             env,
             stats,
@@ -245,10 +247,14 @@ impl GameRoom {
     }
 
     /// Reports to the stats shard; see [`Reporter::report`].
-    fn report(&self, force: bool) {
-        let peers = || self.sockets.live_count(&self.state);
+    fn report(&self, membership: bool) {
+        if !self.stats.wants(membership) {
+            return;
+        }
+        let (list, state) = (Rc::clone(&self.sockets), self.raw.to_state());
+        let peers = move || list.live_count(&state);
         self.stats
-            .report(&self.state, &self.env, &self.room, peers, force);
+            .report(&self.state, &self.env, &self.room, peers, membership);
     }
 
     /// The tail every handler ends with (see `tail.rs`).

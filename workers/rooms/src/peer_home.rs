@@ -27,6 +27,7 @@ use signaling_core::open::{Delivery, Home, HomeRecord, OpenJoin};
 use signaling_core::room::{echo_close_code, PeerState, PeerView, Room};
 use signaling_core::step::Step;
 use std::cell::RefCell;
+use std::rc::Rc;
 use worker::*;
 
 /// The stats key of a home: its gauge and counters are reported under it.
@@ -44,7 +45,8 @@ pub struct PeerHome {
     key: String,
     config: std::result::Result<RoomsWorkerConfig, ConfigError>,
     record: Record<HomeRecord>,
-    sockets: SocketList,
+    /// Shared with a scheduled stats report, which counts the live peers.
+    sockets: Rc<SocketList>,
     /// In-memory only: losing it at eviction merely forgives a flooder.
     flood: RefCell<PeerFloodGuard>,
     outbox: Outbox,
@@ -71,7 +73,7 @@ impl DurableObject for PeerHome {
             key,
             config,
             record: Record::default(),
-            sockets: SocketList::default(),
+            sockets: Rc::default(),
             flood: RefCell::new(PeerFloodGuard::new(per_sec)),
             outbox: Outbox::default(),
             env,
@@ -273,10 +275,14 @@ impl PeerHome {
         self.stats.add(Counter::RoomWake, 1);
     }
 
-    fn report(&self, force: bool) {
-        let peers = || self.sockets.live_count(&self.state);
+    fn report(&self, membership: bool) {
+        if !self.stats.wants(membership) {
+            return;
+        }
+        let (list, state) = (Rc::clone(&self.sockets), self.raw.to_state());
+        let peers = move || list.live_count(&state);
         self.stats
-            .report(&self.state, &self.env, &self.key, peers, force);
+            .report(&self.state, &self.env, &self.key, peers, membership);
     }
 
     fn tail(&self) -> Tail<'_, HomeRecord> {

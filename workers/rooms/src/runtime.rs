@@ -32,6 +32,13 @@ impl RawState {
         (state, raw)
     }
 
+    /// The wrapped `State` again, for work that outlives a handler's borrow
+    /// (a scheduled stats report).
+    pub fn to_state(&self) -> worker::State {
+        let js: JsValue = JsValue::clone(self);
+        worker::State::from(js.unchecked_into::<worker::worker_sys::DurableObjectState>())
+    }
+
     /// When the runtime last answered this socket's HEARTBEAT, in ms.
     pub fn heartbeat_ms(&self, ws: &worker::WebSocket) -> Option<u64> {
         self.auto_response_timestamp(ws.as_ref())
