@@ -36,4 +36,5 @@ pub mod open;
 pub mod query;
 pub mod room;
 pub mod step;
+pub mod target;
 pub mod ticket;

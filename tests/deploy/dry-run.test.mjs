@@ -13,11 +13,13 @@ import { join } from 'node:path';
 const root = new URL('../..', import.meta.url).pathname;
 
 // Budgets: Cloudflare refuses Workers over 3 MiB gzipped (free) / 10 MiB (paid),
-// and start-up time grows with the wasm to compile; ours are far smaller, so
-// the budget is about twice today's size, to catch accidental bloat early.
+// and start-up time grows with the wasm to compile. The router's gzipped
+// budget is its target (192 KiB: it parses no URL with the `url` crate, see
+// shared/src/target.rs); the rooms Worker's is today's size plus a margin
+// (about 214 KiB; its 160 KiB target is not met, see docs/benchmarks.md).
 export const BUDGETS = {
-  router: { raw: 1_200 * 1024, gzip: 450 * 1024 },
-  rooms: { raw: 1_200 * 1024, gzip: 450 * 1024 },
+  router: { raw: 1_200 * 1024, gzip: 192 * 1024 },
+  rooms: { raw: 1_200 * 1024, gzip: 230 * 1024 },
 };
 const ENVS = ['dev', 'staging', 'production'];
 

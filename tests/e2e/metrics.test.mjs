@@ -130,7 +130,9 @@ test('gauges heal: a room that stops reporting drops out; a hibernating room wit
   const first = parse(await scrape());
   assert.equal(first.peerjs_rooms_active, 2, 'ghost and live room');
   assert.equal(first.peerjs_peers_active, 4);
-  await sleep(27_000); // TTL 25 s in the test config; the live room sweeps every 20 s
+  // TTL 30 s in the test config; the live room's first sweep (and report)
+  // comes 15 + 10 s after its joins.
+  await sleep(32_000);
   const later = parse(await scrape());
   clearInterval(beats);
   assert.equal(later.peerjs_rooms_active, 1, 'the ghost dropped out, the hibernating room stayed');

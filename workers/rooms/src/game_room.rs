@@ -74,7 +74,7 @@ impl DurableObject for GameRoom {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        match req.path().as_str() {
+        match runtime::path_of(&req).as_str() {
             contract::PATH_CONNECT => {
                 self.woke();
                 let resp = self.join(&req).await;

@@ -37,7 +37,7 @@ pub const ROOM_BINDING: &str = "GAME_ROOM";
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    let path = req.path();
+    let path = runtime::path_of(&req);
     if path == contract::PATH_HEALTH {
         return health(&env);
     }

@@ -82,7 +82,7 @@ impl DurableObject for PeerHome {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        match req.path().as_str() {
+        match runtime::path_of(&req).as_str() {
             contract::PATH_CONNECT => {
                 self.woke();
                 let resp = self.join(&req).await;

@@ -95,3 +95,12 @@ pub async fn room_stats(state: &State, room: &str) -> Result<Response> {
         "wasm_memory_bytes": wasm_memory_bytes(),
     }))
 }
+
+/// The path of a request, cut from the URL string the runtime serialized
+/// (see `signaling_core::target`): `Request::path` would parse it with the
+/// `url` crate, whose IDNA tables cost the bundle about 68 KiB gzipped.
+pub fn path_of(req: &worker::Request) -> String {
+    signaling_core::target::Target::parse(&req.inner().url())
+        .path
+        .to_owned()
+}

@@ -182,7 +182,7 @@ impl DurableObject for StatsShard {
         // yielding, then storage gets the state as it is at that moment.
         // (Working on a copy across `req.json()` lost about 3% of the counts
         // under the soak test's load.)
-        match req.path().as_str() {
+        match runtime::path_of(&req).as_str() {
             "/report" => {
                 let report: Report = req.json().await?;
                 self.ensure_loaded().await?;

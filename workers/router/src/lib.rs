@@ -25,6 +25,7 @@ use signaling_core::cors::OriginDecision;
 use signaling_core::log::{Level, LogEvent};
 use signaling_core::metrics::{Counter, RefuseReason};
 use signaling_core::query;
+use signaling_core::target::Target;
 use worker::*;
 
 /// Name of the service binding to the rooms Worker.
@@ -42,7 +43,8 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
 async fn route(req: Request, env: &Env) -> Result<Response> {
     let env = env.clone();
     let config = state::config(&env);
-    let path = req.path();
+    let url = req.inner().url();
+    let path = Target::parse(&url).path;
 
     let origin = req.headers().get("Origin").ok().flatten();
     let decision = match config.as_ref() {
@@ -80,7 +82,7 @@ async fn route(req: Request, env: &Env) -> Result<Response> {
         return Ok(resp);
     }
 
-    let endpoint = api::route(&cfg.mounts, &path);
+    let endpoint = api::route(&cfg.mounts, path);
     if endpoint == Endpoint::Socket && is_upgrade(&req) {
         return upgrade(req, &env, cfg, &decision).await;
     }
@@ -136,10 +138,10 @@ fn log(cfg: &signaling_core::config::RouterConfig, event: LogEvent) {
 
 /// `GET /health`, and with `?deep=1` a check of the rooms tier.
 async fn health(req: &Request, env: &Env) -> Result<Response> {
-    let deep = req
-        .url()?
-        .query_pairs()
-        .any(|(k, v)| k == "deep" && (v == "1" || v == "true"));
+    let url = req.inner().url();
+    let deep = Target::parse(&url)
+        .param("deep")
+        .is_some_and(|v| v == "1" || v == "true");
     let mut body = serde_json::json!({
         "status": "ok",
         "timestamp": now_ms(),
@@ -228,11 +230,8 @@ async fn roster(
         .ok()
         .flatten()
         .and_then(|h| h.strip_prefix("Bearer ").map(|t| t.trim().to_owned()));
-    let from_query = req
-        .url()?
-        .query_pairs()
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v.into_owned());
+    let url = req.inner().url();
+    let from_query = Target::parse(&url).param("token");
     let Some(token) = bearer.or(from_query).filter(|t| !t.is_empty()) else {
         return unauthorized(
             "Unauthorized: give the room token as 'Authorization: Bearer <token>' or ?token=",
@@ -256,10 +255,9 @@ async fn roster(
 
 /// Serves a file of the demo page from the Worker's static assets.
 async fn demo(env: &Env, req: &Request, file: &str) -> Result<Response> {
-    let mut url = req.url()?;
-    url.set_path(file);
-    url.set_query(None);
-    let resp = env.assets("ASSETS")?.fetch(url.to_string(), None).await?;
+    let url = req.inner().url();
+    let asset = format!("{}{file}", Target::parse(&url).origin);
+    let resp = env.assets("ASSETS")?.fetch(asset, None).await?;
     // Copy into a response of our own: fetched headers are immutable.
     let status = resp.status_code();
     let content_type = resp.headers().get("Content-Type")?.unwrap_or_default();
@@ -394,8 +392,8 @@ async fn upgrade(
         );
         return refuse_socket("Too many connections, retry later", 1008);
     }
-    let url = req.url()?;
-    let peer = match query::parse_upgrade(url.query().unwrap_or(""), &cfg.peerjs_key) {
+    let url = req.inner().url();
+    let peer = match query::parse_upgrade(Target::parse(&url).query, &cfg.peerjs_key) {
         Ok(q) => q,
         Err(err) => {
             let reason = if err == query::QueryError::BadKey {
