@@ -16,7 +16,8 @@ is the one place that turns wrangler's view of a deployment into workerd's:
 The router's `[assets]` binding has no bare-workerd equivalent; the demo is
 off (`DEMO=false`) so nothing reads it.
 
-Usage: workerd-config.py OUT PORT [--env NAME] [--var NAME=VALUE]...
+Usage: workerd-config.py OUT PORT [--env NAME] [--var NAME=VALUE]... [--v8-flag FLAG]...
+(`--v8-flag --perf-basic-prof` lets `perf` name JavaScript and wasm frames.)
 Then: workerd serve OUT/config.capnp
 """
 import argparse, json, os, shutil, sys, tomllib
@@ -92,6 +93,7 @@ def main():
     ap.add_argument("port", type=int)
     ap.add_argument("--env", default="")
     ap.add_argument("--var", action="append", default=[], help="NAME=VALUE, both Workers")
+    ap.add_argument("--v8-flag", action="append", default=[], help="a V8 flag, for profiling")
     a = ap.parse_args()
     overrides = dict(v.split("=", 1) for v in a.var)
     router, rooms = load(ROUTER, a.env), load(ROOMS, a.env)
@@ -128,6 +130,7 @@ const config :Workerd.Config = (
     (name = "do-storage", disk = (path = {capnp(os.path.abspath(os.path.join(a.out, "storage")))}, writable = true)),
   ],
   sockets = [(name = "http", address = "127.0.0.1:{a.port}", http = (), service = "router")],
+  v8Flags = [{", ".join(capnp(f) for f in a.v8_flag)}],
 );
 
 {worker_block("routerWorker", router, a.out, "router", router_binds)}

@@ -101,8 +101,18 @@ pub const FLOOD_WINDOW_MS: u64 = 3_000;
 /// Per-peer message rate limit for one room.
 pub struct PeerFloodGuard {
     per_second: u32,
-    limiter: Option<BoundedKeyed<String>>,
+    /// Keyed by a hash of the peer id, so a frame's check copies nothing
+    /// (two ids of one room sharing a hash is a 1-in-2^64 chance, and would
+    /// only make them share a budget).
+    limiter: Option<BoundedKeyed<u64>>,
     windows: std::collections::HashMap<String, (u64, u32)>,
+}
+
+fn limiter_key(peer: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    peer.hash(&mut hasher);
+    hasher.finish()
 }
 
 impl PeerFloodGuard {
@@ -121,7 +131,7 @@ impl PeerFloodGuard {
         let Some(limiter) = &mut self.limiter else {
             return Admit::Pass;
         };
-        if limiter.check(&peer.to_owned(), now_ms) {
+        if limiter.check(&limiter_key(peer), now_ms) {
             return Admit::Pass;
         }
         if self.windows.len() >= 64 && !self.windows.contains_key(peer) {

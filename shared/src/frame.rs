@@ -146,12 +146,43 @@ impl PartialEq for ClientFrame<'_> {
 
 #[derive(Deserialize)]
 struct WireFrame<'a> {
-    #[serde(rename = "type", borrow, default)]
+    #[serde(rename = "type", borrow, default, deserialize_with = "borrowed_str")]
     kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_str")]
     dst: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     payload: Option<&'a RawValue>,
+}
+
+/// A string field that borrows from the frame unless it holds escapes
+/// (serde's own `Option<Cow<str>>` always copies: two allocations per relay).
+fn borrowed_str<'de, D>(deserializer: D) -> Result<Option<Cow<'de, str>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct Text;
+    impl<'de> serde::de::Visitor<'de> for Text {
+        type Value = Option<Cow<'de, str>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string or null")
+        }
+        fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Borrowed(v)))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v.to_owned())))
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+    deserializer.deserialize_option(Text)
 }
 
 /// Parses one client frame (text, or binary holding UTF-8 JSON).
@@ -243,6 +274,34 @@ pub fn render_expire(unreachable: &str, to: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escaped_type_and_dst_are_decoded_and_plain_ones_borrowed() {
+        let escaped = br#"{"type":"OFF\u0045R","dst":"b\u0062","payload":{"x":1}}"#;
+        let Ok(ClientFrame::Relay { kind, dst, .. }) = parse_client_frame(escaped, 1024) else {
+            panic!("an escaped frame is still a relay");
+        };
+        assert_eq!((kind, dst.as_ref()), (RelayKind::Offer, "bb"));
+        let plain = br#"{"type":"OFFER","dst":"bob"}"#;
+        let Ok(ClientFrame::Relay { dst, .. }) = parse_client_frame(plain, 1024) else {
+            panic!("a plain frame is a relay");
+        };
+        assert!(matches!(dst, Cow::Borrowed("bob")));
+        for bad in [
+            &br#"{"type":5,"dst":"b"}"#[..],
+            br#"{"type":"OFFER","dst":["b"]}"#,
+        ] {
+            assert_eq!(
+                parse_client_frame(bad, 1024).err(),
+                Some(DropReason::Malformed)
+            );
+        }
+        let null_dst = br#"{"type":"OFFER","dst":null}"#;
+        assert_eq!(
+            parse_client_frame(null_dst, 1024).err(),
+            Some(DropReason::MissingDst)
+        );
+    }
 
     const MAX: usize = 65_536;
 

@@ -19,6 +19,7 @@ use crate::log::LogEvent;
 use crate::metrics::Counter;
 use crate::open::Forward;
 use crate::room::{PeerState, Target};
+use smallvec::SmallVec;
 use std::collections::BTreeMap;
 
 /// A durable record the tail writes back: a room's [`crate::room::RoomMeta`]
@@ -89,12 +90,14 @@ pub enum SocketOp<S> {
 /// which a caller carries it out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step<S> {
-    pub ops: Vec<SocketOp<S>>,
+    /// Inline up to two: a relay (one send) allocates nothing here.
+    pub ops: SmallVec<[SocketOp<S>; 2]>,
     /// Rendered frames to store under their keys.
     pub puts: Vec<(String, String)>,
     /// Stored keys to delete (delivered or expired frames).
     pub deletes: Vec<String>,
-    pub counts: Vec<(Counter, u64)>,
+    /// Inline up to two, like `ops`.
+    pub counts: SmallVec<[(Counter, u64); 2]>,
     pub logs: Vec<LogEvent>,
     /// The room's record ([`crate::room::RoomMeta`]) changed: write it back
     /// (or delete it when it is empty).
@@ -108,10 +111,10 @@ pub struct Step<S> {
 impl<S> Default for Step<S> {
     fn default() -> Self {
         Step {
-            ops: Vec::new(),
+            ops: SmallVec::new(),
             puts: Vec::new(),
             deletes: Vec::new(),
-            counts: Vec::new(),
+            counts: SmallVec::new(),
             logs: Vec::new(),
             record_changed: false,
             alarm_changed: false,

@@ -5,7 +5,7 @@
 
 use signaling_core::step::DurableRecord;
 use std::cell::RefCell;
-use worker::{js_sys, wasm_bindgen, Result, ScheduledTime, Storage};
+use worker::{js_sys, wasm_bindgen, Result, ScheduledTime, State, Storage};
 
 /// Storage key of the object's durable record.
 const META_KEY: &str = "meta";
@@ -24,12 +24,16 @@ impl<M> Default for Record<M> {
 }
 
 impl<M: DurableRecord> Record<M> {
-    /// Loads the record once per wake.
-    pub async fn load(&self, storage: &Storage) -> Result<()> {
+    /// Loads the record once per wake (the storage handle is only made then).
+    pub async fn load(&self, state: &State) -> Result<()> {
         if self.meta.borrow().is_some() {
             return Ok(());
         }
-        let stored = storage.get::<M>(META_KEY).await?.unwrap_or_default();
+        let stored = state
+            .storage()
+            .get::<M>(META_KEY)
+            .await?
+            .unwrap_or_default();
         // Another event may have loaded (and changed) it while we waited.
         self.meta.borrow_mut().get_or_insert(stored);
         Ok(())

@@ -64,10 +64,16 @@ thread_local! {
 pub fn wake(room: &str, constructed: bool) {
     STATS.with(|s| {
         let mut s = s.borrow_mut();
-        if !s.wakes.contains_key(room) && s.wakes.len() >= 10_000 {
-            s.wakes.clear(); // bounded: a per-isolate view, not the source of truth
-        }
-        let entry = s.wakes.entry(room.to_owned()).or_insert((0, 0));
+        // Found first, so the common case (a known room) copies no id.
+        let entry = match s.wakes.get_mut(room) {
+            Some(entry) => entry,
+            None => {
+                if s.wakes.len() >= 10_000 {
+                    s.wakes.clear(); // bounded: a per-isolate view, not the source of truth
+                }
+                s.wakes.entry(room.to_owned()).or_insert((0, 0))
+            }
+        };
         if constructed {
             entry.0 += 1;
         } else {

@@ -42,7 +42,7 @@ impl<M: DurableRecord> Tail<'_, M> {
     where
         F: FnOnce(&mut M, &[WebSocket], &[PeerView<usize>], u64) -> Option<Step<usize>>,
     {
-        self.record.load(&self.state.storage()).await?;
+        self.record.load(self.state).await?;
         let (sockets, peers) = self.list.peers(self.state, self.raw, read);
         let now = runtime::now_ms();
         let step = self
@@ -61,11 +61,10 @@ impl<M: DurableRecord> Tail<'_, M> {
         joiner: Option<&WebSocket>,
         step: Step<usize>,
     ) -> Result<()> {
-        let storage = self.state.storage();
         let reads = step.reads();
         let mut stored = BTreeMap::new();
         if !reads.is_empty() {
-            let found = storage.get_multiple(reads.clone()).await?;
+            let found = self.state.storage().get_multiple(reads.clone()).await?;
             for key in reads {
                 if let Some(text) = found.get(&key.as_str().into()).as_string() {
                     stored.insert(key, text);
@@ -88,6 +87,14 @@ impl<M: DurableRecord> Tail<'_, M> {
         for event in &step.logs {
             runtime::log(self.log_level, self.room, event);
         }
+        let touches_storage = !step.puts.is_empty()
+            || !step.deletes.is_empty()
+            || step.record_changed
+            || step.alarm_changed;
+        if !touches_storage {
+            return Ok(()); // a relay: no storage handle made
+        }
+        let storage = self.state.storage();
         for (key, text) in &step.puts {
             storage.put(key, text).await?;
         }
