@@ -4,6 +4,7 @@
 #   ours      both Workers on bare `workerd serve` (the production runtime;
 #             config generated from the wrangler files by workerd-config.py)
 #   floor     bench/floor/relay.js, a minimal JS relay object, bare workerd
+#   floorhops the floor behind two pass-through Workers (our hop count), 1000 x 4 only
 #   reference peer@1.0.2 on Node 22
 #   dev       both Workers under `wrangler dev`, as `make dev` serves them
 # Prints one table per scenario and writes target/bench/results.json and
@@ -20,15 +21,16 @@ export PATH="$root/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 out="$root/target/bench"; mkdir -p "$out"; rm -f "$out"/*.json "$out"/*.log
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
 cargo build -q --release -p tools --bin loadgen
-WASM_OPT=0 scripts/build-worker.sh workers/rooms >/dev/null
-WASM_OPT=0 scripts/build-worker.sh workers/router >/dev/null
+# The bundles production runs (wasm-opt on), served by bare workerd and wrangler dev alike.
+WASM_OPT=1 scripts/build-worker.sh workers/rooms >/dev/null
+WASM_OPT=1 scripts/build-worker.sh workers/router >/dev/null
 loadgen="$root/target/release/loadgen"
 # The runtime binary itself (not the npm wrapper script), so CPU and RSS are workerd's own.
 workerd=$(node -p 'require.resolve(`@cloudflare/workerd-${process.platform}-${process.arch === "x64" ? "64" : process.arch}/bin/workerd`)')
 quick=${BENCH_QUICK:-0}
 A_ROOMS=1000; B_ROOMS=2500; PAIRS=2000; IDLE_ROOMS=200; IDLE_SECS=120; HOT_SECS=20; FLOOD_SECS=10
 if [ "$quick" = 1 ]; then A_ROOMS=20; B_ROOMS=40; PAIRS=40; IDLE_ROOMS=5; IDLE_SECS=15; HOT_SECS=3; FLOOD_SECS=3; fi
-servers=${BENCH_SERVERS:-ours floor reference dev}
+servers=${BENCH_SERVERS:-ours floor floorhops reference dev}
 only=${BENCH_ONLY:-}
 
 source scripts/lib.sh
@@ -57,9 +59,9 @@ start_ours() {
   wait_up "http://127.0.0.1:$port/health?deep=1"
   url="http://127.0.0.1:$port"
 }
-start_floor() {
+start_floor() { # [config file]
   port=$(free_port)
-  "$workerd" serve bench/floor/config.capnp --socket-addr "http=127.0.0.1:$port" \
+  "$workerd" serve "${1:-bench/floor/config.capnp}" --socket-addr "http=127.0.0.1:$port" \
     --directory-path "do-storage=$(mktemp -d)" >>"$out/floor.log" 2>&1 &
   server_pid=$!
   wait_up "http://127.0.0.1:$port/health"
@@ -80,6 +82,7 @@ start_dev() {
   wait_up "http://127.0.0.1:$port/health?deep=1"
   url="http://127.0.0.1:$port"
 }
+start_floorhops() { start_floor bench/floor/config-hops.capnp; }
 has() { [[ " $servers " == *" $1 "* ]]; }
 
 # Connections open at $RATE a second against every server.
@@ -94,6 +97,10 @@ for which in ours floor reference dev; do
   "start_$which"; run "$which" e --url "$url" --rooms 1 --peers 3 --steady-secs "$FLOOD_SECS" --steady-rate 50; stop_server
   "start_$which"; run "$which" f --url "$url" --rooms 1 --peers 3 --steady-secs "$FLOOD_SECS" --steady-rate 50 --flood-rate 10000; stop_server
 done
+# What the two hops in front of a room cost the floor.
+if has floorhops && [ "$only" != open ]; then
+  start_floorhops; run floorhops a --url "$url" --rooms "$A_ROOMS" --peers 4 --connect-rate "$RATE"; stop_server
+fi
 # The open namespace (NAMESPACE=open): the same 4,000 peers, each with its own
 # token as an unchanged app sends, in foursomes (g) and in pairs (h). The
 # floor has no open namespace.
