@@ -54,7 +54,7 @@ fuzz:             ## run every fuzz target for FUZZ_SECONDS (default 60) each
 	@scripts/fuzz.sh
 
 .PHONY: bench
-bench: setup      ## side-by-side benchmark against peer@1.0.2; table in target/bench/
+bench: setup      ## ours on bare workerd beside the JS floor, peer@1.0.2 and wrangler dev; writes docs/benchmarks.md
 	@scripts/bench.sh
 
 .PHONY: soak

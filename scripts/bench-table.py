@@ -53,6 +53,11 @@ for s in sorted(res):
         o = vals.get("ours")
         lines.append(f"| {label} | " + " | ".join(fmt(vals[n]) for n in present) + " | " + " | ".join(ratio(o, vals[n]) for n in versus) + " |")
     lines.append("")
+import importlib.util
+_spec = importlib.util.spec_from_file_location("bench_cost", os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench-cost.py"))
+bench_cost = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench_cost)
+lines.append(bench_cost.model(out))
 text = "\n".join(lines)
 print(text)
 open(os.path.join(out, "table.md"), "w").write(text)
