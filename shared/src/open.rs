@@ -599,17 +599,8 @@ impl<'c> Home<'c> {
         seen: Option<u64>,
         now_ms: u64,
     ) {
-        match seen {
-            None => {
-                if rec.sweep_due_ms.take().is_some() {
-                    fx.record_changed = true;
-                }
-            }
-            Some(seen) if rec.sweep_due_ms.is_none() => {
-                rec.sweep_due_ms = Some(self.cfg.next_sweep_ms(seen, now_ms));
-                fx.record_changed = true;
-            }
-            Some(_) => {}
+        if self.cfg.plan_sweep(&mut rec.sweep_due_ms, seen, now_ms) {
+            fx.record_changed = true;
         }
         let wanted = [
             rec.sweep_due_ms,

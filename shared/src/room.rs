@@ -83,6 +83,31 @@ impl RoomConfig {
     }
 }
 
+impl RoomConfig {
+    /// Keeps `sweep_due` in step with the live peers (`oldest_seen`, `None`
+    /// when there are none): cleared when nobody is left, planned by
+    /// [`RoomConfig::next_sweep_ms`] when someone is and none is due.
+    /// Answers whether it changed.
+    pub(crate) fn plan_sweep(
+        &self,
+        sweep_due: &mut Option<u64>,
+        oldest_seen: Option<u64>,
+        now_ms: u64,
+    ) -> bool {
+        match (oldest_seen, *sweep_due) {
+            (None, due) => {
+                *sweep_due = None;
+                due.is_some()
+            }
+            (Some(seen), None) => {
+                *sweep_due = Some(self.next_sweep_ms(seen, now_ms));
+                true
+            }
+            (Some(_), Some(_)) => false,
+        }
+    }
+}
+
 /// The earliest last sign of life among `peers` (`None` when there are
 /// none), heartbeat timestamps included: for the rules that read them.
 pub(crate) fn oldest_seen<'a, S: 'a>(peers: impl Iterator<Item = &'a PeerView<S>>) -> Option<u64> {
@@ -684,17 +709,11 @@ impl<'c> Room<'c> {
         oldest_seen: Option<u64>,
         now_ms: u64,
     ) {
-        match oldest_seen {
-            None => {
-                if meta.sweep_due_ms.take().is_some() {
-                    fx.record_changed = true;
-                }
-            }
-            Some(seen) if meta.sweep_due_ms.is_none() => {
-                meta.sweep_due_ms = Some(self.cfg.next_sweep_ms(seen, now_ms));
-                fx.record_changed = true;
-            }
-            Some(_) => {}
+        if self
+            .cfg
+            .plan_sweep(&mut meta.sweep_due_ms, oldest_seen, now_ms)
+        {
+            fx.record_changed = true;
         }
         let wanted = [
             meta.sweep_due_ms,
