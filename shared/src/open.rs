@@ -23,8 +23,9 @@ use crate::frame::{self, ClientFrame, DropReason, RelayKind};
 use crate::log::{Level, LogEvent};
 use crate::metrics::{Counter, LeaveCause, RefuseReason};
 use crate::room::{
-    close_socket, drop_frame, oldest_attached_seen, oldest_seen, Cause, PeerState, PeerView,
-    PendingLeave, Queued, RoomConfig, Target, CLOSE_POLICY, CLOSE_REPLACED, CLOSE_TIMEOUT,
+    claims_proven_grace, close_socket, drop_frame, may_replace, oldest_attached_seen, oldest_seen,
+    refuse_id_taken, Cause, PeerState, PeerView, PendingLeave, Queued, RoomConfig, Target,
+    CLOSE_POLICY, CLOSE_REPLACED, CLOSE_TIMEOUT,
 };
 use crate::step::{SocketOp, Step};
 use serde::{Deserialize, Serialize};
@@ -140,22 +141,22 @@ impl<'c> Home<'c> {
         now_ms: u64,
     ) -> Step<S> {
         let mut fx = Step::default();
+        let leaves = rec.leave.as_slice();
+        if claims_proven_grace(leaves, self.me, request.proven) {
+            refuse_id_taken(&mut fx, self.me, "proven_in_grace");
+            return fx;
+        }
         for holder in peers.iter().filter(|p| p.is_live()) {
             let same_client =
                 holder.state.token_digest.as_deref() == Some(request.token_digest.as_str());
             let stale = holder.is_stale(now_ms, self.cfg);
-            if !(same_client || request.proven || stale) {
-                fx.op(SocketOp::Refuse {
-                    frame: frame::ID_TAKEN.to_owned(),
-                    code: CLOSE_POLICY,
-                    reason: "ID is taken".to_owned(),
-                });
-                fx.count(Counter::ConnectionRefused(RefuseReason::IdTaken), 1);
-                fx.log(
-                    LogEvent::new(Level::Info, "refuse")
-                        .peer(self.me)
-                        .field("reason", "id_taken"),
-                );
+            if !may_replace(holder.state.proven, request.proven, same_client || stale) {
+                let why = if holder.state.proven {
+                    "proven_holder"
+                } else {
+                    "id_taken"
+                };
+                refuse_id_taken(&mut fx, self.me, why);
                 return fx;
             }
             let why = match (same_client, request.proven) {
@@ -393,6 +394,7 @@ impl<'c> Home<'c> {
                     id: self.me.to_owned(),
                     due_ms: now_ms + self.cfg.leave_grace_ms,
                     cause: Cause::Closed,
+                    proven: gone.state.proven,
                 });
             }
         }
@@ -586,6 +588,7 @@ impl<'c> Home<'c> {
             id: self.me.to_owned(),
             due_ms: due,
             cause,
+            proven: peer.state.proven,
         });
     }
 

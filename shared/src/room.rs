@@ -84,6 +84,20 @@ impl RoomConfig {
 }
 
 impl RoomConfig {
+    /// Rooms namespace: the offline queue is shared fairly. One sender may
+    /// hold at most `1 / max_peers` of its messages and of its bytes
+    /// (rounded up), so a member that fills its share, however fast, leaves
+    /// every other member's share untouched.
+    pub fn within_sender_share(&self, queue: &[Queued], sender: &str, bytes: usize) -> bool {
+        let peers = self.max_peers.max(1);
+        let (held, held_bytes) = queue
+            .iter()
+            .filter(|q| q.src == sender)
+            .fold((0, 0), |(n, b), q| (n + 1, b + q.bytes));
+        held < self.max_queued_messages.div_ceil(peers)
+            && held_bytes + bytes <= self.max_queued_bytes.div_ceil(peers)
+    }
+
     /// Keeps `sweep_due` in step with the live peers (`oldest_seen`, `None`
     /// when there are none): cleared when nobody is left, planned by
     /// [`RoomConfig::next_sweep_ms`] when someone is and none is due.
@@ -195,6 +209,27 @@ pub struct PendingLeave {
     pub id: String,
     pub due_ms: u64,
     pub cause: Cause,
+    /// The id was proven: only a proven join may claim it during the grace.
+    #[serde(default)]
+    pub proven: bool,
+}
+
+/// May a join replace a holder of its id (a live socket, or one in its
+/// leave grace)? A proof of the id always may; without one, never a proven
+/// holder (stale or not: a stalled network must not hand the id, and the
+/// SDP queued for it, to whoever asks), and an unproven one only when it is
+/// the same client or has gone stale.
+pub(crate) fn may_replace(
+    holder_proven: bool,
+    join_proven: bool,
+    same_client_or_stale: bool,
+) -> bool {
+    join_proven || (!holder_proven && same_client_or_stale)
+}
+
+/// A proven id's leave grace is pending: an unproven join must wait it out.
+pub(crate) fn claims_proven_grace(leaves: &[PendingLeave], id: &str, join_proven: bool) -> bool {
+    !join_proven && leaves.iter().any(|l| l.id == id && l.proven)
 }
 
 /// Serializable mirror of [`LeaveCause`].
@@ -279,23 +314,22 @@ impl<'c> Room<'c> {
         let mut closed: Vec<S> = Vec::new();
 
         // 1. The id: taken, or taken over.
+        if claims_proven_grace(&meta.leaves, &request.id, request.proven) {
+            refuse_id_taken(&mut fx, &request.id, "proven_in_grace");
+            return fx;
+        }
         for holder in peers
             .iter()
             .filter(|p| p.is_live() && p.state.id == request.id)
         {
             let stale = holder.is_stale(now_ms, self.cfg);
-            if !(request.proven || stale) {
-                fx.op(SocketOp::Refuse {
-                    frame: frame::ID_TAKEN.to_owned(),
-                    code: CLOSE_POLICY,
-                    reason: "ID is taken".to_owned(),
-                });
-                fx.count(Counter::ConnectionRefused(RefuseReason::IdTaken), 1);
-                fx.log(
-                    LogEvent::new(Level::Info, "refuse")
-                        .peer(&request.id)
-                        .field("reason", "id_taken"),
-                );
+            if !may_replace(holder.state.proven, request.proven, stale) {
+                let why = if holder.state.proven {
+                    "proven_holder"
+                } else {
+                    "id_taken"
+                };
+                refuse_id_taken(&mut fx, &request.id, why);
                 return fx;
             }
             let why = if request.proven { "ticket" } else { "stale" };
@@ -475,6 +509,7 @@ impl<'c> Room<'c> {
         }
         if meta.queue.len() >= self.cfg.max_queued_messages
             || meta.queued_bytes() + text.len() > self.cfg.max_queued_bytes
+            || !self.cfg.within_sender_share(&meta.queue, id, text.len())
         {
             drop_frame(&mut fx, id, DropReason::QueueFull, bytes.len());
             return fx;
@@ -544,6 +579,7 @@ impl<'c> Room<'c> {
                     id: gone.state.id.clone(),
                     due_ms: now_ms + self.cfg.leave_grace_ms,
                     cause: Cause::Closed,
+                    proven: gone.state.proven,
                 });
             }
         }
@@ -695,6 +731,7 @@ impl<'c> Room<'c> {
             id: peer.state.id.clone(),
             due_ms: due,
             cause,
+            proven: peer.state.proven,
         });
     }
 
@@ -749,6 +786,22 @@ pub(crate) fn close_socket<S: Copy>(fx: &mut Step<S>, peer: &PeerView<S>, code: 
         code,
         reason: reason.to_owned(),
     });
+}
+
+/// Refuses a join whose id is held: `ID-TAKEN`, as the reference sends.
+pub(crate) fn refuse_id_taken<S>(fx: &mut Step<S>, id: &str, why: &'static str) {
+    fx.op(SocketOp::Refuse {
+        frame: frame::ID_TAKEN.to_owned(),
+        code: CLOSE_POLICY,
+        reason: "ID is taken".to_owned(),
+    });
+    fx.count(Counter::ConnectionRefused(RefuseReason::IdTaken), 1);
+    fx.log(
+        LogEvent::new(Level::Info, "refuse")
+            .peer(id)
+            .field("reason", "id_taken")
+            .field("why", why),
+    );
 }
 
 /// Counts and logs a dropped frame.

@@ -158,7 +158,9 @@ fn expired_messages_get_one_expire_per_pair() {
 
 #[test]
 fn the_queue_is_bounded_by_count_and_bytes() {
+    // One seat, so the one sender's fair share is the whole queue.
     let mut h = Harness::new(RoomConfig {
+        max_peers: 1,
         max_queued_messages: 3,
         max_queued_bytes: 10_000,
         ..RoomConfig::default()

@@ -1,0 +1,138 @@
+//! What a hostile room member or a stranger with a sub-less ticket can and
+//! cannot do, driven through the in-memory Durable Object double.
+
+use signaling_core::double::Harness;
+use signaling_core::frame::DropReason;
+use signaling_core::metrics::Counter;
+use signaling_core::room::RoomConfig;
+
+fn room() -> Harness {
+    Harness::new(RoomConfig::default())
+}
+
+fn offer(dst: &str, sdp: &str) -> String {
+    format!(r#"{{"type":"OFFER","dst":"{dst}","payload":{{"sdp":"{sdp}"}}}}"#)
+}
+
+#[test]
+fn an_unproven_join_never_takes_over_a_stale_proven_holder() {
+    let mut h = room();
+    let watcher = h.join("w", false);
+    let victim = h.join("a", true);
+    // The victim's network stalls: no heartbeats for 16 s (stale at 15 s).
+    h.advance(16_000);
+    h.heartbeat(watcher);
+    let thief = h.join("a", false);
+    assert_eq!(h.types(thief), ["ID-TAKEN"], "a sub-less join is refused");
+    assert!(h.sockets[victim].open && h.sockets[victim].close.is_none());
+    // A ticket that proves the id still may.
+    let owner = h.join("a", true);
+    assert_eq!(h.types(owner), ["OPEN"]);
+}
+
+#[test]
+fn an_unproven_join_cannot_claim_a_proven_id_in_its_leave_grace() {
+    let mut h = room();
+    let watcher = h.join("w", false);
+    let bob = h.join("b", false);
+    let victim = h.join("a", true);
+    h.client_close(victim);
+    // Bob's OFFER to the victim waits in the queue during the grace.
+    h.send(bob, &offer("a", "secret-candidates"));
+    h.advance(500);
+    let thief = h.join("a", false);
+    assert_eq!(h.types(thief), ["ID-TAKEN"]);
+    assert!(
+        h.sockets[thief]
+            .received
+            .iter()
+            .all(|f| !f.contains("secret-candidates")),
+        "the queued OFFER is not handed to the thief"
+    );
+    h.advance(2_000);
+    assert!(
+        h.types(watcher).contains(&"LEAVE".to_owned()),
+        "the others still hear that the victim left: {:?}",
+        h.types(watcher)
+    );
+    // The owner coming back in the grace with its ticket is welcome.
+    let mut h = room();
+    let victim = h.join("a", true);
+    h.client_close(victim);
+    let back = h.join("a", true);
+    assert_eq!(h.types(back), ["OPEN"]);
+}
+
+#[test]
+fn one_member_cannot_starve_the_others_of_the_offline_queue() {
+    let mut h = room();
+    let mallory = h.join("m", false);
+    let bob = h.join("b", false);
+    // 128 tiny OFFERs to an absent id, inside the per-peer rate (100/s).
+    for second in 0..2 {
+        for i in 0..64 {
+            h.send(mallory, &offer("nobody", &format!("{second}-{i}")));
+        }
+        h.advance(1_000);
+    }
+    for i in 0..6 {
+        h.send(bob, &offer("carol", &format!("bob-{i}")));
+    }
+    let carol = h.join("carol", false);
+    let offers = h
+        .got(carol)
+        .into_iter()
+        .filter(|(t, src)| t == "OFFER" && src.as_deref() == Some("b"))
+        .count();
+    assert_eq!(
+        offers,
+        6,
+        "bob's queued OFFERs reach carol: {:?}",
+        h.types(carol)
+    );
+    assert!(
+        h.count(Counter::Dropped(DropReason::QueueFull)) > 0,
+        "mallory was capped"
+    );
+}
+
+#[test]
+fn a_few_large_frames_from_one_member_do_not_fill_the_queue_bytes() {
+    let mut h = room();
+    let mallory = h.join("m", false);
+    let bob = h.join("b", false);
+    let big = "p".repeat(60_000);
+    for _ in 0..9 {
+        h.send(mallory, &offer("nobody", &big));
+    }
+    for i in 0..3 {
+        h.send(
+            bob,
+            &offer("carol", &format!("bob-{i}-{}", "x".repeat(20_000))),
+        );
+    }
+    let carol = h.join("carol", false);
+    let offers = h
+        .got(carol)
+        .into_iter()
+        .filter(|(t, src)| t == "OFFER" && src.as_deref() == Some("b"))
+        .count();
+    assert_eq!(offers, 3, "bob's queued OFFERs reach carol");
+}
+
+#[test]
+fn open_namespace_an_unproven_token_never_replaces_a_proven_id() {
+    use signaling_core::double::open::OpenNet;
+    let mut net = OpenNet::new(RoomConfig::default());
+    let watcher = net.connect("w", "tok-w");
+    let victim = net.connect_as("a", "ticket-of-a", true);
+    net.advance(16_000);
+    net.heartbeat(watcher);
+    let thief = net.connect("a", "tok-thief");
+    assert_eq!(net.types(thief), ["ID-TAKEN"], "stale but proven");
+    net.close(victim);
+    let thief = net.connect("a", "tok-thief");
+    assert_eq!(net.types(thief), ["ID-TAKEN"], "in the leave grace");
+    let owner = net.connect_as("a", "ticket-of-a", true);
+    assert_eq!(net.types(owner), ["OPEN"]);
+}
