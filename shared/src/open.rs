@@ -21,7 +21,7 @@
 use crate::flood::{Admit, PeerFloodGuard};
 use crate::frame::{self, ClientFrame, DropReason, RelayKind};
 use crate::log::{Level, LogEvent};
-use crate::metrics::{Counter, LeaveCause, RefuseReason};
+use crate::metrics::{Counter, LeaveCause};
 use crate::room::{
     claims_proven_grace, close_socket, drop_frame, may_replace, oldest_attached_seen, oldest_seen,
     refuse_id_taken, Cause, PeerState, PeerView, PendingLeave, Queued, RoomConfig, Target,
