@@ -50,10 +50,10 @@ wait_health() { # name port pid
 }
 
 phase "start the Workers (dev tickets off, tickets on, open namespace) and the reference peer@1.0.2"
-export TICKET_SECRET="e2e-secret-0123456789abcdef0123456789"
+export TICKET_SECRET="e2e-secret-0123456789abcdef0123456789" TICKET_AUDIENCE="peerjs-tests"
 P_PLAIN=$(free_port); start_dev plain "$P_PLAIN"; PID_PLAIN=${pids[-1]}
 P_TICKETS=$(free_port); start_dev tickets "$P_TICKETS" \
-  --var "ROOM_TICKET_SECRET:$TICKET_SECRET" --var "REQUIRE_TICKETS:true" \
+  --var "ROOM_TICKET_SECRET:$TICKET_SECRET" --var "REQUIRE_TICKETS:true" --var "TICKET_AUDIENCE:$TICKET_AUDIENCE" \
   --var "CONNECTS_PER_MINUTE_PER_IP:60" --var "CONNECT_BURST_PER_IP:40" \
   --var "ALLOWED_ORIGINS:https://game.example,http://localhost:8080"
 PID_TICKETS=${pids[-1]}

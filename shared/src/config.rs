@@ -7,7 +7,7 @@
 use crate::cors::AllowedOrigins;
 use crate::log::Level;
 use crate::room::RoomConfig;
-use crate::ticket::{TicketKey, TicketPolicy};
+use crate::ticket::{TicketKey, TicketLimits, TicketPolicy, DEFAULT_TICKET_MAX_LIFETIME_SECS};
 use jwt_simple::prelude::{Ed25519PublicKey, HS256Key};
 
 /// A setting with a bad value.
@@ -205,12 +205,31 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
             }
             (None, None) => None,
         };
+        let limits = TicketLimits {
+            max_lifetime_secs: self.number(
+                "TICKET_MAX_LIFETIME_SECS",
+                DEFAULT_TICKET_MAX_LIFETIME_SECS,
+                60,
+                30 * 86_400,
+            )?,
+            require_sub: self.flag("TICKET_REQUIRE_SUB", false)?,
+        };
+        let audience = self.text("TICKET_AUDIENCE");
+        if require_tickets && key.is_some() && audience.is_none() {
+            // Without an audience, a ticket signed with the same key for any
+            // other service of the game's backend would open rooms here.
+            return Err(bad(
+                "TICKET_AUDIENCE",
+                "tickets are required, so name the audience every ticket must carry in aud",
+            ));
+        }
         let tickets = match key {
             Some(key) => TicketPolicy::Signed {
                 key,
                 issuer: self.text("TICKET_ISSUER"),
-                audience: self.text("TICKET_AUDIENCE"),
+                audience,
                 leeway_secs,
+                limits,
             },
             None if require_tickets => {
                 return Err(bad(
@@ -222,6 +241,12 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
         };
         let connects_per_minute = self.number("CONNECTS_PER_MINUTE_PER_IP", 60, 0, 100_000)? as u32;
         let connect_burst = self.number("CONNECT_BURST_PER_IP", 20, 0, 100_000)? as u32;
+        let ipv6_prefix_bits = self.number(
+            "IPV6_PREFIX_BITS",
+            u64::from(crate::flood::DEFAULT_IPV6_PREFIX_BITS),
+            16,
+            128,
+        )? as u8;
         let namespace = match self.text("NAMESPACE").as_deref() {
             None | Some("rooms") => Namespace::Rooms,
             Some("open") => Namespace::Open,
@@ -235,6 +260,7 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
             tickets,
             connects_per_minute,
             connect_burst,
+            ipv6_prefix_bits,
             demo: self.flag("DEMO", false)?,
             debug_endpoints: self.flag("DEBUG_ENDPOINTS", false)?,
             metrics_token: self.text("METRICS_TOKEN"),
@@ -288,6 +314,8 @@ pub struct RouterConfig {
     pub tickets: TicketPolicy,
     pub connects_per_minute: u32,
     pub connect_burst: u32,
+    /// `IPV6_PREFIX_BITS`: how much of an IPv6 address names one client.
+    pub ipv6_prefix_bits: u8,
     pub demo: bool,
     /// Serves `/debug/rooms/{room}` (wake counters); for local tests only.
     pub debug_endpoints: bool,
@@ -386,6 +414,9 @@ mod tests {
             ("ROOM_TICKET_PUBLIC_KEY", "not a pem"),
             ("MOUNT_PATHS", "/a b/"),
             ("PEERJS_KEY", "a key"),
+            ("IPV6_PREFIX_BITS", "8"),
+            ("TICKET_MAX_LIFETIME_SECS", "forever"),
+            ("TICKET_REQUIRE_SUB", "perhaps"),
         ];
         for (name, value) in router_cases {
             let err = settings(&[(name, value)]).router().err().expect(name);
@@ -400,9 +431,18 @@ mod tests {
             .err()
             .expect("error");
         assert_eq!(err.setting, "REQUIRE_TICKETS");
+        let no_audience = settings(&[
+            ("REQUIRE_TICKETS", "true"),
+            ("ROOM_TICKET_SECRET", "0123456789abcdef0123456789abcdef"),
+        ])
+        .router()
+        .err()
+        .expect("an audience is required with tickets");
+        assert_eq!(no_audience.setting, "TICKET_AUDIENCE");
         let ok = settings(&[
             ("REQUIRE_TICKETS", "true"),
             ("ROOM_TICKET_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("TICKET_AUDIENCE", "peerjs.game.example"),
         ])
         .router()
         .expect("valid");

@@ -157,30 +157,57 @@ impl PeerFloodGuard {
     }
 }
 
-/// Per-IP connection attempts per minute, with a burst.
+/// Per-client connection attempts per minute, with a burst. The client is
+/// a [`client_key`]; the table holds at most [`MAX_TRACKED_IPS`] keys and
+/// forgets the least recently seen first, so an address that is out of
+/// budget stays so however many other addresses come and go.
 pub struct ConnectLimiter {
-    limiter: Option<BoundedKeyed<String>>,
+    limits: Option<(Quota, ExternalClock, lru::LruCache<String, Direct>)>,
 }
 
-/// Most distinct IPs one isolate remembers before it forgets idle ones.
+type Direct = RateLimiter<
+    governor::state::NotKeyed,
+    governor::state::InMemoryState,
+    ExternalClock,
+    NoOpMiddleware<Duration>,
+>;
+
+/// Most distinct clients one isolate remembers (least recently seen go first).
 pub const MAX_TRACKED_IPS: usize = 10_000;
 
 impl ConnectLimiter {
     /// `per_minute` of 0 disables the limit; `burst` of 0 means "same as per_minute".
     pub fn new(per_minute: u32, burst: u32) -> Self {
-        let limiter = NonZeroU32::new(per_minute).map(|rate| {
+        let limits = NonZeroU32::new(per_minute).map(|rate| {
             let burst = NonZeroU32::new(burst).unwrap_or(rate);
-            BoundedKeyed::new(Quota::per_minute(rate).allow_burst(burst), MAX_TRACKED_IPS)
+            let capacity = std::num::NonZeroUsize::MIN.saturating_add(MAX_TRACKED_IPS - 1);
+            (
+                Quota::per_minute(rate).allow_burst(burst),
+                ExternalClock::default(),
+                lru::LruCache::new(capacity),
+            )
         });
-        ConnectLimiter { limiter }
+        ConnectLimiter { limits }
     }
 
-    /// True when `ip` may connect now.
-    pub fn allow(&mut self, ip: &str, now_ms: u64) -> bool {
-        match &mut self.limiter {
-            None => true,
-            Some(limiter) => limiter.check(&ip.to_owned(), now_ms),
+    /// True when the client `key` may connect now.
+    pub fn allow(&mut self, key: &str, now_ms: u64) -> bool {
+        let Some((quota, clock, keys)) = &mut self.limits else {
+            return true;
+        };
+        clock.set_ms(now_ms);
+        if let Some(limiter) = keys.get(key) {
+            return limiter.check().is_ok();
         }
+        let limiter = RateLimiter::direct_with_clock(*quota, clock.clone());
+        let allowed = limiter.check().is_ok();
+        keys.put(key.to_owned(), limiter);
+        allowed
+    }
+
+    /// How many clients the table holds now.
+    pub fn tracked(&self) -> usize {
+        self.limits.as_ref().map_or(0, |(_, _, keys)| keys.len())
     }
 
     /// Seconds until `ip` may try again, for `Retry-After` (at least 1).
@@ -190,6 +217,30 @@ impl ConnectLimiter {
         } else {
             (60 / u64::from(per_minute)).max(1)
         }
+    }
+}
+
+/// Default `IPV6_PREFIX_BITS`: one IPv6 subscriber usually holds a whole
+/// /64 (often a /56 or a /48), so the limit keys on the /64, not the address.
+pub const DEFAULT_IPV6_PREFIX_BITS: u8 = 64;
+
+/// The key a client is limited by: an IPv4 address as it is; an IPv6 one
+/// cut to its first `v6_prefix_bits` bits (`2001:db8::/64`), an
+/// IPv4-mapped one as its IPv4 address; anything unparsable (no
+/// `CF-Connecting-IP` under local dev) as one shared key.
+pub fn client_key(ip: &str, v6_prefix_bits: u8) -> String {
+    match ip.trim().parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => v4.to_string(),
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let bits = u32::from(v6_prefix_bits.min(128));
+                let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+                let net = std::net::Ipv6Addr::from(u128::from(v6) & mask);
+                format!("{net}/{bits}")
+            }
+        },
+        Err(_) => "unknown".to_owned(),
     }
 }
 
@@ -266,7 +317,43 @@ mod tests {
         for i in 0..(MAX_TRACKED_IPS as u64 * 2) {
             ips.allow(&format!("ip{i}"), 0);
         }
-        let len = ips.limiter.as_ref().map_or(0, |l| l.limiter.len());
-        assert!(len <= MAX_TRACKED_IPS, "{len} keys tracked");
+        assert_eq!(ips.tracked(), MAX_TRACKED_IPS);
+    }
+
+    #[test]
+    fn an_exhausted_client_stays_limited_while_others_fill_the_table() {
+        let mut ips = ConnectLimiter::new(60, 5);
+        let attacker = client_key("203.0.113.7", DEFAULT_IPV6_PREFIX_BITS);
+        while ips.allow(&attacker, 0) {}
+        // More other clients than the table holds, while the attacker keeps trying.
+        for i in 0..(MAX_TRACKED_IPS as u32 * 2) {
+            ips.allow(&format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255), 0);
+            if i % 1_000 == 0 {
+                assert!(!ips.allow(&attacker, 0), "forgiven after {i} other clients");
+            }
+        }
+        assert!(!ips.allow(&attacker, 0));
+    }
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_prefix() {
+        let mut ips = ConnectLimiter::new(60, 5);
+        let mut admitted = 0;
+        for i in 0..100_000u32 {
+            let ip = format!("2001:db8:1:2:{:x}:{:x}::1", i >> 16, i & 0xffff);
+            if ips.allow(&client_key(&ip, DEFAULT_IPV6_PREFIX_BITS), 0) {
+                admitted += 1;
+            }
+        }
+        assert_eq!(admitted, 5, "one /64 gets one burst");
+        assert_eq!(client_key("2001:db8:1:2:aa::1", 64), "2001:db8:1:2::/64");
+        assert_eq!(client_key("2001:db8:1:2:aa::1", 48), "2001:db8:1::/48");
+        assert_eq!(
+            client_key("2001:db8:1:2:aa::1", 128),
+            "2001:db8:1:2:aa::1/128"
+        );
+        assert_eq!(client_key("::ffff:198.51.100.9", 64), "198.51.100.9");
+        assert_eq!(client_key("198.51.100.9", 64), "198.51.100.9");
+        assert_eq!(client_key("not an address", 64), "unknown");
     }
 }

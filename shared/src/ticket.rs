@@ -31,7 +31,30 @@ pub enum TicketPolicy {
         issuer: Option<String>,
         audience: Option<String>,
         leeway_secs: u64,
+        limits: TicketLimits,
     },
+}
+
+/// What a signed ticket must also satisfy beyond its signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TicketLimits {
+    /// `TICKET_MAX_LIFETIME_SECS`: `exp` at most this far after now, so a
+    /// leaked ticket is worth hours, not years.
+    pub max_lifetime_secs: u64,
+    /// `TICKET_REQUIRE_SUB`: every room ticket must name its peer id in `sub`.
+    pub require_sub: bool,
+}
+
+/// Default `TICKET_MAX_LIFETIME_SECS`: four hours, a long game session.
+pub const DEFAULT_TICKET_MAX_LIFETIME_SECS: u64 = 4 * 3_600;
+
+impl Default for TicketLimits {
+    fn default() -> Self {
+        TicketLimits {
+            max_lifetime_secs: DEFAULT_TICKET_MAX_LIFETIME_SECS,
+            require_sub: false,
+        }
+    }
 }
 
 /// What a valid token grants.
@@ -61,6 +84,12 @@ pub enum TicketError {
     WrongAudience,
     #[error("Invalid room ticket: no expiry")]
     MissingExpiry,
+    #[error("Invalid room ticket: no iat (issued-at)")]
+    MissingIssuedAt,
+    #[error("Invalid room ticket: expires more than {0} s from now")]
+    LivesTooLong(u64),
+    #[error("Invalid room ticket: no sub (this server needs the peer id in sub)")]
+    SubjectRequired,
     #[error("Invalid room ticket: no room")]
     MissingRoom,
     #[error("Invalid room ticket: the room is not a valid room id")]
@@ -86,7 +115,9 @@ impl TicketPolicy {
     /// Decides which room `token` admits peer `id` to, at `now_secs`.
     pub fn admit(&self, token: &str, id: &str, now_secs: u64) -> Result<RoomGrant, TicketError> {
         let (room, sub) = self.verify(token, now_secs)?;
+        let require_sub = matches!(self, TicketPolicy::Signed { limits, .. } if limits.require_sub);
         let proves_id = match sub.as_deref() {
+            None if require_sub => return Err(TicketError::SubjectRequired),
             None => false,
             Some(sub) if sub == id => true,
             Some(_) => return Err(TicketError::SubjectMismatch),
@@ -138,14 +169,15 @@ impl TicketPolicy {
         token: &str,
         now_secs: u64,
     ) -> Result<JWTClaims<RoomClaims>, TicketError> {
-        let (key, issuer, audience, leeway_secs) = match self {
+        let (key, issuer, audience, leeway_secs, limits) = match self {
             TicketPolicy::RoomIdIsToken => return Err(TicketError::Malformed),
             TicketPolicy::Signed {
                 key,
                 issuer,
                 audience,
                 leeway_secs,
-            } => (key, issuer, audience, *leeway_secs),
+                limits,
+            } => (key, issuer, audience, *leeway_secs, limits),
         };
         if token.len() > crate::query::MAX_TOKEN_BYTES {
             return Err(TicketError::TooLong);
@@ -163,8 +195,14 @@ impl TicketPolicy {
             TicketKey::EdDsa(k) => k.verify_token::<RoomClaims>(token, Some(options)),
         };
         let claims = verified.map_err(classify)?;
-        if claims.expires_at.is_none() {
+        let Some(expires_at) = claims.expires_at else {
             return Err(TicketError::MissingExpiry);
+        };
+        if claims.issued_at.is_none() {
+            return Err(TicketError::MissingIssuedAt);
+        }
+        if expires_at.as_secs() > now_secs + limits.max_lifetime_secs + leeway_secs {
+            return Err(TicketError::LivesTooLong(limits.max_lifetime_secs));
         }
         Ok(claims)
     }
@@ -249,6 +287,7 @@ mod tests {
             issuer: None,
             audience: None,
             leeway_secs: 5,
+            limits: TicketLimits::default(),
         }
     }
 
@@ -314,6 +353,7 @@ mod tests {
             mint(&TicketClaims {
                 sub: sub.map(str::to_owned),
                 exp_secs: Some(exp),
+                iat_secs: Some(NOW),
                 ..TicketClaims::default()
             })
         };
@@ -397,6 +437,57 @@ mod tests {
     }
 
     #[test]
+    fn a_ticket_must_say_when_it_was_issued_and_live_hours_not_years() {
+        let mut century = claims("r1");
+        century.exp_secs = Some(NOW + 100 * 365 * 86_400);
+        assert_eq!(
+            hs_policy().admit(&mint(&century), "a", NOW),
+            Err(TicketError::LivesTooLong(DEFAULT_TICKET_MAX_LIFETIME_SECS))
+        );
+        let mut session = claims("r1");
+        session.exp_secs = Some(NOW + DEFAULT_TICKET_MAX_LIFETIME_SECS);
+        assert!(hs_policy().admit(&mint(&session), "a", NOW).is_ok());
+        let mut no_iat = claims("r1");
+        no_iat.iat_secs = None;
+        assert_eq!(
+            hs_policy().admit(&mint(&no_iat), "a", NOW),
+            Err(TicketError::MissingIssuedAt)
+        );
+        assert_eq!(
+            hs_policy().prove_id(&mint(&no_iat), "a", NOW),
+            Err(TicketError::MissingIssuedAt),
+            "the open namespace's tickets too"
+        );
+    }
+
+    #[test]
+    fn a_server_may_require_sub_in_every_room_ticket() {
+        let policy = TicketPolicy::Signed {
+            key: TicketKey::Hs256(Box::new(HS256Key::from_bytes(SECRET))),
+            issuer: None,
+            audience: None,
+            leeway_secs: 5,
+            limits: TicketLimits {
+                require_sub: true,
+                ..TicketLimits::default()
+            },
+        };
+        assert_eq!(
+            policy.admit(&mint(&claims("r1")), "a", NOW),
+            Err(TicketError::SubjectRequired)
+        );
+        let mut with_sub = claims("r1");
+        with_sub.sub = Some("a".into());
+        assert!(policy
+            .admit(&mint(&with_sub), "a", NOW)
+            .is_ok_and(|g| g.proves_id));
+        assert!(
+            policy.room_of(&mint(&claims("r1")), NOW).is_ok(),
+            "reading the roster claims no identity"
+        );
+    }
+
+    #[test]
     fn a_wrong_secret_is_a_bad_signature() {
         let token = mint_hs256(b"another-secret-another-secret-xx", &claims("r1")).expect("mint");
         assert_eq!(
@@ -437,6 +528,7 @@ mod tests {
             issuer: None,
             audience: None,
             leeway_secs: 5,
+            limits: TicketLimits::default(),
         };
         assert!(ed_policy.admit(&ed_token, "a", NOW).is_ok());
         assert_eq!(
@@ -452,6 +544,7 @@ mod tests {
             issuer: Some("game-backend".into()),
             audience: Some("peerjs".into()),
             leeway_secs: 5,
+            limits: TicketLimits::default(),
         };
         let mut c = claims("r1");
         c.iss = Some("game-backend".into());

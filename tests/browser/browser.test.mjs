@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeRemoteFrames, launchBrowser, newPeer as newPagePeer, start, until } from './harness.mjs';
-import { startDev, mintTicket, nowSecs, sleep } from '../e2e/lib.mjs';
+import { startDev, mintTicket, nowSecs, sleep, AUDIENCE } from '../e2e/lib.mjs';
 
 const SECRET = 'browser-secret-0123456789abcdef012345';
 let dev;
@@ -16,7 +16,7 @@ const timings = {};
 before(async () => {
   [dev, devTickets] = await Promise.all([
     startDev(),
-    startDev({ vars: [`ROOM_TICKET_SECRET:${SECRET}`, 'REQUIRE_TICKETS:true'] }),
+    startDev({ vars: [`ROOM_TICKET_SECRET:${SECRET}`, 'REQUIRE_TICKETS:true', `TICKET_AUDIENCE:${AUDIENCE}`] }),
   ]);
   browser = await launchBrowser();
 });

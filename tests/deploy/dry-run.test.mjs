@@ -87,6 +87,7 @@ for (const tier of ['rooms', 'router']) {
         );
         if (env !== 'dev') {
           assert.equal(s.vars?.REQUIRE_TICKETS, 'true', 'tickets are required outside local dev');
+          assert.ok(s.vars?.TICKET_AUDIENCE, 'tickets name their audience outside local dev');
           assert.equal(s.vars?.DEMO, 'false', 'no demo outside local dev');
           assert.notEqual(s.vars?.ALLOWED_ORIGINS ?? '*', '*', 'an origin allow-list outside local dev');
           assert.ok(!('ROOM_TICKET_SECRET' in (s.vars ?? {})), 'secrets never go in the toml');

@@ -14,6 +14,8 @@ export const REF = process.env.REF_URL;
 /** Our Workers with NAMESPACE=open (the reference's one id namespace). */
 export const OPEN = process.env.E2E_OPEN_URL;
 export const SECRET = process.env.TICKET_SECRET ?? '';
+/** The `aud` every ticket-requiring test session names (TICKET_AUDIENCE). */
+export const AUDIENCE = process.env.TICKET_AUDIENCE ?? 'peerjs-tests';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -151,7 +153,9 @@ function b64url(buf) {
 /** An HS256 room ticket, exactly as the README tells a Node backend to mint it. */
 export function mintTicket(claims, { secret = SECRET, alg = 'HS256' } = {}) {
   const header = b64url(JSON.stringify({ alg, typ: 'JWT' }));
-  const payload = b64url(JSON.stringify(claims));
+  // As a game backend signs them: issued now, for this server's audience
+  // (a claim given as `undefined` is left out).
+  const payload = b64url(JSON.stringify({ iat: nowSecs(), aud: AUDIENCE, ...claims }));
   if (alg === 'none') return `${header}.${payload}.`;
   const sig = createHmac('sha256', secret).update(`${header}.${payload}`).digest();
   return `${header}.${payload}.${b64url(sig)}`;

@@ -4,7 +4,7 @@
 // private dev session with tickets required).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OPEN, SECRET, connect, join, httpGet, unique, sleep, startDev, mintTicket, nowSecs } from './lib.mjs';
+import { OPEN, SECRET, connect, join, httpGet, unique, sleep, startDev, mintTicket, nowSecs, AUDIENCE } from './lib.mjs';
 
 const HEARTBEAT = '{"type":"HEARTBEAT"}';
 const token = () => Math.random().toString(36).slice(2);
@@ -65,7 +65,7 @@ test('after both homes are evicted, relay, queue, EXPIRE and LEAVE still work; h
 test('with tickets required, the token is a ticket whose sub is the peer id (no room needed)', async () => {
   const secret = SECRET || 'open-mode-secret-0123456789abcdef0123';
   const dev = await startDev({
-    vars: ['NAMESPACE:open', `ROOM_TICKET_SECRET:${secret}`, 'REQUIRE_TICKETS:true'],
+    vars: ['NAMESPACE:open', `ROOM_TICKET_SECRET:${secret}`, 'REQUIRE_TICKETS:true', `TICKET_AUDIENCE:${AUDIENCE}`],
   });
   const ticket = (claims) => mintTicket({ exp: nowSecs() + 60, iat: nowSecs(), ...claims }, { secret });
   const refused = async (id, tok) => {

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { TICKETS, SECRET, connect, join, httpGet, unique, sleep, mintTicket, nowSecs } from './lib.mjs';
+import { TICKETS, SECRET, AUDIENCE, connect, join, httpGet, unique, sleep, mintTicket, nowSecs } from './lib.mjs';
 
 const ticket = (room, extra = {}) => mintTicket({ room, exp: nowSecs() + 60, iat: nowSecs(), ...extra });
 
@@ -34,12 +34,21 @@ test('a valid ticket joins its room; bad tickets are refused with the reason', a
   assert.equal(await refusedWith('c', mintTicket({ exp: nowSecs() + 60 })), 'Invalid room ticket: no room');
   assert.equal(await refusedWith('c', mintTicket({ room })), 'Invalid room ticket: no expiry');
   assert.equal(await refusedWith('c', room), 'Invalid room ticket: not a JWT');
+  // A leaked ticket is worth hours, not a century; every ticket says when it
+  // was issued and for which server.
+  assert.equal(
+    await refusedWith('c', ticket(room, { exp: nowSecs() + 100 * 365 * 86400 })),
+    'Invalid room ticket: expires more than 14400 s from now',
+  );
+  assert.equal(await refusedWith('c', ticket(room, { iat: undefined })), 'Invalid room ticket: no iat (issued-at)');
+  assert.equal(await refusedWith('c', ticket(room, { aud: undefined })), 'Invalid room ticket: wrong audience');
+  assert.equal(await refusedWith('c', ticket(room, { aud: 'another-service' })), 'Invalid room ticket: wrong audience');
   await Promise.all([a.close(), b.close()]);
 });
 
 test('a ticket from the mint-ticket tool is accepted', { skip: !process.env.MINT_TICKET && 'MINT_TICKET not built' }, async () => {
   const room = unique('tool');
-  const token = execFileSync(process.env.MINT_TICKET, ['--room', room, '--sub', 'tooled', '--ttl', '60'], {
+  const token = execFileSync(process.env.MINT_TICKET, ['--room', room, '--sub', 'tooled', '--ttl', '60', '--aud', AUDIENCE], {
     env: { ...process.env, ROOM_TICKET_SECRET: SECRET },
   }).toString().trim();
   const c = await join(TICKETS, 'tooled', token);

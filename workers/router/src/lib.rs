@@ -96,7 +96,7 @@ async fn route(req: Request, env: &Env) -> Result<Response> {
             r.headers_mut().set("Content-Type", "application/json")?;
             r
         }
-        Endpoint::NewId => new_id(&req, cfg)?,
+        Endpoint::NewId => new_id(&req, &env, cfg).await?,
         Endpoint::Peers => roster(&req, &env, cfg).await?,
         Endpoint::Socket => json_error(426, "Upgrade Required: connect with a WebSocket")?,
         Endpoint::RoomDebug(room) if cfg.debug_endpoints => room_debug(&env, &room).await?,
@@ -123,13 +123,45 @@ fn is_upgrade(req: &Request) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
-fn client_ip(req: &Request) -> String {
-    // Set by Cloudflare's edge; absent under local dev, where one key is shared.
-    req.headers()
+/// Name of the optional Cloudflare rate-limiting binding (README, "Security model").
+const CONNECT_LIMITER_BINDING: &str = "CONNECT_LIMITER";
+
+/// May this client connect (or call the HTTP API) now? First this
+/// isolate's limiter, then, when the router has a `CONNECT_LIMITER`
+/// rate-limiting binding, Cloudflare's limit for the same key across every
+/// isolate of the location. The key is `CF-Connecting-IP` (set by
+/// Cloudflare's edge, never by the client; absent under local dev, where
+/// every client shares one key), IPv6 cut to `IPV6_PREFIX_BITS`.
+async fn admit_client(
+    req: &Request,
+    env: &Env,
+    cfg: &signaling_core::config::RouterConfig,
+) -> bool {
+    let ip = req
+        .headers()
         .get("CF-Connecting-IP")
         .ok()
         .flatten()
-        .unwrap_or_else(|| "local".to_owned())
+        .unwrap_or_default();
+    let key = signaling_core::flood::client_key(&ip, cfg.ipv6_prefix_bits);
+    if !state::allow_connect(&key, cfg) {
+        return false;
+    }
+    let Ok(limiter) = env.rate_limiter(CONNECT_LIMITER_BINDING) else {
+        return true; // no binding configured: the isolate's limit alone
+    };
+    match limiter.limit(key).await {
+        Ok(outcome) => outcome.success,
+        Err(err) => {
+            // Fail open: a limiter outage must not lock every player out;
+            // the isolate's limit still holds.
+            log(
+                cfg,
+                LogEvent::new(Level::Error, "rate_limiter_error").field("error", err.to_string()),
+            );
+            true
+        }
+    }
 }
 
 fn log(cfg: &signaling_core::config::RouterConfig, event: LogEvent) {
@@ -199,8 +231,12 @@ fn too_many_requests(
 }
 
 /// `GET {mount}{key}/id`: a fresh UUID v4 as plain text.
-fn new_id(req: &Request, cfg: &signaling_core::config::RouterConfig) -> Result<Response> {
-    if !state::allow_connect(&client_ip(req), cfg) {
+async fn new_id(
+    req: &Request,
+    env: &Env,
+    cfg: &signaling_core::config::RouterConfig,
+) -> Result<Response> {
+    if !admit_client(req, env, cfg).await {
         return too_many_requests(cfg, "id");
     }
     let id = signaling_core::ids::uuid_v4_from_bytes(state::random_bytes());
@@ -237,7 +273,7 @@ async fn roster(
             "Unauthorized: give the room token as 'Authorization: Bearer <token>' or ?token=",
         );
     };
-    if !state::allow_connect(&client_ip(req), cfg) {
+    if !admit_client(req, env, cfg).await {
         return too_many_requests(cfg, "peers");
     }
     let room = match cfg.tickets.room_of(&token, now_ms() / 1000) {
@@ -384,7 +420,7 @@ async fn upgrade(
         );
         return json_error(403, "Origin not allowed");
     }
-    if !state::allow_connect(&client_ip(&req), cfg) {
+    if !admit_client(&req, env, cfg).await {
         metrics::count(Counter::ConnectionRefused(RefuseReason::RateLimited));
         log(
             cfg,

@@ -35,13 +35,14 @@ pub fn config(env: &Env) -> Rc<Result<RouterConfig, ConfigError>> {
     })
 }
 
-/// Counts a connection attempt from `ip`; false when over the limit.
-pub fn allow_connect(ip: &str, cfg: &RouterConfig) -> bool {
+/// Counts a connection attempt from the client `key` in this isolate;
+/// false when over the limit.
+pub fn allow_connect(key: &str, cfg: &RouterConfig) -> bool {
     LIMITER.with(|slot| {
         let mut slot = slot.borrow_mut();
         let limiter = slot
             .get_or_insert_with(|| ConnectLimiter::new(cfg.connects_per_minute, cfg.connect_burst));
-        limiter.allow(ip, glue::now_ms())
+        limiter.allow(key, glue::now_ms())
     })
 }
 
