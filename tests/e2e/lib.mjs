@@ -170,7 +170,7 @@ export async function roomStats(base, room) {
   return r.body;
 }
 
-const root = new URL('../..', import.meta.url).pathname;
+export const root = new URL('../..', import.meta.url).pathname;
 
 export function freePort() {
   return new Promise((resolve) => {
