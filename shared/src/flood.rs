@@ -98,9 +98,58 @@ pub enum Admit {
 /// sending at more than twice its rate for the whole window.
 pub const FLOOD_WINDOW_MS: u64 = 3_000;
 
+/// How long a window of dropped frames lasts for [`PeerFloodGuard::note_drop`].
+pub const DROP_WINDOW_MS: u64 = 10_000;
+/// Frames a peer may get wrong (malformed, no type, a bad dst) in one
+/// window; one more and it is closed. A correct client sends none.
+pub const MAX_FAULTY_FRAMES: u32 = 10;
+/// Oversized frames a peer may send in one window before it is closed with
+/// 1009: each costs a copy of up to the runtime's 32 MiB frame limit.
+pub const MAX_OVERSIZED_FRAMES: u32 = 3;
+
+/// What to do about one dropped frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropVerdict {
+    /// The first drop of the peer's window: log it at warn, with how many
+    /// drops the previous window did not log.
+    Log { unlogged_before: u32 },
+    /// Counted, logged at debug only: one warn line per peer per window.
+    Quiet,
+    /// The peer keeps sending what a correct client never sends: close it.
+    Kick(KickFor),
+}
+
+/// Why a peer's drops got it closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KickFor {
+    Faulty,
+    Oversized,
+}
+
+/// What kind of drop [`PeerFloodGuard::note_drop`] is told about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropKind {
+    /// Not the client's fault (a full queue, an offline destination).
+    Blameless,
+    /// A frame a correct client never sends.
+    Faulty,
+    /// Larger than the message size limit.
+    Oversized,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct DropWindow {
+    start_ms: u64,
+    drops: u32,
+    faulty: u32,
+    oversized: u32,
+}
+
 /// Per-peer message rate limit for one room.
 pub struct PeerFloodGuard {
     per_second: u32,
+    /// Per peer: the current window of dropped frames (bounded like `windows`).
+    drops: std::collections::HashMap<String, DropWindow>,
     /// Keyed by a hash of the peer id, so a frame's check copies nothing
     /// (two ids of one room sharing a hash is a 1-in-2^64 chance, and would
     /// only make them share a budget).
@@ -122,8 +171,49 @@ impl PeerFloodGuard {
             .map(|rate| BoundedKeyed::new(Quota::per_second(rate).allow_burst(rate), 64));
         PeerFloodGuard {
             per_second,
+            drops: std::collections::HashMap::new(),
             limiter,
             windows: std::collections::HashMap::new(),
+        }
+    }
+
+    /// Notes a dropped frame from `peer`: whether to log it loudly, quietly,
+    /// or close the peer. Keeps a flood of bad frames from becoming a flood
+    /// of warn lines, and a peer that only sends garbage from staying.
+    pub fn note_drop(&mut self, peer: &str, kind: DropKind, now_ms: u64) -> DropVerdict {
+        if self.drops.len() >= 64 && !self.drops.contains_key(peer) {
+            self.drops.clear();
+        }
+        let fresh = DropWindow {
+            start_ms: now_ms,
+            drops: 0,
+            faulty: 0,
+            oversized: 0,
+        };
+        let window = self.drops.entry(peer.to_owned()).or_insert(fresh);
+        let mut unlogged_before = 0;
+        if now_ms.saturating_sub(window.start_ms) >= DROP_WINDOW_MS {
+            unlogged_before = window.drops.saturating_sub(1);
+            *window = fresh;
+        }
+        window.drops += 1;
+        match kind {
+            DropKind::Blameless => {}
+            DropKind::Faulty => window.faulty += 1,
+            DropKind::Oversized => window.oversized += 1,
+        }
+        if window.oversized > MAX_OVERSIZED_FRAMES {
+            self.drops.remove(peer);
+            return DropVerdict::Kick(KickFor::Oversized);
+        }
+        if window.faulty + window.oversized > MAX_FAULTY_FRAMES {
+            self.drops.remove(peer);
+            return DropVerdict::Kick(KickFor::Faulty);
+        }
+        if window.drops == 1 {
+            DropVerdict::Log { unlogged_before }
+        } else {
+            DropVerdict::Quiet
         }
     }
 
@@ -154,6 +244,7 @@ impl PeerFloodGuard {
     /// Forgets a peer (it left or was kicked) so a new socket starts clean.
     pub fn forget(&mut self, peer: &str) {
         self.windows.remove(peer);
+        self.drops.remove(peer);
     }
 }
 
@@ -280,6 +371,45 @@ mod tests {
         }
         let kicked_at = kicked_at.expect("a sustained flood is kicked");
         assert!(kicked_at <= FLOOD_WINDOW_MS, "kicked after {kicked_at} ms");
+    }
+
+    #[test]
+    fn one_warn_line_per_peer_per_window_and_a_kick_for_garbage() {
+        let mut guard = PeerFloodGuard::new(100);
+        assert_eq!(
+            guard.note_drop("a", DropKind::Blameless, 0),
+            DropVerdict::Log { unlogged_before: 0 }
+        );
+        for _ in 0..50 {
+            assert_eq!(
+                guard.note_drop("a", DropKind::Blameless, 10),
+                DropVerdict::Quiet
+            );
+        }
+        assert_eq!(
+            guard.note_drop("b", DropKind::Blameless, 10),
+            DropVerdict::Log { unlogged_before: 0 },
+            "per peer"
+        );
+        assert_eq!(
+            guard.note_drop("a", DropKind::Blameless, DROP_WINDOW_MS),
+            DropVerdict::Log {
+                unlogged_before: 50
+            },
+            "the next window says how many went unlogged"
+        );
+        let verdicts: Vec<_> = (0..=MAX_FAULTY_FRAMES)
+            .map(|_| guard.note_drop("c", DropKind::Faulty, 0))
+            .collect();
+        assert_eq!(verdicts.last(), Some(&DropVerdict::Kick(KickFor::Faulty)));
+        assert!(!verdicts[..verdicts.len() - 1].contains(&DropVerdict::Kick(KickFor::Faulty)));
+        let verdicts: Vec<_> = (0..=MAX_OVERSIZED_FRAMES)
+            .map(|_| guard.note_drop("d", DropKind::Oversized, 0))
+            .collect();
+        assert_eq!(
+            verdicts.last(),
+            Some(&DropVerdict::Kick(KickFor::Oversized))
+        );
     }
 
     #[test]

@@ -84,6 +84,34 @@ impl LogEvent {
     }
 }
 
+/// Lets one line of a repeated kind through per window and counts the rest,
+/// so a client that repeats a refused request cannot turn each refusal into
+/// a warn line. The line that gets through says how many were held back.
+#[derive(Debug, Clone, Default)]
+pub struct Sampler {
+    window_start_ms: Option<u64>,
+    held_back: u32,
+}
+
+/// The window of a [`Sampler`]: one line per kind per isolate per 10 s.
+pub const SAMPLE_WINDOW_MS: u64 = 10_000;
+
+impl Sampler {
+    /// `Some(held back since the last line)` when a line may go out now.
+    pub fn admit(&mut self, now_ms: u64) -> Option<u32> {
+        match self.window_start_ms {
+            Some(start) if now_ms.saturating_sub(start) < SAMPLE_WINDOW_MS => {
+                self.held_back = self.held_back.saturating_add(1);
+                None
+            }
+            _ => {
+                self.window_start_ms = Some(now_ms);
+                Some(std::mem::take(&mut self.held_back))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +130,18 @@ mod tests {
         assert_eq!(v["peer"], "alice");
         assert_eq!(v["bytes"], 12);
         assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn a_sampler_lets_one_line_per_window_through_and_counts_the_rest() {
+        let mut sampler = Sampler::default();
+        assert_eq!(sampler.admit(0), Some(0));
+        let through = (0..6_000u64)
+            .filter_map(|i| sampler.admit(i * 10))
+            .collect::<Vec<_>>();
+        // A minute of refusals, one every 10 ms: six lines, not 6,000.
+        assert_eq!(through.len(), 5, "{through:?}");
+        assert_eq!(through[0], 1_000, "held back in the first window");
     }
 
     #[test]

@@ -23,9 +23,9 @@ use crate::frame::{self, ClientFrame, DropReason, RelayKind};
 use crate::log::{Level, LogEvent};
 use crate::metrics::{Counter, LeaveCause};
 use crate::room::{
-    claims_proven_grace, close_socket, drop_frame, may_replace, oldest_attached_seen, oldest_seen,
-    refuse_id_taken, Cause, PeerState, PeerView, PendingLeave, Queued, RoomConfig, Target,
-    CLOSE_POLICY, CLOSE_REPLACED, CLOSE_TIMEOUT,
+    claims_proven_grace, close_socket, drop_frame, judge_drop, kick_words, may_replace,
+    oldest_attached_seen, oldest_seen, refuse_id_taken, Cause, PeerState, PeerView, PendingLeave,
+    Queued, RoomConfig, Target, CLOSE_POLICY, CLOSE_REPLACED, CLOSE_TIMEOUT,
 };
 use crate::step::{SocketOp, Step};
 use serde::{Deserialize, Serialize};
@@ -255,7 +255,7 @@ impl<'c> Home<'c> {
                 });
                 fx.log(LogEvent::new(Level::Warn, "rate_limit").peer(self.me));
                 flood.forget(self.me);
-                self.retire(&mut fx, rec, sender, Cause::Kicked, now_ms);
+                self.retire(&mut fx, rec, sender, Cause::Kicked, None, now_ms);
                 self.plan_alarm(&mut fx, rec, None, now_ms);
                 return fx;
             }
@@ -273,7 +273,23 @@ impl<'c> Home<'c> {
                 Ok(ClientFrame::Heartbeat) => return fx,
                 Ok(ClientFrame::Relay { kind, dst, payload }) => (kind, dst, payload),
                 Err(reason) => {
-                    drop_frame(&mut fx, self.me, reason, bytes.len());
+                    let judged = judge_drop(&mut fx, flood, self.me, reason, bytes.len(), now_ms);
+                    if let Some(why) = judged {
+                        let (msg, code, reason) = kick_words(why, self.cfg);
+                        fx.op(SocketOp::Send {
+                            to: Target::Peer(from),
+                            text: frame::render_error(&msg),
+                        });
+                        fx.log(
+                            LogEvent::new(Level::Warn, "kick")
+                                .peer(self.me)
+                                .field("reason", reason),
+                        );
+                        flood.forget(self.me);
+                        let ending = Some((code, reason));
+                        self.retire(&mut fx, rec, sender, Cause::Kicked, ending, now_ms);
+                        self.plan_alarm(&mut fx, rec, None, now_ms);
+                    }
                     return fx;
                 }
             };
@@ -309,6 +325,7 @@ impl<'c> Home<'c> {
         rec: &mut HomeRecord,
         peers: &[PeerView<S>],
         delivery: &Delivery,
+        flood: &mut PeerFloodGuard,
         now_ms: u64,
     ) -> Step<S> {
         let mut fx = Step::default();
@@ -334,12 +351,8 @@ impl<'c> Home<'c> {
             }
             if !parcel.kind.is_queueable() || parcel.notice {
                 if !parcel.notice {
-                    drop_frame(
-                        &mut fx,
-                        src,
-                        DropReason::OfflineNotQueued,
-                        parcel.text.len(),
-                    );
+                    let reason = DropReason::OfflineNotQueued;
+                    judge_drop(&mut fx, flood, src, reason, parcel.text.len(), now_ms);
                 }
                 continue;
             }
@@ -348,7 +361,8 @@ impl<'c> Home<'c> {
                 || from_sender >= self.cfg.max_queued_per_sender
                 || rec.queued_bytes() + parcel.text.len() > self.cfg.max_queued_bytes
             {
-                drop_frame(&mut fx, src, DropReason::QueueFull, parcel.text.len());
+                let reason = DropReason::QueueFull;
+                judge_drop(&mut fx, flood, src, reason, parcel.text.len(), now_ms);
                 continue;
             }
             let queued = Queued {
@@ -425,7 +439,7 @@ impl<'c> Home<'c> {
                 .iter()
                 .find(|p| p.is_live() && p.is_stale(now_ms, self.cfg))
             {
-                self.retire(&mut fx, rec, stale, Cause::Timeout, now_ms);
+                self.retire(&mut fx, rec, stale, Cause::Timeout, None, now_ms);
                 retired = Some(stale.socket);
             }
         }
@@ -563,6 +577,7 @@ impl<'c> Home<'c> {
         rec: &mut HomeRecord,
         peer: &PeerView<S>,
         cause: Cause,
+        ending: Option<(u16, &str)>,
         now_ms: u64,
     ) {
         let (code, reason, due) = match cause {
@@ -577,6 +592,7 @@ impl<'c> Home<'c> {
                 now_ms + self.cfg.leave_grace_ms,
             ),
         };
+        let (code, reason) = ending.unwrap_or((code, reason));
         close_socket(fx, peer, code, reason);
         fx.log(
             LogEvent::new(Level::Info, "retire")

@@ -14,7 +14,7 @@
 //! matters lives in memory between calls, so the object can be evicted at
 //! any moment; only the flood guard is in-memory, and losing it is harmless.
 
-use crate::flood::{Admit, PeerFloodGuard};
+use crate::flood::{Admit, DropKind, DropVerdict, KickFor, PeerFloodGuard};
 use crate::frame::{self, ClientFrame, DropReason};
 use crate::log::{Level, LogEvent};
 use crate::metrics::{Counter, LeaveCause, RefuseReason};
@@ -355,7 +355,7 @@ impl<'c> Room<'c> {
             .collect();
         if live.len() >= self.cfg.max_peers {
             for stale in live.iter().filter(|p| p.is_stale(now_ms, self.cfg)) {
-                self.retire(&mut fx, meta, stale, Cause::Timeout, now_ms);
+                self.retire(&mut fx, meta, stale, Cause::Timeout, None, now_ms);
                 closed.push(stale.socket);
             }
             live.retain(|p| !closed.contains(&p.socket));
@@ -465,7 +465,7 @@ impl<'c> Room<'c> {
                 });
                 fx.log(LogEvent::new(Level::Warn, "rate_limit").peer(id));
                 flood.forget(id);
-                self.retire(&mut fx, meta, sender, Cause::Kicked, now_ms);
+                self.retire(&mut fx, meta, sender, Cause::Kicked, None, now_ms);
                 let others = peers.iter().filter(|p| p.is_live() && p.socket != from);
                 self.plan_alarm(&mut fx, meta, oldest_attached_seen(others), now_ms);
                 return fx;
@@ -486,7 +486,9 @@ impl<'c> Room<'c> {
                 Ok(ClientFrame::Heartbeat) => return fx,
                 Ok(ClientFrame::Relay { kind, dst, payload }) => (kind, dst, payload),
                 Err(reason) => {
-                    drop_frame(&mut fx, id, reason, bytes.len());
+                    if let Some(why) = judge_drop(&mut fx, flood, id, reason, bytes.len(), now_ms) {
+                        self.kick(&mut fx, meta, peers, sender, why, flood, now_ms);
+                    }
                     return fx;
                 }
             };
@@ -504,14 +506,22 @@ impl<'c> Room<'c> {
             return fx;
         }
         if !kind.is_queueable() {
-            drop_frame(&mut fx, id, DropReason::OfflineNotQueued, bytes.len());
+            let reason = DropReason::OfflineNotQueued;
+            judge_drop(&mut fx, flood, id, reason, bytes.len(), now_ms);
             return fx;
         }
         if meta.queue.len() >= self.cfg.max_queued_messages
             || meta.queued_bytes() + text.len() > self.cfg.max_queued_bytes
             || !self.cfg.within_sender_share(&meta.queue, id, text.len())
         {
-            drop_frame(&mut fx, id, DropReason::QueueFull, bytes.len());
+            judge_drop(
+                &mut fx,
+                flood,
+                id,
+                DropReason::QueueFull,
+                bytes.len(),
+                now_ms,
+            );
             return fx;
         }
         let queued = Queued {
@@ -535,6 +545,44 @@ impl<'c> Room<'c> {
         let live = peers.iter().filter(|p| p.is_live());
         self.plan_alarm(&mut fx, meta, oldest_attached_seen(live), now_ms);
         fx
+    }
+
+    /// Closes a peer for what it kept sending ([`judge_drop`]'s verdict),
+    /// with an ERROR that says why; the others get LEAVE after the grace.
+    #[allow(clippy::too_many_arguments)]
+    fn kick<S: Copy + Eq>(
+        &self,
+        fx: &mut Step<S>,
+        meta: &mut RoomMeta,
+        peers: &[PeerView<S>],
+        sender: &PeerView<S>,
+        why: KickFor,
+        flood: &mut PeerFloodGuard,
+        now_ms: u64,
+    ) {
+        let (msg, code, reason) = kick_words(why, self.cfg);
+        fx.op(SocketOp::Send {
+            to: Target::Peer(sender.socket),
+            text: frame::render_error(&msg),
+        });
+        fx.log(
+            LogEvent::new(Level::Warn, "kick")
+                .peer(&sender.state.id)
+                .field("reason", reason),
+        );
+        flood.forget(&sender.state.id);
+        self.retire(
+            fx,
+            meta,
+            sender,
+            Cause::Kicked,
+            Some((code, reason)),
+            now_ms,
+        );
+        let others = peers
+            .iter()
+            .filter(|p| p.is_live() && p.socket != sender.socket);
+        self.plan_alarm(fx, meta, oldest_attached_seen(others), now_ms);
     }
 
     /// A frame from a socket the server already closed (a kicked flooder's
@@ -609,7 +657,7 @@ impl<'c> Room<'c> {
                 .iter()
                 .filter(|p| p.is_live() && p.is_stale(now_ms, self.cfg))
             {
-                self.retire(&mut fx, meta, stale, Cause::Timeout, now_ms);
+                self.retire(&mut fx, meta, stale, Cause::Timeout, None, now_ms);
                 retired.push(stale.socket);
             }
         }
@@ -704,6 +752,7 @@ impl<'c> Room<'c> {
         meta: &mut RoomMeta,
         peer: &PeerView<S>,
         cause: Cause,
+        ending: Option<(u16, &str)>,
         now_ms: u64,
     ) {
         let (code, reason, due) = match cause {
@@ -719,6 +768,7 @@ impl<'c> Room<'c> {
             ),
             Cause::Closed => (1000, "Closed", now_ms + self.cfg.leave_grace_ms),
         };
+        let (code, reason) = ending.unwrap_or((code, reason));
         close_socket(fx, peer, code, reason);
         fx.log(
             LogEvent::new(Level::Info, "retire")
@@ -802,6 +852,75 @@ pub(crate) fn refuse_id_taken<S>(fx: &mut Step<S>, id: &str, why: &'static str) 
             .field("reason", "id_taken")
             .field("why", why),
     );
+}
+
+/// Close code for a peer kicked for oversized frames (RFC 6455 "message too big").
+pub const CLOSE_TOO_BIG: u16 = 1009;
+
+/// Counts a dropped frame and judges its sender by it
+/// ([`PeerFloodGuard::note_drop`]): one warn line per peer per window, the
+/// rest at debug; `Some` when the sender is to be closed for it.
+pub(crate) fn judge_drop<S>(
+    fx: &mut Step<S>,
+    flood: &mut PeerFloodGuard,
+    peer: &str,
+    reason: DropReason,
+    bytes: usize,
+    now_ms: u64,
+) -> Option<KickFor> {
+    fx.count(Counter::Dropped(reason), 1);
+    let kind = match reason {
+        DropReason::TooLarge => DropKind::Oversized,
+        DropReason::Malformed
+        | DropReason::MissingType
+        | DropReason::UnknownType
+        | DropReason::MissingDst
+        | DropReason::InvalidDst => DropKind::Faulty,
+        _ => DropKind::Blameless,
+    };
+    let verdict = flood.note_drop(peer, kind, now_ms);
+    let level = match verdict {
+        DropVerdict::Quiet => Level::Debug,
+        DropVerdict::Log { .. } | DropVerdict::Kick(_) => Level::Warn,
+    };
+    let mut event = LogEvent::new(level, "drop")
+        .peer(peer)
+        .field("reason", reason.label())
+        .field("bytes", bytes);
+    if let DropVerdict::Log { unlogged_before } = verdict {
+        if unlogged_before > 0 {
+            event = event.field("unlogged_before", unlogged_before);
+        }
+    }
+    fx.log(event);
+    match verdict {
+        DropVerdict::Kick(why) => Some(why),
+        _ => None,
+    }
+}
+
+/// What a peer kicked for its drops is told: the ERROR text (which the
+/// stock client shows) and the close code and reason.
+pub(crate) fn kick_words(why: KickFor, cfg: &RoomConfig) -> (String, u16, &'static str) {
+    match why {
+        KickFor::Faulty => (
+            format!(
+                "Too many invalid messages ({} in {} s)",
+                crate::flood::MAX_FAULTY_FRAMES + 1,
+                crate::flood::DROP_WINDOW_MS / 1000
+            ),
+            CLOSE_POLICY,
+            "Too many invalid messages",
+        ),
+        KickFor::Oversized => (
+            format!(
+                "Messages too big (the limit is {} bytes)",
+                cfg.max_message_bytes
+            ),
+            CLOSE_TOO_BIG,
+            "Message too big",
+        ),
+    }
 }
 
 /// Counts and logs a dropped frame.

@@ -136,3 +136,79 @@ fn open_namespace_an_unproven_token_never_replaces_a_proven_id() {
     let owner = net.connect_as("a", "ticket-of-a", true);
     assert_eq!(net.types(owner), ["OPEN"]);
 }
+
+fn warn_lines(h: &Harness) -> usize {
+    use signaling_core::log::Level;
+    h.logs
+        .iter()
+        .filter(|l| matches!(l.level, Level::Warn | Level::Error))
+        .count()
+}
+
+#[test]
+fn a_peer_sending_garbage_is_closed_with_a_reason_not_logged_forever() {
+    let mut h = room();
+    let watcher = h.join("w", false);
+    let bad = h.join("m", false);
+    // 50 malformed frames a second (half the rate limit) for a minute.
+    for _ in 0..60 {
+        for _ in 0..50 {
+            h.send(bad, "{not json");
+        }
+        h.advance(1_000);
+    }
+    let close = h.sockets[bad].close.clone();
+    assert_eq!(close.as_ref().map(|c| c.0), Some(1008), "closed: {close:?}");
+    assert!(
+        h.sockets[bad]
+            .received
+            .iter()
+            .any(|f| f.contains("Too many invalid messages")),
+        "the client is told why: {:?}",
+        h.sockets[bad].received
+    );
+    assert!(warn_lines(&h) <= 3, "{} warn lines", warn_lines(&h));
+    assert!(h.types(watcher).contains(&"LEAVE".to_owned()));
+}
+
+#[test]
+fn a_peer_repeating_oversized_frames_is_closed_with_1009() {
+    let mut h = room();
+    let _watcher = h.join("w", false);
+    let bad = h.join("m", false);
+    let huge = offer("w", &"x".repeat(70_000));
+    for _ in 0..10 {
+        h.send(bad, &huge);
+    }
+    assert_eq!(h.sockets[bad].close.as_ref().map(|c| c.0), Some(1009));
+    assert!(h.sockets[bad]
+        .received
+        .iter()
+        .any(|f| f.contains("Messages too big")));
+    assert_eq!(
+        h.count(Counter::Dropped(DropReason::TooLarge)),
+        4,
+        "3 forgiven, the 4th closes"
+    );
+}
+
+#[test]
+fn a_member_hitting_a_full_queue_is_logged_once_per_window_and_kept() {
+    let mut h = room();
+    let member = h.join("m", false);
+    // Its share of the queue fills at once; then a minute of refusals.
+    for i in 0..60 {
+        for j in 0..50 {
+            h.send(member, &offer("nobody", &format!("{i}-{j}")));
+        }
+        h.advance(1_000);
+    }
+    assert!(h.sockets[member].open && h.sockets[member].close.is_none());
+    let drops = h.count(Counter::Dropped(DropReason::QueueFull));
+    assert!(drops > 2_000, "{drops} drops");
+    assert!(
+        warn_lines(&h) <= 8,
+        "{} warn lines for {drops} drops",
+        warn_lines(&h)
+    );
+}

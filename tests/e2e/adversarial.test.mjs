@@ -31,6 +31,19 @@ test('frames of 64 KiB + 1 byte and of 1 MiB, and JSON nested 10,000 deep, are d
   await Promise.all([a.close(), b.close()]);
 });
 
+test('a peer that keeps sending oversized frames is closed with 1009 and told why; the others get LEAVE', async () => {
+  const room = `big${Date.now()}`;
+  const a = await join(dev.base, 'a', room);
+  const b = await join(dev.base, 'b', room);
+  for (let i = 0; i < 4; i++) a.send({ type: 'OFFER', dst: 'b', payload: { big: 'x'.repeat(70_000) } });
+  const err = await a.next('ERROR');
+  assert.match(err.payload.msg, /^Messages too big \(the limit is 65536 bytes\)$/);
+  assert.equal((await a.closed).code, 1009);
+  assert.equal((await b.next('LEAVE')).src, 'a');
+  assert.equal(b.of('OFFER').length, 0, 'no oversized frame was relayed');
+  await b.close();
+});
+
 test('10,000 frames a second from one peer: it is closed with its reason, the others\' relays all arrive in order', async () => {
   // What a user notices is asserted; how fast is `make bench`'s business.
   const room = `flood${Date.now()}`;

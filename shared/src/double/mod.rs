@@ -37,6 +37,8 @@ pub struct Harness {
     pub now: u64,
     /// How many times the alarm fired: each is a wake of a hibernated room.
     pub alarms_fired: u64,
+    /// Every log line the steps asked for, in order.
+    pub logs: Vec<crate::log::LogEvent>,
 }
 
 impl Harness {
@@ -53,6 +55,7 @@ impl Harness {
             counters: BTreeMap::new(),
             now: 1_000_000,
             alarms_fired: 0,
+            logs: Vec::new(),
         }
     }
 
@@ -179,6 +182,7 @@ impl Harness {
             joiner,
         };
         let Ok(()) = carry_out(&step.ops, &stored, &mut sockets);
+        self.logs.extend(step.logs);
         for (counter, by) in step.counts {
             *self.counters.entry(counter).or_insert(0) += by;
         }

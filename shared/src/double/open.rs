@@ -204,8 +204,8 @@ impl OpenNet {
                 src,
                 parcels: vec![forward.parcel],
             };
-            self.run_one(&forward.to, None, |home, rec, views, _, now| {
-                home.deliver(rec, views, &delivery, now)
+            self.run_one(&forward.to, None, |home, rec, views, flood, now| {
+                home.deliver(rec, views, &delivery, flood, now)
             });
         }
     }

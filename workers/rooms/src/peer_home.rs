@@ -224,7 +224,8 @@ impl PeerHome {
             return runtime::json_error(500, "configuration error");
         }
         self.run(Read::Cached, None, |home, rec, _, peers, now| {
-            Some(home.deliver(rec, peers, &delivery, now))
+            let mut flood = self.flood.borrow_mut();
+            Some(home.deliver(rec, peers, &delivery, &mut flood, now))
         })
         .await?;
         Response::ok("delivered")

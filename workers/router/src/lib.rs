@@ -213,17 +213,27 @@ async fn rooms_health(env: &Env) -> std::result::Result<(), String> {
     }
 }
 
+/// A rate refusal's warn line, sampled: a client hammering a refused
+/// endpoint gets one line per isolate per window, carrying the count of
+/// those held back (the refusal counter in `/metrics` counts every one).
+fn log_rate_refusal(cfg: &signaling_core::config::RouterConfig, endpoint: &str) {
+    if let Some(held_back) = state::sample_rate_refusal(now_ms()) {
+        log(
+            cfg,
+            LogEvent::new(Level::Warn, "refuse")
+                .field("reason", "rate_limited")
+                .field("endpoint", endpoint)
+                .field("unlogged_before", held_back),
+        );
+    }
+}
+
 /// `429` with `Retry-After` for an HTTP endpoint over the per-IP limit.
 fn too_many_requests(
     cfg: &signaling_core::config::RouterConfig,
     endpoint: &str,
 ) -> Result<Response> {
-    log(
-        cfg,
-        LogEvent::new(Level::Warn, "refuse")
-            .field("reason", "rate_limited")
-            .field("endpoint", endpoint),
-    );
+    log_rate_refusal(cfg, endpoint);
     let retry = signaling_core::flood::ConnectLimiter::retry_after_secs(cfg.connects_per_minute);
     let mut resp = json_error(429, "Too many requests, retry later")?;
     resp.headers_mut().set("Retry-After", &retry.to_string())?;
@@ -422,10 +432,7 @@ async fn upgrade(
     }
     if !admit_client(&req, env, cfg).await {
         metrics::count(Counter::ConnectionRefused(RefuseReason::RateLimited));
-        log(
-            cfg,
-            LogEvent::new(Level::Warn, "refuse").field("reason", "rate_limited"),
-        );
+        log_rate_refusal(cfg, "peerjs");
         return refuse_socket("Too many connections, retry later", 1008);
     }
     let url = req.inner().url();

@@ -1,10 +1,10 @@
 //! What one router isolate keeps between requests: the parsed configuration
-//! (a configuration error is logged once per isolate) and the per-IP
-//! connect limiter. Both are per isolate by nature; the README says so.
+//! (a configuration error is logged once per isolate), the per-client
+//! connect limiter and the sampler of its refusal lines. Both are per isolate by nature; the README says so.
 
 use signaling_core::config::{ConfigError, RouterConfig, Settings};
 use signaling_core::flood::ConnectLimiter;
-use signaling_core::log::{Level, LogEvent};
+use signaling_core::log::{Level, LogEvent, Sampler};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -13,6 +13,12 @@ use worker::Env;
 thread_local! {
     static CONFIG: RefCell<Option<Rc<Result<RouterConfig, ConfigError>>>> = const { RefCell::new(None) };
     static LIMITER: RefCell<Option<ConnectLimiter>> = const { RefCell::new(None) };
+    static RATE_REFUSALS: RefCell<Sampler> = RefCell::new(Sampler::default());
+}
+
+/// Whether a rate refusal may be logged now; `Some(held back)` if so.
+pub fn sample_rate_refusal(now_ms: u64) -> Option<u32> {
+    RATE_REFUSALS.with(|sampler| sampler.borrow_mut().admit(now_ms))
 }
 
 /// The isolate's configuration, parsed on first use.
