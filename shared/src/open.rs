@@ -18,7 +18,7 @@
 //! the home's durable record is a [`HomeRecord`], its socket's attachment a
 //! [`PeerState`] carrying the digest of the client's own token.
 
-use crate::flood::{Admit, PeerFloodGuard};
+use crate::flood::{Admit, KickFor, PeerFloodGuard};
 use crate::frame::{self, ClientFrame, DropReason, RelayKind};
 use crate::log::{Level, LogEvent};
 use crate::metrics::{Counter, LeaveCause};
@@ -275,20 +275,7 @@ impl<'c> Home<'c> {
                 Err(reason) => {
                     let judged = judge_drop(&mut fx, flood, self.me, reason, bytes.len(), now_ms);
                     if let Some(why) = judged {
-                        let (msg, code, reason) = kick_words(why, self.cfg);
-                        fx.op(SocketOp::Send {
-                            to: Target::Peer(from),
-                            text: frame::render_error(&msg),
-                        });
-                        fx.log(
-                            LogEvent::new(Level::Warn, "kick")
-                                .peer(self.me)
-                                .field("reason", reason),
-                        );
-                        flood.forget(self.me);
-                        let ending = Some((code, reason));
-                        self.retire(&mut fx, rec, sender, Cause::Kicked, ending, now_ms);
-                        self.plan_alarm(&mut fx, rec, None, now_ms);
+                        self.kick(&mut fx, rec, sender, why, flood, now_ms);
                     }
                     return fx;
                 }
@@ -316,6 +303,57 @@ impl<'c> Home<'c> {
             },
         });
         fx
+    }
+
+    /// A frame of `len` bytes, over the limit and so never copied, arrived
+    /// on `from`: as [`crate::room::Room::too_large`].
+    pub fn too_large<S: Copy + Eq>(
+        &self,
+        rec: &mut HomeRecord,
+        peers: &[PeerView<S>],
+        from: S,
+        len: usize,
+        flood: &mut PeerFloodGuard,
+        now_ms: u64,
+    ) -> Step<S> {
+        let mut fx = Step::default();
+        let Some(sender) = peers.iter().find(|p| p.socket == from) else {
+            return fx;
+        };
+        if sender.state.closing {
+            drop_frame(&mut fx, self.me, DropReason::SenderNotLive, len);
+            return fx;
+        }
+        if let Some(why) = judge_drop(&mut fx, flood, self.me, DropReason::TooLarge, len, now_ms) {
+            self.kick(&mut fx, rec, sender, why, flood, now_ms);
+        }
+        fx
+    }
+
+    /// Closes this home's peer for what it kept sending, with an ERROR that
+    /// says why.
+    fn kick<S: Copy + Eq>(
+        &self,
+        fx: &mut Step<S>,
+        rec: &mut HomeRecord,
+        sender: &PeerView<S>,
+        why: KickFor,
+        flood: &mut PeerFloodGuard,
+        now_ms: u64,
+    ) {
+        let (msg, code, reason) = kick_words(why, self.cfg);
+        fx.op(SocketOp::Send {
+            to: Target::Peer(sender.socket),
+            text: frame::render_error(&msg),
+        });
+        fx.log(
+            LogEvent::new(Level::Warn, "kick")
+                .peer(self.me)
+                .field("reason", reason),
+        );
+        flood.forget(self.me);
+        self.retire(fx, rec, sender, Cause::Kicked, Some((code, reason)), now_ms);
+        self.plan_alarm(fx, rec, None, now_ms);
     }
 
     /// Parcels from `delivery.src`'s home arrived: onto the live socket, or

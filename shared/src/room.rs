@@ -547,6 +547,33 @@ impl<'c> Room<'c> {
         fx
     }
 
+    /// A frame of `len` bytes arrived on `from` that the adapter did not copy
+    /// because it is over `max_message_bytes` already (the runtime accepts
+    /// frames of up to 32 MiB): dropped and judged like an oversized frame
+    /// that was copied, without the copy.
+    pub fn too_large<S: Copy + Eq>(
+        &self,
+        meta: &mut RoomMeta,
+        peers: &[PeerView<S>],
+        from: S,
+        len: usize,
+        flood: &mut PeerFloodGuard,
+        now_ms: u64,
+    ) -> Step<S> {
+        let mut fx = Step::default();
+        let Some(sender) = peers.iter().find(|p| p.socket == from) else {
+            return fx;
+        };
+        if let Some(dropped) = self.from_closed_socket(&sender.state, len) {
+            return dropped;
+        }
+        let id = sender.state.id.as_str();
+        if let Some(why) = judge_drop(&mut fx, flood, id, DropReason::TooLarge, len, now_ms) {
+            self.kick(&mut fx, meta, peers, sender, why, flood, now_ms);
+        }
+        fx
+    }
+
     /// Closes a peer for what it kept sending ([`judge_drop`]'s verdict),
     /// with an ERROR that says why; the others get LEAVE after the grace.
     #[allow(clippy::too_many_arguments)]

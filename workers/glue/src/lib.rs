@@ -1,5 +1,6 @@
 //! The few facts both Workers read from the Workers runtime, written once:
-//! the clock, settings, the isolate's wasm memory, log output and the JSON
+//! the clock, settings, the isolate's wasm memory, WebSocket messages
+//! (judged by length before they are copied), log output and the JSON
 //! error body. Everything here is a thin call into the runtime; decisions
 //! stay in `signaling-core`.
 
@@ -29,6 +30,38 @@ pub fn wasm_memory_bytes() -> u64 {
         .ok()
         .and_then(|m| m.buffer().dyn_into::<js_sys::ArrayBuffer>().ok())
         .map_or(0, |b| b.byte_length() as u64)
+}
+
+/// A WebSocket message as the rooms tier reads it.
+pub enum Incoming {
+    /// The frame's bytes (a text frame as UTF-8).
+    Frame(Vec<u8>),
+    /// Over the size limit before any copy: at least this many bytes.
+    TooLarge(usize),
+}
+
+/// Reads a WebSocket message the runtime handed over, judging its length
+/// *before* copying it into wasm memory: the runtime accepts frames of up
+/// to 32 MiB, and wasm memory, shared by every object of the isolate, never
+/// shrinks. A text frame's UTF-8 is never shorter than its UTF-16 length,
+/// so a string longer than `max_bytes` code units is over the limit
+/// without encoding it; one of up to 3x that is copied and judged exactly.
+pub fn read_message(message: &wasm_bindgen::JsValue, max_bytes: usize) -> Incoming {
+    if let Some(text) = message.dyn_ref::<js_sys::JsString>() {
+        let units = text.length() as usize;
+        if units > max_bytes {
+            return Incoming::TooLarge(units);
+        }
+        return Incoming::Frame(String::from(text).into_bytes());
+    }
+    if let Some(buffer) = message.dyn_ref::<js_sys::ArrayBuffer>() {
+        let len = buffer.byte_length() as usize;
+        if len > max_bytes {
+            return Incoming::TooLarge(len);
+        }
+        return Incoming::Frame(js_sys::Uint8Array::new(buffer).to_vec());
+    }
+    Incoming::Frame(js_sys::Uint8Array::new(message).to_vec())
 }
 
 /// Prints a structured log line when `event` is at or above `min`.

@@ -31,7 +31,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use worker::*;
 
-#[durable_object]
+// Hibernation WebSocket events are exported by `ws_exports`, not by the macro.
+#[durable_object(alarm)]
 pub struct GameRoom {
     state: State,
     raw: RawState,
@@ -99,44 +100,6 @@ impl DurableObject for GameRoom {
         }
     }
 
-    async fn websocket_message(
-        &self,
-        ws: WebSocket,
-        message: WebSocketIncomingMessage,
-    ) -> Result<()> {
-        self.woke();
-        let Ok(cfg) = &self.config else {
-            return Ok(());
-        };
-        let bytes: Vec<u8> = match message {
-            WebSocketIncomingMessage::String(text) => text.into_bytes(),
-            WebSocketIncomingMessage::Binary(bytes) => bytes,
-        };
-        // Frames still arriving on a socket the server closed (a kicked
-        // flooder's backlog) meet the core's rule before the await, so the
-        // backlog cannot stall the room's other members.
-        let room = Room::new(&cfg.room);
-        let early = self
-            .sockets
-            .with_attachment(&self.state, &ws, |sender| {
-                room.from_closed_socket(sender, bytes.len())
-            })
-            .flatten();
-        if let Some(dropped) = early {
-            self.tail().finish(&[], None, dropped).await?;
-            return Ok(());
-        }
-        // `frame` judges no staleness, so no heartbeat timestamps.
-        self.run(Read::Cached, None, |room, meta, sockets, peers, now| {
-            let from = sockets.iter().position(|s| *s == ws)?;
-            let mut flood = self.flood.borrow_mut();
-            Some(room.frame(meta, peers, from, &bytes, &mut flood, now))
-        })
-        .await?;
-        self.report(false);
-        Ok(())
-    }
-
     async fn websocket_close(
         &self,
         ws: WebSocket,
@@ -170,6 +133,56 @@ impl DurableObject for GameRoom {
 }
 
 impl GameRoom {
+    /// A WebSocket message (see `ws_exports`: its length was judged before
+    /// any copy, and one over the limit arrives as `Incoming::TooLarge`).
+    /// The size limit a message is judged by before it is copied.
+    pub(crate) fn max_message_bytes(&self) -> usize {
+        self.config.as_ref().map_or_else(
+            |_| signaling_core::room::RoomConfig::default().max_message_bytes,
+            |c| c.room.max_message_bytes,
+        )
+    }
+
+    pub(crate) async fn on_message(&self, ws: WebSocket, incoming: glue::Incoming) -> Result<()> {
+        self.woke();
+        let Ok(cfg) = &self.config else {
+            return Ok(());
+        };
+        let (bytes, len) = match incoming {
+            glue::Incoming::Frame(bytes) => {
+                let len = bytes.len();
+                (Some(bytes), len)
+            }
+            glue::Incoming::TooLarge(len) => (None, len),
+        };
+        // Frames still arriving on a socket the server closed (a kicked
+        // flooder's backlog) meet the core's rule before the await, so the
+        // backlog cannot stall the room's other members.
+        let room = Room::new(&cfg.room);
+        let early = self
+            .sockets
+            .with_attachment(&self.state, &ws, |sender| {
+                room.from_closed_socket(sender, len)
+            })
+            .flatten();
+        if let Some(dropped) = early {
+            self.tail().finish(&[], None, dropped).await?;
+            return Ok(());
+        }
+        // `frame` judges no staleness, so no heartbeat timestamps.
+        self.run(Read::Cached, None, |room, meta, sockets, peers, now| {
+            let from = sockets.iter().position(|s| *s == ws)?;
+            let mut flood = self.flood.borrow_mut();
+            Some(match &bytes {
+                Some(bytes) => room.frame(meta, peers, from, bytes, &mut flood, now),
+                None => room.too_large(meta, peers, from, len, &mut flood, now),
+            })
+        })
+        .await?;
+        self.report(false);
+        Ok(())
+    }
+
     async fn join(&self, req: &Request) -> Result<Response> {
         let admission = match contract::read(|name| req.headers().get(name).ok().flatten(), true) {
             Ok(a) => a,
@@ -294,3 +307,5 @@ impl GameRoom {
         Ok(())
     }
 }
+
+crate::ws_exports::websocket_exports!(GameRoom);

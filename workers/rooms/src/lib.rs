@@ -14,6 +14,8 @@
 //! - `sockets`: how the object reads its hibernatable sockets, and the
 //!   runtime's side of the core's socket interpreter.
 //! - `stats`: the stats shards rooms report to, and their gathering.
+//! - `ws_exports`: the objects' WebSocket events, exported by hand so a
+//!   message's length is judged before it is copied into wasm memory.
 
 mod game_room;
 mod outbox;
@@ -23,6 +25,7 @@ mod runtime;
 mod sockets;
 mod stats;
 mod tail;
+mod ws_exports;
 
 pub use game_room::GameRoom;
 pub use peer_home::PeerHome;

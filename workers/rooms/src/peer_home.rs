@@ -35,7 +35,8 @@ pub fn stats_key(id: &str) -> String {
     format!("open/{id}")
 }
 
-#[durable_object]
+// Hibernation WebSocket events are exported by `ws_exports`, not by the macro.
+#[durable_object(alarm)]
 pub struct PeerHome {
     state: State,
     raw: RawState,
@@ -100,39 +101,6 @@ impl DurableObject for PeerHome {
         }
     }
 
-    async fn websocket_message(
-        &self,
-        ws: WebSocket,
-        message: WebSocketIncomingMessage,
-    ) -> Result<()> {
-        self.woke();
-        let Ok(cfg) = &self.config else {
-            return Ok(());
-        };
-        let bytes: Vec<u8> = match message {
-            WebSocketIncomingMessage::String(text) => text.into_bytes(),
-            WebSocketIncomingMessage::Binary(bytes) => bytes,
-        };
-        let early = self
-            .sockets
-            .with_attachment(&self.state, &ws, |sender| {
-                Room::new(&cfg.room).from_closed_socket(sender, bytes.len())
-            })
-            .flatten();
-        if let Some(dropped) = early {
-            return self.tail().finish(&[], None, dropped).await;
-        }
-        self.run(Read::Cached, None, |home, rec, sockets, peers, now| {
-            let from = sockets.iter().position(|s| *s == ws)?;
-            let mut flood = self.flood.borrow_mut();
-            Some(home.frame(rec, peers, from, &bytes, &mut flood, now))
-        })
-        .await?;
-        self.drain().await;
-        self.report(false);
-        Ok(())
-    }
-
     async fn websocket_close(
         &self,
         ws: WebSocket,
@@ -167,6 +135,51 @@ impl DurableObject for PeerHome {
 }
 
 impl PeerHome {
+    /// A WebSocket message (see `ws_exports`: its length was judged before
+    /// any copy, and one over the limit arrives as `Incoming::TooLarge`).
+    /// The size limit a message is judged by before it is copied.
+    pub(crate) fn max_message_bytes(&self) -> usize {
+        self.config.as_ref().map_or_else(
+            |_| signaling_core::room::RoomConfig::default().max_message_bytes,
+            |c| c.room.max_message_bytes,
+        )
+    }
+
+    pub(crate) async fn on_message(&self, ws: WebSocket, incoming: glue::Incoming) -> Result<()> {
+        self.woke();
+        let Ok(cfg) = &self.config else {
+            return Ok(());
+        };
+        let (bytes, len) = match incoming {
+            glue::Incoming::Frame(bytes) => {
+                let len = bytes.len();
+                (Some(bytes), len)
+            }
+            glue::Incoming::TooLarge(len) => (None, len),
+        };
+        let early = self
+            .sockets
+            .with_attachment(&self.state, &ws, |sender| {
+                Room::new(&cfg.room).from_closed_socket(sender, len)
+            })
+            .flatten();
+        if let Some(dropped) = early {
+            return self.tail().finish(&[], None, dropped).await;
+        }
+        self.run(Read::Cached, None, |home, rec, sockets, peers, now| {
+            let from = sockets.iter().position(|s| *s == ws)?;
+            let mut flood = self.flood.borrow_mut();
+            Some(match &bytes {
+                Some(bytes) => home.frame(rec, peers, from, bytes, &mut flood, now),
+                None => home.too_large(rec, peers, from, len, &mut flood, now),
+            })
+        })
+        .await?;
+        self.drain().await;
+        self.report(false);
+        Ok(())
+    }
+
     async fn join(&self, req: &Request) -> Result<Response> {
         let admission = match contract::read_open(|name| req.headers().get(name).ok().flatten()) {
             Ok(a) => a,
@@ -321,3 +334,5 @@ impl PeerHome {
             .await
     }
 }
+
+crate::ws_exports::websocket_exports!(PeerHome);

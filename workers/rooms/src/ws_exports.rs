@@ -1,0 +1,90 @@
+//! The Hibernation API's WebSocket events of `GameRoom` and `PeerHome`,
+//! exported by hand instead of by `#[durable_object]`.
+//!
+//! Why: the export the macro generates turns every message into a Rust
+//! `String` or `Vec<u8>` (a copy into wasm memory) before any of our code
+//! runs. The runtime accepts frames of up to 32 MiB, the isolate's wasm
+//! memory is shared by every object in it and never shrinks, so a few such
+//! frames would pin tens of MiB for good. Here the length is judged first
+//! (`glue::read_message`); close and error go on to the `DurableObject`
+//! trait exactly as the macro would send them.
+
+/// Exports `webSocketMessage`, `webSocketClose` and `webSocketError` for a
+/// Durable Object type with `on_message(ws, glue::Incoming)` and a
+/// `max_message_bytes()`.
+macro_rules! websocket_exports {
+    ($object:ident) => {
+        const _: () = {
+            use ::worker::wasm_bindgen::prelude::*;
+            use ::worker::wasm_bindgen::JsValue;
+
+            #[wasm_bindgen(
+                        wasm_bindgen = ::worker::wasm_bindgen,
+                        wasm_bindgen_futures = ::worker::wasm_bindgen_futures,
+                        js_sys = ::worker::js_sys
+                    )]
+            impl $object {
+                #[wasm_bindgen(js_name = webSocketMessage)]
+                pub async fn websocket_message_export(
+                    &self,
+                    ws: ::worker::worker_sys::web_sys::WebSocket,
+                    message: JsValue,
+                ) -> ::std::result::Result<JsValue, JsValue> {
+                    ::std::panic::AssertUnwindSafe(async move {
+                        let incoming = glue::read_message(&message, self.max_message_bytes());
+                        drop(message);
+                        self.on_message(ws.into(), incoming)
+                            .await
+                            .map(|_| JsValue::NULL)
+                            .map_err(JsValue::from)
+                    })
+                    .await
+                }
+
+                #[wasm_bindgen(js_name = webSocketClose)]
+                pub async fn websocket_close_export(
+                    &self,
+                    ws: ::worker::worker_sys::web_sys::WebSocket,
+                    code: usize,
+                    reason: String,
+                    was_clean: bool,
+                ) -> ::std::result::Result<JsValue, JsValue> {
+                    ::std::panic::AssertUnwindSafe(async move {
+                        <Self as ::worker::DurableObject>::websocket_close(
+                            self,
+                            ws.into(),
+                            code,
+                            reason,
+                            was_clean,
+                        )
+                        .await
+                        .map(|_| JsValue::NULL)
+                        .map_err(JsValue::from)
+                    })
+                    .await
+                }
+
+                #[wasm_bindgen(js_name = webSocketError)]
+                pub async fn websocket_error_export(
+                    &self,
+                    ws: ::worker::worker_sys::web_sys::WebSocket,
+                    error: JsValue,
+                ) -> ::std::result::Result<JsValue, JsValue> {
+                    ::std::panic::AssertUnwindSafe(async move {
+                        <Self as ::worker::DurableObject>::websocket_error(
+                            self,
+                            ws.into(),
+                            error.into(),
+                        )
+                        .await
+                        .map(|_| JsValue::NULL)
+                        .map_err(JsValue::from)
+                    })
+                    .await
+                }
+            }
+        };
+    };
+}
+
+pub(crate) use websocket_exports;
