@@ -261,6 +261,7 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
             connects_per_minute,
             connect_burst,
             ipv6_prefix_bits,
+            local_dev: self.flag("LOCAL_DEV", false)?,
             demo: self.flag("DEMO", false)?,
             debug_endpoints: self.flag("DEBUG_ENDPOINTS", false)?,
             metrics_token: self.text("METRICS_TOKEN"),
@@ -316,6 +317,9 @@ pub struct RouterConfig {
     pub connect_burst: u32,
     /// `IPV6_PREFIX_BITS`: how much of an IPv6 address names one client.
     pub ipv6_prefix_bits: u8,
+    /// `LOCAL_DEV`: the settings are local development's (demo on, no
+    /// tickets, high limits); the router then serves loopback hosts only.
+    pub local_dev: bool,
     pub demo: bool,
     /// Serves `/debug/rooms/{room}` (wake counters); for local tests only.
     pub debug_endpoints: bool,

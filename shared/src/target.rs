@@ -34,6 +34,33 @@ impl<'a> Target<'a> {
         }
     }
 
+    /// The host, without port or userinfo (`[::1]` keeps its brackets).
+    pub fn host(&self) -> &'a str {
+        let authority = self
+            .origin
+            .find("://")
+            .map_or(self.origin, |i| &self.origin[i + 3..]);
+        let authority = authority.rsplit('@').next().unwrap_or(authority);
+        match authority.strip_prefix('[') {
+            Some(rest) => rest
+                .find(']')
+                .map_or(authority, |end| &authority[..end + 2]),
+            None => authority.split(':').next().unwrap_or(authority),
+        }
+    }
+
+    /// True when the host is this machine: `localhost` (or a name under
+    /// it), `127.0.0.0/8`, `[::1]`.
+    pub fn is_loopback(&self) -> bool {
+        let host = self.host();
+        host == "localhost"
+            || host.ends_with(".localhost")
+            || host == "[::1]"
+            || host
+                .parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
     /// The first value of query parameter `name`, decoded like
     /// `URLSearchParams` (percent-escapes, `+` as space).
     pub fn param(&self, name: &str) -> Option<String> {
@@ -46,6 +73,38 @@ impl<'a> Target<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_host_and_whether_it_is_this_machine() {
+        let cases = [
+            ("http://127.0.0.1:9000/peerjs?x", "127.0.0.1", true),
+            ("http://localhost/", "localhost", true),
+            ("http://app.localhost:8787/", "app.localhost", true),
+            ("http://[::1]:9000/", "[::1]", true),
+            (
+                "https://peerjs.game.example/peerjs",
+                "peerjs.game.example",
+                false,
+            ),
+            (
+                "https://peerjs-router.acct.workers.dev/",
+                "peerjs-router.acct.workers.dev",
+                false,
+            ),
+            (
+                "https://user@localhost.evil.example/",
+                "localhost.evil.example",
+                false,
+            ),
+            ("http://[2001:db8::1]:80/", "[2001:db8::1]", false),
+            ("http://10.0.0.1/", "10.0.0.1", false),
+        ];
+        for (url, host, loopback) in cases {
+            let target = Target::parse(url);
+            assert_eq!(target.host(), host, "{url}");
+            assert_eq!(target.is_loopback(), loopback, "{url}");
+        }
+    }
 
     #[test]
     fn splits_origin_path_and_query() {

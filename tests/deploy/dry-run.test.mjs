@@ -85,7 +85,14 @@ for (const tier of ['rooms', 'router']) {
           [['ROOMS', `peerjs-rooms${suffix}`]],
           'the router binds the same environment of the rooms tier',
         );
-        if (env !== 'dev') {
+        if (env === 'dev') {
+          // `wrangler deploy` without --env deploys these: they must serve nobody.
+          assert.equal(s.workers_dev, false, 'the top level is not on workers.dev');
+          assert.equal(s.routes, undefined, 'the top level has no routes');
+          assert.equal(s.vars?.LOCAL_DEV, 'true', 'the top level answers loopback hosts only');
+          assert.equal(config.env?.test?.vars?.LOCAL_DEV, 'true', 'the test env too');
+        } else {
+          assert.notEqual(s.vars?.LOCAL_DEV, 'true', 'staging and production are not local dev');
           assert.equal(s.vars?.REQUIRE_TICKETS, 'true', 'tickets are required outside local dev');
           assert.ok(s.vars?.TICKET_AUDIENCE, 'tickets name their audience outside local dev');
           assert.equal(s.vars?.DEMO, 'false', 'no demo outside local dev');

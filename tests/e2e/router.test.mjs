@@ -142,3 +142,15 @@ test('/health?deep=1 checks the rooms tier', async () => {
   assert.equal(r.status, 200);
   assert.equal(r.body.rooms, 'ok');
 });
+
+test('local-dev settings (LOCAL_DEV) answer loopback hosts only: a public host gets 403, its WebSocket an ERROR', async () => {
+  // What `wrangler deploy` without --env would put on a public host.
+  const publicHost = { Host: 'peerjs.game.example' };
+  const refused = await httpGet(BASE, '/peerjs/id', publicHost);
+  assert.equal(refused.status, 403);
+  assert.match(refused.body.error, /serves only localhost/);
+  const c = await connect(BASE, { id: 'a', token: unique('host'), headers: publicHost });
+  assert.match((await c.next('ERROR')).payload.msg, /LOCAL_DEV=true/);
+  assert.equal((await c.closed).code, 1008);
+  assert.equal((await httpGet(BASE, '/peerjs/id', { Host: `localhost:${new URL(BASE).port}` })).status, 200);
+});

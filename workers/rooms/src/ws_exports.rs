@@ -19,10 +19,10 @@ macro_rules! websocket_exports {
             use ::worker::wasm_bindgen::JsValue;
 
             #[wasm_bindgen(
-                        wasm_bindgen = ::worker::wasm_bindgen,
-                        wasm_bindgen_futures = ::worker::wasm_bindgen_futures,
-                        js_sys = ::worker::js_sys
-                    )]
+                                wasm_bindgen = ::worker::wasm_bindgen,
+                                wasm_bindgen_futures = ::worker::wasm_bindgen_futures,
+                                js_sys = ::worker::js_sys
+                            )]
             impl $object {
                 #[wasm_bindgen(js_name = webSocketMessage)]
                 pub async fn websocket_message_export(

@@ -69,6 +69,17 @@ async fn route(req: Request, env: &Env) -> Result<Response> {
         }
     };
 
+    if cfg.local_dev && !Target::parse(&url).is_loopback() {
+        // The top-level settings are local development's: deployed by
+        // accident (no `--env`), they must not serve the public.
+        let msg = "This router runs local-development settings (LOCAL_DEV=true) and serves only localhost; deploy with --env staging or --env production";
+        if is_upgrade(&req) {
+            metrics::count(Counter::ConnectionRefused(RefuseReason::Config));
+            return refuse_socket(msg, 1008);
+        }
+        return json_error(403, msg);
+    }
+
     if req.method() == Method::Options {
         let requested = req
             .headers()
