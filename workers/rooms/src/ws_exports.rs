@@ -12,6 +12,8 @@
 /// Exports `webSocketMessage`, `webSocketClose` and `webSocketError` for a
 /// Durable Object type with `on_message(ws, glue::Incoming)` and a
 /// `max_message_bytes()`.
+// rustfmt re-indents an attribute inside a macro on every run; keep it as written.
+#[rustfmt::skip]
 macro_rules! websocket_exports {
     ($object:ident) => {
         const _: () = {
@@ -19,10 +21,10 @@ macro_rules! websocket_exports {
             use ::worker::wasm_bindgen::JsValue;
 
             #[wasm_bindgen(
-                                wasm_bindgen = ::worker::wasm_bindgen,
-                                wasm_bindgen_futures = ::worker::wasm_bindgen_futures,
-                                js_sys = ::worker::js_sys
-                            )]
+                wasm_bindgen = ::worker::wasm_bindgen,
+                wasm_bindgen_futures = ::worker::wasm_bindgen_futures,
+                js_sys = ::worker::js_sys
+            )]
             impl $object {
                 #[wasm_bindgen(js_name = webSocketMessage)]
                 pub async fn websocket_message_export(
