@@ -22,7 +22,8 @@ config=(-c "wrangler.$tier.toml" --env "$env")
 # Secrets each tier needs per environment (one of a|b means either).
 required_secrets() {
   case "$tier" in
-    router) echo "ROOM_TICKET_SECRET|ROOM_TICKET_PUBLIC_KEY" ;;
+    # METRICS_TOKEN: outside local dev, /metrics answers 503 without it.
+    router) echo "ROOM_TICKET_SECRET|ROOM_TICKET_PUBLIC_KEY"; echo "METRICS_TOKEN" ;;
     rooms) ;;
   esac
 }

@@ -35,6 +35,7 @@ pub mod metrics;
 pub mod open;
 pub mod query;
 pub mod room;
+pub mod secret;
 pub mod step;
 pub mod target;
 pub mod ticket;

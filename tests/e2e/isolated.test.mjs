@@ -20,6 +20,17 @@ test('without the rooms tier, /health stays 200 but /health?deep=1 is 503 with t
   }
 });
 
+test('outside local dev (LOCAL_DEV=false), /metrics without a METRICS_TOKEN is off (503), never open', async () => {
+  const { base, stop } = await startRouterAlone(['LOCAL_DEV:false']);
+  try {
+    const metrics = await httpGet(base, '/metrics');
+    assert.equal(metrics.status, 503);
+    assert.match(metrics.body.error, /set the METRICS_TOKEN secret/);
+  } finally {
+    stop();
+  }
+});
+
 test('a bad setting makes /health 500 naming it, and upgrades are refused with a reason', async () => {
   const { base, stop } = await startRouterAlone(['REQUIRE_TICKETS:true']);
   try {

@@ -112,6 +112,9 @@ async fn route(req: Request, env: &Env) -> Result<Response> {
         Endpoint::Socket => json_error(426, "Upgrade Required: connect with a WebSocket")?,
         Endpoint::RoomDebug(room) if cfg.debug_endpoints => room_debug(&env, &room).await?,
         Endpoint::HomeDebug(id) if cfg.debug_endpoints => home_debug(&env, &id).await?,
+        Endpoint::Metrics if !admit_client(&req, &env, cfg).await => {
+            too_many_requests(cfg, "metrics")?
+        }
         Endpoint::Metrics => metrics::scrape(&req, &env, cfg, now_ms()).await?,
         Endpoint::GhostDebug(room) if cfg.debug_endpoints => {
             metrics::ghost(&env, &room, now_ms()).await?

@@ -1,7 +1,8 @@
 //! The router's side of `/metrics`: its own refusal counters (batched and
 //! shipped to a stats shard in the background) and the scrape itself,
-//! gathered from every shard through the rooms Worker and cached briefly so
-//! scrapers cannot hammer the shards.
+//! gathered from every shard through the rooms Worker, cached briefly and
+//! gathered once at a time per isolate, so scrapers cannot hammer the
+//! shards; the bearer token is compared in constant time.
 
 use crate::{http, ROOMS_BINDING};
 use signaling_core::config::RouterConfig;
@@ -21,6 +22,8 @@ struct RouterStats {
     last_flush_ms: u64,
     /// Last gathered snapshot, for the cache and for messagesPerSecond.
     cached: Option<(u64, Snapshot)>,
+    /// A scrape is gathering from the shards now (see [`gather`]).
+    gathering: bool,
     previous: Option<(u64, u64)>,
 }
 
@@ -89,37 +92,83 @@ pub fn flush_in_background(env: &Env, ctx: &Context, now: u64) {
     }
 }
 
-/// `GET /metrics`: Prometheus text, or the original JSON on `Accept: application/json`.
-pub async fn scrape(req: &Request, env: &Env, cfg: &RouterConfig, now: u64) -> Result<Response> {
-    if let Some(token) = &cfg.metrics_token {
-        let given = req.headers().get("Authorization").ok().flatten();
-        if given.as_deref().and_then(|h| h.strip_prefix("Bearer ")) != Some(token.as_str()) {
-            return http::unauthorized(
-                "Unauthorized: send 'Authorization: Bearer <METRICS_TOKEN>'",
-            );
+/// The cluster snapshot: the cached one while fresh, else one gather that
+/// every scrape arriving meanwhile in this isolate waits for (one fan-out
+/// to the shards per isolate per `CACHE_MS`, however many scrapers).
+async fn gather(env: &Env, now: u64) -> Result<Option<Snapshot>> {
+    loop {
+        let (cached, in_flight) = STATS.with(|s| {
+            let s = s.borrow();
+            let fresh = s
+                .cached
+                .clone()
+                .filter(|(at, _)| now.saturating_sub(*at) < CACHE_MS)
+                .map(|(_, snapshot)| snapshot);
+            (fresh, s.gathering)
+        });
+        if let Some(snapshot) = cached {
+            return Ok(Some(snapshot));
+        }
+        if !in_flight {
+            break;
+        }
+        // Another scrape is gathering: wait for its snapshot.
+        Delay::from(std::time::Duration::from_millis(20)).await;
+        if glue::now_ms().saturating_sub(now) > GATHER_WAIT_MS {
+            break; // it failed or stalled; gather ourselves
         }
     }
-    let cached = STATS.with(|s| {
-        s.borrow()
-            .cached
-            .clone()
-            .filter(|(at, _)| now.saturating_sub(*at) < CACHE_MS)
-    });
-    let snapshot = match cached {
-        Some((_, snapshot)) => snapshot,
-        None => {
-            if let Some(deltas) = take_pending(now, true) {
-                ship(env, deltas, now).await?;
-            }
-            let req = http::internal_request(Method::Get, contract::PATH_METRICS, &[], None)?;
-            let mut resp = env.service(ROOMS_BINDING)?.fetch_request(req).await?;
-            if resp.status_code() != 200 {
-                return http::json_error(502, "stats shards could not answer");
-            }
-            let snapshot: Snapshot = resp.json().await?;
-            STATS.with(|s| s.borrow_mut().cached = Some((now, snapshot.clone())));
-            snapshot
+    STATS.with(|s| s.borrow_mut().gathering = true);
+    let result = fetch_snapshot(env, now).await;
+    STATS.with(|s| {
+        let mut s = s.borrow_mut();
+        s.gathering = false;
+        if let Ok(Some(snapshot)) = &result {
+            s.cached = Some((now, snapshot.clone()));
         }
+    });
+    result
+}
+
+/// How long a scrape waits for another one's gather before its own.
+const GATHER_WAIT_MS: u64 = 5_000;
+
+async fn fetch_snapshot(env: &Env, now: u64) -> Result<Option<Snapshot>> {
+    if let Some(deltas) = take_pending(now, true) {
+        ship(env, deltas, now).await?;
+    }
+    let req = http::internal_request(Method::Get, contract::PATH_METRICS, &[], None)?;
+    let mut resp = env.service(ROOMS_BINDING)?.fetch_request(req).await?;
+    if resp.status_code() != 200 {
+        return Ok(None);
+    }
+    Ok(Some(resp.json().await?))
+}
+
+/// `GET /metrics`: Prometheus text, or the original JSON on `Accept: application/json`.
+/// Outside local dev, `/metrics` is never open: it names rooms and counts.
+pub async fn scrape(req: &Request, env: &Env, cfg: &RouterConfig, now: u64) -> Result<Response> {
+    match &cfg.metrics_token {
+        None if !cfg.local_dev => {
+            return http::json_error(
+                503,
+                "Metrics are off: set the METRICS_TOKEN secret (required outside local dev)",
+            );
+        }
+        None => {}
+        Some(token) => {
+            let header = req.headers().get("Authorization").ok().flatten();
+            let given = signaling_core::secret::bearer(header.as_deref());
+            if !given.is_some_and(|g| signaling_core::secret::matches(g, token)) {
+                return http::unauthorized(
+                    "Unauthorized: send 'Authorization: Bearer <METRICS_TOKEN>'",
+                );
+            }
+        }
+    }
+    let snapshot = match gather(env, now).await? {
+        Some(snapshot) => snapshot,
+        None => return http::json_error(502, "stats shards could not answer"),
     };
     let wants_json = req
         .headers()
