@@ -24,8 +24,9 @@ use crate::log::{Level, LogEvent};
 use crate::metrics::{Counter, LeaveCause};
 use crate::room::{
     claims_proven_grace, close_socket, drop_frame, judge_drop, kick_words, may_replace,
-    oldest_attached_seen, oldest_seen, refuse_id_taken, Cause, PeerState, PeerView, PendingLeave,
-    Queued, RoomConfig, Target, CLOSE_POLICY, CLOSE_REPLACED, CLOSE_TIMEOUT,
+    oldest_attached_seen, oldest_seen, refuse_id_taken, refuse_try_again, too_many_closing, Cause,
+    PeerState, PeerView, PendingLeave, Queued, RoomConfig, Target, CLOSE_POLICY, CLOSE_REPLACED,
+    CLOSE_TIMEOUT,
 };
 use crate::step::{SocketOp, Step};
 use serde::{Deserialize, Serialize};
@@ -141,6 +142,10 @@ impl<'c> Home<'c> {
         now_ms: u64,
     ) -> Step<S> {
         let mut fx = Step::default();
+        if let Some(msg) = too_many_closing(peers, self.me) {
+            refuse_try_again(&mut fx, self.me, msg);
+            return fx;
+        }
         let leaves = rec.leave.as_slice();
         if claims_proven_grace(leaves, self.me, request.proven) {
             refuse_id_taken(&mut fx, self.me, "proven_in_grace");

@@ -27,6 +27,48 @@ pub const CLOSE_POLICY: u16 = 1008;
 pub const CLOSE_REPLACED: u16 = 4001;
 /// Close code for a peer that stopped heartbeating.
 pub const CLOSE_TIMEOUT: u16 = 4002;
+/// Close code for "try again later" (RFC 6455 1013).
+pub const CLOSE_TRY_AGAIN: u16 = 1013;
+
+/// Sockets of one id the server closed but whose clients have not
+/// completed the close: the runtime keeps listing them (and every join,
+/// close and alarm rereads the list) until they do. A client that ignores
+/// close frames and keeps taking its id over would grow the list without
+/// bound; past this many, its joins are refused until some complete.
+pub const MAX_CLOSING_PER_ID: usize = 8;
+/// The same bound for the whole room.
+pub const MAX_CLOSING_PER_ROOM: usize = 32;
+
+/// The refusal for a join while too many server-closed sockets linger
+/// (see [`MAX_CLOSING_PER_ID`]), or `None`.
+pub(crate) fn too_many_closing<S>(peers: &[PeerView<S>], id: &str) -> Option<&'static str> {
+    let closing = peers.iter().filter(|p| p.state.closing);
+    let (of_id, all) = closing.fold((0, 0), |(of_id, all), p| {
+        (of_id + usize::from(p.state.id == id), all + 1)
+    });
+    if of_id >= MAX_CLOSING_PER_ID {
+        Some("Too many connections for this id are still closing; retry later")
+    } else if all >= MAX_CLOSING_PER_ROOM {
+        Some("Too many connections are still closing; retry later")
+    } else {
+        None
+    }
+}
+
+/// Refuses a join with a reason and `CLOSE_TRY_AGAIN`.
+pub(crate) fn refuse_try_again<S>(fx: &mut Step<S>, id: &str, msg: &str) {
+    fx.op(SocketOp::Refuse {
+        frame: frame::render_error(msg),
+        code: CLOSE_TRY_AGAIN,
+        reason: msg.to_owned(),
+    });
+    fx.count(Counter::ConnectionRefused(RefuseReason::RateLimited), 1);
+    fx.log(
+        LogEvent::new(Level::Warn, "refuse")
+            .peer(id)
+            .field("reason", "closing_backlog"),
+    );
+}
 
 /// The code the server echoes to finish a client-initiated close
 /// handshake: the client's own, unless it is one that may not be sent
@@ -314,6 +356,10 @@ impl<'c> Room<'c> {
         let mut closed: Vec<S> = Vec::new();
 
         // 1. The id: taken, or taken over.
+        if let Some(msg) = too_many_closing(peers, &request.id) {
+            refuse_try_again(&mut fx, &request.id, msg);
+            return fx;
+        }
         if claims_proven_grace(&meta.leaves, &request.id, request.proven) {
             refuse_id_taken(&mut fx, &request.id, "proven_in_grace");
             return fx;

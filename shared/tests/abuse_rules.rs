@@ -212,3 +212,31 @@ fn a_member_hitting_a_full_queue_is_logged_once_per_window_and_kept() {
         warn_lines(&h)
     );
 }
+
+#[test]
+fn a_client_ignoring_close_frames_cannot_grow_the_socket_list_without_bound() {
+    let mut h = room();
+    h.clients_ignore_close = true;
+    let other = h.join("b", false);
+    // The same ticket takes its id over again and again, never completing a close.
+    let mut refused = None;
+    for attempt in 0..100 {
+        let s = h.join("a", true);
+        if h.types(s) != ["OPEN"] {
+            refused = Some((attempt, s));
+            break;
+        }
+    }
+    let (attempt, s) = refused.expect("the takeovers stop being accepted");
+    let listed = h.sockets.iter().filter(|s| s.open).count();
+    assert!(
+        listed <= 12,
+        "{listed} sockets listed after {attempt} takeovers"
+    );
+    assert!(h.sockets[s].received[0].contains("still closing; retry later"));
+    assert_eq!(h.sockets[s].close.as_ref().map(|c| c.0), Some(1013));
+    // Other ids are unaffected.
+    let c = h.join("c", false);
+    assert_eq!(h.types(c), ["OPEN"]);
+    assert!(h.sockets[other].close.is_none());
+}

@@ -39,6 +39,8 @@ pub struct Harness {
     pub alarms_fired: u64,
     /// Every log line the steps asked for, in order.
     pub logs: Vec<crate::log::LogEvent>,
+    /// Clients ignore the server's close frames (see [`DoubleSockets`]).
+    pub clients_ignore_close: bool,
 }
 
 impl Harness {
@@ -56,6 +58,7 @@ impl Harness {
             now: 1_000_000,
             alarms_fired: 0,
             logs: Vec::new(),
+            clients_ignore_close: false,
         }
     }
 
@@ -180,6 +183,7 @@ impl Harness {
         let mut sockets = DoubleSockets {
             sockets: &mut self.sockets,
             joiner,
+            clients_ignore_close: self.clients_ignore_close,
         };
         let Ok(()) = carry_out(&step.ops, &stored, &mut sockets);
         self.logs.extend(step.logs);
@@ -234,6 +238,9 @@ pub(crate) fn parse_received(received: &[String]) -> Vec<(String, Option<String>
 pub(crate) struct DoubleSockets<'a> {
     pub(crate) sockets: &'a mut [Socket],
     pub(crate) joiner: Option<usize>,
+    /// Clients never answer the server's close frame: their sockets stay
+    /// listed (as the runtime lists a socket until its close completes).
+    pub(crate) clients_ignore_close: bool,
 }
 
 impl DoubleSockets<'_> {
@@ -280,6 +287,6 @@ impl Sockets<usize> for DoubleSockets<'_> {
 
     fn close(&mut self, socket: usize, code: u16, reason: &str) {
         self.sockets[socket].close = Some((code, reason.to_owned()));
-        self.sockets[socket].open = false;
+        self.sockets[socket].open = self.clients_ignore_close;
     }
 }

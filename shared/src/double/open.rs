@@ -242,6 +242,7 @@ impl OpenNet {
         let mut sockets = DoubleSockets {
             sockets: &mut home.sockets,
             joiner,
+            clients_ignore_close: false,
         };
         let Ok(()) = carry_out(&step.ops, &stored, &mut sockets);
         for (counter, by) in step.counts {
