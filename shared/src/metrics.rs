@@ -329,13 +329,19 @@ pub struct Shard {
     /// Room id -> (live peers, time of its last report).
     pub rooms: BTreeMap<String, (usize, u64)>,
     pub counters: Deltas,
+    /// When [`Shard::expire_due`] last swept (in memory only).
+    #[serde(skip)]
+    pub last_expiry_ms: u64,
 }
 
 /// Most rooms one shard tracks; beyond it the oldest reports are dropped.
 pub const MAX_ROOMS_PER_SHARD: usize = 100_000;
 
 impl Shard {
-    pub fn apply(&mut self, report: &Report) {
+    /// Adds a report. Returns the rooms evicted to stay within
+    /// [`MAX_ROOMS_PER_SHARD`], whose stored gauges the caller deletes.
+    pub fn apply(&mut self, report: &Report) -> Vec<String> {
+        let mut evicted = Vec::new();
         self.counters.merge(&report.deltas);
         if let Some(room) = &report.room {
             if report.peers == 0 {
@@ -359,8 +365,21 @@ impl Shard {
                 .map(|(k, _)| k.clone())
             {
                 self.rooms.remove(&oldest);
+                evicted.push(oldest);
             }
         }
+        evicted
+    }
+
+    /// [`Shard::expire`] on the report path, at most every quarter TTL: a
+    /// shard nobody scrapes still forgets dead rooms (and the caller
+    /// deletes their keys), so its storage stays the size of the live set.
+    pub fn expire_due(&mut self, now_ms: u64, ttl_ms: u64) -> Vec<String> {
+        if now_ms.saturating_sub(self.last_expiry_ms) < (ttl_ms / 4).max(1_000) {
+            return Vec::new();
+        }
+        self.last_expiry_ms = now_ms;
+        self.expire(now_ms, ttl_ms)
     }
 
     /// Forgets rooms whose last report is older than `ttl_ms`: they died
@@ -538,6 +557,44 @@ mod tests {
         );
         assert_eq!(deltas.0.len(), 1, "zero adds leave no series");
         assert!(tally.is_empty());
+    }
+
+    #[test]
+    fn a_shard_nobody_scrapes_still_forgets_dead_rooms_and_says_which() {
+        let ttl = 60_000;
+        let mut shard = Shard::default();
+        let report = |room: &str, at_ms: u64| Report {
+            room: Some(room.into()),
+            peers: 2,
+            at_ms,
+            deltas: Deltas::default(),
+        };
+        shard.apply(&report("dead", 1_000));
+        assert!(shard.expire_due(1_000, ttl).is_empty());
+        let mut forgotten = Vec::new();
+        // Only live rooms report from now on; nobody scrapes.
+        for t in (2_000..200_000).step_by(1_000) {
+            shard.apply(&report("live", t));
+            forgotten.extend(shard.expire_due(t, ttl));
+        }
+        assert_eq!(forgotten, vec!["dead".to_owned()]);
+        assert_eq!(shard.rooms.keys().collect::<Vec<_>>(), ["live"]);
+    }
+
+    #[test]
+    fn rooms_evicted_over_the_cap_are_named_for_deletion() {
+        let mut shard = Shard::default();
+        for i in 0..MAX_ROOMS_PER_SHARD as u64 {
+            shard.rooms.insert(format!("r{i}"), (1, 10 + i));
+        }
+        let evicted = shard.apply(&Report {
+            room: Some("newcomer".into()),
+            peers: 1,
+            at_ms: 1_000_000,
+            deltas: Deltas::default(),
+        });
+        assert_eq!(evicted, vec!["r0".to_owned()], "the oldest report goes");
+        assert_eq!(shard.rooms.len(), MAX_ROOMS_PER_SHARD);
     }
 
     #[test]

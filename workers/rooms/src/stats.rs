@@ -9,7 +9,9 @@
 use crate::runtime;
 use signaling_core::config::{Settings, StatsConfig};
 use signaling_core::log::{Level, LogEvent};
-use signaling_core::metrics::{shard_of, Counter, Deltas, Report, Shard, Snapshot, Tally};
+use signaling_core::metrics::{
+    shard_of, Counter, Deltas, Report, Shard, Snapshot, Tally, MAX_ROOMS_PER_SHARD,
+};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
@@ -185,15 +187,23 @@ impl DurableObject for StatsShard {
         match runtime::path_of(&req).as_str() {
             "/report" => {
                 let report: Report = req.json().await?;
+                let ttl_ms = settings(&self.env)?.gauge_ttl_ms;
                 self.ensure_loaded().await?;
-                let (gauge, counters) = {
+                let (gauge, counters, mut gone) = {
                     let mut cache = self.shard.borrow_mut();
                     let shard = cache.get_or_insert_with(Shard::default);
-                    shard.apply(&report);
+                    let mut gone = shard.apply(&report);
+                    gone.extend(shard.expire_due(runtime::now_ms(), ttl_ms));
                     let gauge = report.room.as_ref().map(|r| shard.rooms.get(r).copied());
-                    (gauge, shard.counters.clone())
+                    (gauge, shard.counters.clone(), gone)
                 };
                 let storage = self.state.storage();
+                if !gone.is_empty() {
+                    // Evicted or expired: their stored gauges go too.
+                    gone.retain(|room| Some(room) != report.room.as_ref());
+                    let keys = gone.iter().map(|room| format!("r/{room}")).collect();
+                    storage.delete_multiple(keys).await?;
+                }
                 if let (Some(room), Some(gauge)) = (&report.room, gauge) {
                     let key = format!("r/{room}");
                     match gauge {
@@ -232,18 +242,23 @@ impl DurableObject for StatsShard {
 }
 
 impl StatsShard {
-    /// Fills the cache from storage once per object life.
+    /// Fills the cache from storage once per object life: at most
+    /// [`MAX_ROOMS_PER_SHARD`] gauges, and those already expired are
+    /// deleted rather than loaded.
     async fn ensure_loaded(&self) -> Result<()> {
         if self.shard.borrow().is_some() {
             return Ok(());
         }
+        let ttl_ms = settings(&self.env)?.gauge_ttl_ms;
+        let now = runtime::now_ms();
+        let mut expired = Vec::new();
         let storage = self.state.storage();
         let mut shard = Shard {
             counters: storage.get::<Deltas>("counters").await?.unwrap_or_default(),
             ..Shard::default()
         };
         let rooms = storage
-            .list_with_options(ListOptions::new().prefix("r/"))
+            .list_with_options(ListOptions::new().prefix("r/").limit(MAX_ROOMS_PER_SHARD))
             .await?;
         for entry in rooms.entries() {
             let Ok(pair) = entry else { continue };
@@ -254,9 +269,14 @@ impl StatsShard {
             ) else {
                 continue;
             };
-            if let Some(room) = key.strip_prefix("r/") {
+            if now.saturating_sub(gauge.1) > ttl_ms {
+                expired.push(key);
+            } else if let Some(room) = key.strip_prefix("r/") {
                 shard.rooms.insert(room.to_owned(), gauge);
             }
+        }
+        if !expired.is_empty() {
+            storage.delete_multiple(expired).await?;
         }
         // Another event may have filled it while we read: keep that one.
         self.shard.borrow_mut().get_or_insert(shard);
