@@ -23,8 +23,8 @@ config=(-c "wrangler.$tier.toml" --env "$env")
 required_secrets() {
   case "$tier" in
     # METRICS_TOKEN: outside local dev, /metrics answers 503 without it.
-    router) echo "ROOM_TICKET_SECRET|ROOM_TICKET_PUBLIC_KEY"; echo "METRICS_TOKEN" ;;
-    rooms) ;;
+    router) echo "ROOM_TICKET_SECRET|ROOM_TICKET_PUBLIC_KEY"; echo "METRICS_TOKEN"; echo "INTERNAL_SECRET" ;;
+    rooms) echo "INTERNAL_SECRET" ;;
   esac
 }
 

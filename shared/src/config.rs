@@ -70,6 +70,14 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
         }
     }
 
+    /// A secret shared by both tiers, at least 32 bytes when set.
+    fn internal_secret(&self, name: &'static str) -> Result<Option<String>, ConfigError> {
+        match self.text(name) {
+            Some(secret) if secret.len() < 32 => Err(bad(name, "must be at least 32 bytes")),
+            other => Ok(other),
+        }
+    }
+
     fn log_level(&self) -> Result<Level, ConfigError> {
         match self.text("LOG_LEVEL") {
             None => Ok(Level::Info),
@@ -149,9 +157,17 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
             )?,
             reports: self.flag("STATS_REPORTS", true)?,
         };
+        let internal_secrets = [
+            self.internal_secret("INTERNAL_SECRET")?,
+            self.internal_secret("INTERNAL_SECRET_PREVIOUS")?,
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         Ok(RoomsWorkerConfig {
             room,
             stats,
+            internal_secrets,
             log_level: self.log_level()?,
         })
     }
@@ -265,6 +281,7 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
             demo: self.flag("DEMO", false)?,
             debug_endpoints: self.flag("DEBUG_ENDPOINTS", false)?,
             metrics_token: self.text("METRICS_TOKEN"),
+            internal_secret: self.internal_secret("INTERNAL_SECRET")?,
             log_level: self.log_level()?,
         })
     }
@@ -275,6 +292,9 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
 pub struct RoomsWorkerConfig {
     pub room: RoomConfig,
     pub stats: StatsConfig,
+    /// `INTERNAL_SECRET` and, during a rotation, `INTERNAL_SECRET_PREVIOUS`:
+    /// when any is set, internal requests must carry the router's signature.
+    pub internal_secrets: Vec<String>,
     pub log_level: Level,
 }
 
@@ -324,6 +344,8 @@ pub struct RouterConfig {
     /// Serves `/debug/rooms/{room}` (wake counters); for local tests only.
     pub debug_endpoints: bool,
     pub metrics_token: Option<String>,
+    /// `INTERNAL_SECRET`: signs every internal request (see `contract::sign`).
+    pub internal_secret: Option<String>,
     pub log_level: Level,
 }
 
@@ -405,6 +427,8 @@ mod tests {
             ("STATS_SHARDS", "eight"),
             ("STATS_TTL_MS", "soon"),
             ("STATS_REPORTS", "False-ish"),
+            ("INTERNAL_SECRET", "short"),
+            ("INTERNAL_SECRET_PREVIOUS", "short"),
         ];
         for (name, value) in cases {
             let err = settings(&[(name, value)]).rooms().expect_err(name);

@@ -27,15 +27,96 @@ pub const HEADER_NAMESPACE: &str = "X-PeerJS-Namespace";
 /// The [`crate::open::token_digest`] of an open-namespace client's token.
 pub const HEADER_TOKEN_DIGEST: &str = "X-PeerJS-Token-Digest";
 
+/// `t=<ms>,v1=<hex HMAC-SHA256>` over the request's contract (see [`sign`]).
+pub const HEADER_SIGNATURE: &str = "X-PeerJS-Signature";
+
 /// Every internal header, for stripping.
-pub const ALL_HEADERS: [&str; 6] = [
+pub const ALL_HEADERS: [&str; 7] = [
     HEADER_VERSION,
     HEADER_ROOM,
     HEADER_PEER,
     HEADER_PROVEN,
     HEADER_NAMESPACE,
     HEADER_TOKEN_DIGEST,
+    HEADER_SIGNATURE,
 ];
+
+/// How far a signature's time may be from the verifier's clock.
+pub const SIGNATURE_WINDOW_MS: u64 = 60_000;
+
+/// The bytes a signature covers: the path and every contract header (empty
+/// when absent), one per line, then the time. Anything else about the
+/// request (method, body) decides nothing about identity.
+fn signed_text(path: &str, header: &impl Fn(&str) -> Option<String>, at_ms: u64) -> String {
+    let mut text = String::with_capacity(160);
+    text.push_str(path);
+    for name in [
+        HEADER_VERSION,
+        HEADER_ROOM,
+        HEADER_PEER,
+        HEADER_PROVEN,
+        HEADER_NAMESPACE,
+        HEADER_TOKEN_DIGEST,
+    ] {
+        text.push('\n');
+        text.push_str(header(name).as_deref().unwrap_or(""));
+    }
+    text.push('\n');
+    text.push_str(&at_ms.to_string());
+    text
+}
+
+fn mac_hex(secret: &str, text: &str) -> String {
+    hmac_sha256::HMAC::mac(text.as_bytes(), secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The [`HEADER_SIGNATURE`] value for an internal request whose contract
+/// headers `header` reads, signed with the secret both tiers share
+/// (`INTERNAL_SECRET`). Defence in depth: the binding alone already keeps
+/// the public out, the signature keeps out any other Worker given it.
+pub fn sign(
+    secret: &str,
+    path: &str,
+    header: impl Fn(&str) -> Option<String>,
+    now_ms: u64,
+) -> String {
+    let text = signed_text(path, &header, now_ms);
+    format!("t={now_ms},v1={}", mac_hex(secret, &text))
+}
+
+/// Checks [`HEADER_SIGNATURE`] against each accepted secret (the current
+/// one and, during a rotation, the previous one). No secrets: nothing to
+/// check (local dev).
+pub fn verify(
+    secrets: &[String],
+    path: &str,
+    header: impl Fn(&str) -> Option<String>,
+    now_ms: u64,
+) -> Result<(), ContractError> {
+    if secrets.is_empty() {
+        return Ok(());
+    }
+    let value = header(HEADER_SIGNATURE).ok_or(ContractError::Unsigned)?;
+    let (at, mac) = value
+        .split_once(",v1=")
+        .and_then(|(t, mac)| Some((t.strip_prefix("t=")?.parse::<u64>().ok()?, mac)))
+        .ok_or(ContractError::BadSignature)?;
+    if now_ms.abs_diff(at) > SIGNATURE_WINDOW_MS {
+        return Err(ContractError::StaleSignature);
+    }
+    let text = signed_text(path, &header, at);
+    let valid = secrets
+        .iter()
+        .any(|secret| crate::secret::matches(mac, &mac_hex(secret, &text)));
+    if valid {
+        Ok(())
+    } else {
+        Err(ContractError::BadSignature)
+    }
+}
 
 /// Internal paths on the rooms Worker.
 pub const PATH_CONNECT: &str = "/internal/connect";
@@ -72,6 +153,12 @@ pub enum ContractError {
     BadPeer,
     #[error("missing or invalid token digest")]
     BadTokenDigest,
+    #[error("unsigned internal request: the rooms tier requires the router's signature (INTERNAL_SECRET)")]
+    Unsigned,
+    #[error("bad internal signature: the tiers do not share INTERNAL_SECRET")]
+    BadSignature,
+    #[error("internal signature too old or from the future")]
+    StaleSignature,
 }
 
 /// What an open-namespace upgrade carries.
@@ -200,6 +287,71 @@ mod tests {
             })
         );
         assert!(!is_open(headers(&[(HEADER_VERSION, "2")])));
+    }
+
+    #[test]
+    fn a_signature_covers_every_contract_header_and_rotates() {
+        let secret = "s".repeat(32);
+        let previous = "p".repeat(32);
+        let now = 1_800_000_000_000;
+        let base = [
+            (HEADER_VERSION, "2"),
+            (HEADER_ROOM, "r1"),
+            (HEADER_PEER, "alice"),
+            (HEADER_PROVEN, "0"),
+        ];
+        fn signed(
+            pairs: &[(&'static str, &'static str)],
+            with: &str,
+            at: u64,
+        ) -> Vec<(&'static str, &'static str)> {
+            let sig = sign(with, PATH_CONNECT, headers(pairs), at);
+            let mut all = pairs.to_vec();
+            all.push((HEADER_SIGNATURE, Box::leak(sig.into_boxed_str())));
+            all
+        }
+        let secrets = vec![secret.clone(), previous.clone()];
+        let ok = signed(&base, &secret, now);
+        assert_eq!(
+            verify(&secrets, PATH_CONNECT, headers(&ok), now + 5_000),
+            Ok(())
+        );
+        let rotating = signed(&base, &previous, now);
+        assert_eq!(
+            verify(&secrets, PATH_CONNECT, headers(&rotating), now),
+            Ok(())
+        );
+        // Forging Proven: 1 on a signed request breaks the signature.
+        let mut forged = ok.clone();
+        forged[3] = (HEADER_PROVEN, "1");
+        assert_eq!(
+            verify(&secrets, PATH_CONNECT, headers(&forged), now),
+            Err(ContractError::BadSignature)
+        );
+        assert_eq!(
+            verify(&secrets, PATH_ROSTER, headers(&ok), now),
+            Err(ContractError::BadSignature),
+            "bound to its path"
+        );
+        let other = signed(&base, &"o".repeat(32), now);
+        assert_eq!(
+            verify(&secrets, PATH_CONNECT, headers(&other), now),
+            Err(ContractError::BadSignature)
+        );
+        assert_eq!(
+            verify(&secrets, PATH_CONNECT, headers(&base), now),
+            Err(ContractError::Unsigned)
+        );
+        assert_eq!(
+            verify(&secrets, PATH_CONNECT, headers(&ok), now + 61_000),
+            Err(ContractError::StaleSignature),
+            "a captured request does not replay for long"
+        );
+        assert_eq!(
+            verify(&[], PATH_CONNECT, headers(&base), now),
+            Ok(()),
+            "local dev"
+        );
     }
 
     #[test]

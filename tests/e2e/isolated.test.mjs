@@ -61,3 +61,37 @@ for (const [name, value] of [['STATS_SHARDS', '0'], ['STATS_TTL_MS', 'soon'], ['
     }
   });
 }
+
+test('with INTERNAL_SECRET the tiers sign and verify internal requests; the previous secret is accepted during a rotation', async () => {
+  const fresh = 'fresh-internal-secret-0123456789abcdef';
+  const old = 'old-internal-secret-0123456789abcdef01';
+  // The rooms tier already has the new secret and still accepts the old
+  // one; the router still signs with the old one (mid-rotation).
+  const dev = await startDev({ env: { INTERNAL_SECRET: fresh, INTERNAL_SECRET_PREVIOUS: old }, vars: [`INTERNAL_SECRET:${old}`] });
+  try {
+    assert.equal((await httpGet(dev.base, '/health?deep=1')).status, 200);
+    const c = await connect(dev.base, { id: 'a', token: 'rotation' });
+    assert.equal((await c.next(() => true)).type, 'OPEN');
+    await c.close();
+  } finally {
+    dev.stop();
+  }
+});
+
+test('a router whose INTERNAL_SECRET the rooms tier does not share is refused: deep health names it, joins get a server error', async () => {
+  const dev = await startDev({
+    env: { INTERNAL_SECRET: 'rooms-internal-secret-0123456789abcdef' },
+    vars: ['INTERNAL_SECRET:forged-internal-secret-0123456789abcdef'],
+    ready: (status, text) => status === 503 && /INTERNAL_SECRET/.test(text),
+  });
+  try {
+    const deep = await httpGet(dev.base, '/health?deep=1');
+    assert.equal(deep.status, 503);
+    assert.match(deep.body.rooms, /do not share INTERNAL_SECRET/);
+    const c = await connect(dev.base, { id: 'a', token: 'forged' });
+    assert.equal((await c.next('ERROR')).payload.msg, 'Server configuration error');
+    assert.equal((await c.closed).code, 1011);
+  } finally {
+    dev.stop();
+  }
+});

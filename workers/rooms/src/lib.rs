@@ -41,8 +41,21 @@ pub const ROOM_BINDING: &str = "GAME_ROOM";
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let path = runtime::path_of(&req);
+    let secrets = Settings::new(|name| runtime::setting(&env, name))
+        .rooms()
+        .map(|cfg| cfg.internal_secrets)
+        .unwrap_or_default();
+    let signature = contract::verify(
+        &secrets,
+        &path,
+        |name| req.headers().get(name).ok().flatten(),
+        runtime::now_ms(),
+    );
     if path == contract::PATH_HEALTH {
-        return health(&env);
+        return health(&env, signature);
+    }
+    if let Err(err) = signature {
+        return runtime::json_error(403, &err.to_string());
     }
     if path == contract::PATH_METRICS || path == contract::PATH_REPORT {
         // Same contract check, without a room.
@@ -98,9 +111,21 @@ async fn open(req: Request, env: &Env, path: &str) -> Result<Response> {
     stub.fetch_with_request(req).await
 }
 
-fn health(env: &Env) -> Result<Response> {
+/// `/internal/health`: the settings, and whether the router's signature
+/// verifies (so `/health?deep=1` names tiers that do not share a secret).
+fn health(
+    env: &Env,
+    signature: std::result::Result<(), contract::ContractError>,
+) -> Result<Response> {
     let settings = Settings::new(|name| runtime::setting(env, name));
     match settings.rooms() {
+        Ok(_) if signature.is_err() => Ok(Response::from_json(&serde_json::json!({
+            "status": "error",
+            "tier": "rooms",
+            "setting": "INTERNAL_SECRET",
+            "error": signature.err().map(|e| e.to_string()),
+        }))?
+        .with_status(500)),
         Ok(_) => Response::from_json(&serde_json::json!({
             "status": "ok",
             "tier": "rooms",

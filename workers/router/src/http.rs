@@ -54,6 +54,11 @@ pub fn internal_request(
     for (name, value) in headers {
         h.set(name, value)?;
     }
+    if let Some(secret) = crate::state::signing_secret() {
+        let read = |name: &str| h.get(name).ok().flatten();
+        let signature = contract::sign(&secret, path, read, glue::now_ms());
+        h.set(contract::HEADER_SIGNATURE, &signature)?;
+    }
     let mut init = RequestInit::new();
     init.with_method(method).with_headers(h);
     if let Some(body) = body {

@@ -210,9 +210,12 @@ async fn rooms_health(env: &Env) -> std::result::Result<(), String> {
     let service = env
         .service(ROOMS_BINDING)
         .map_err(|e| format!("rooms binding missing: {e}"))?;
-    let url = format!("{INTERNAL_ORIGIN}{}", contract::PATH_HEALTH);
+    // Signed like every internal request, so a secret the tiers do not
+    // share shows here rather than as refused joins.
+    let probe = http::internal_request(Method::Get, contract::PATH_HEALTH, &[], None)
+        .map_err(|e| format!("internal request: {e}"))?;
     let mut resp = service
-        .fetch(url, None)
+        .fetch_request(probe)
         .await
         .map_err(|e| format!("rooms tier unreachable: {e}"))?;
     if resp.status_code() == 200 {
@@ -487,7 +490,20 @@ async fn upgrade(
         }
     };
     match env.service(ROOMS_BINDING)?.fetch_request(internal).await {
-        Ok(resp) => Ok(resp),
+        Ok(resp) if resp.status_code() == 101 => Ok(resp),
+        Ok(mut resp) => {
+            // The rooms tier refused the contract itself (a secret the
+            // tiers do not share, a version too new): the operator's
+            // problem, so the client hears a plain server error.
+            let detail = resp.text().await.unwrap_or_default();
+            log(
+                cfg,
+                LogEvent::new(Level::Error, "internal_refused")
+                    .field("status", resp.status_code())
+                    .field("detail", detail),
+            );
+            refuse_socket("Server configuration error", 1011)
+        }
         Err(err) => {
             log(
                 cfg,

@@ -41,6 +41,15 @@ pub fn config(env: &Env) -> Rc<Result<RouterConfig, ConfigError>> {
     })
 }
 
+/// The secret internal requests are signed with, once the configuration is parsed.
+pub fn signing_secret() -> Option<String> {
+    CONFIG.with(|slot| {
+        slot.borrow()
+            .as_ref()
+            .and_then(|cfg| cfg.as_ref().as_ref().ok()?.internal_secret.clone())
+    })
+}
+
 /// Counts a connection attempt from the client `key` in this isolate;
 /// false when over the limit.
 pub fn allow_connect(key: &str, cfg: &RouterConfig) -> bool {
