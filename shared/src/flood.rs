@@ -102,7 +102,7 @@ pub const FLOOD_WINDOW_MS: u64 = 3_000;
 pub const DROP_WINDOW_MS: u64 = 10_000;
 /// Frames a peer may get wrong (malformed, no type, a bad dst) in one
 /// window; one more and it is closed. A correct client sends none.
-pub const MAX_FAULTY_FRAMES: u32 = 10;
+pub const MAX_FAULTY_FRAMES: u32 = 20;
 /// Oversized frames a peer may send in one window before it is closed with
 /// 1009: each costs a copy of up to the runtime's 32 MiB frame limit.
 pub const MAX_OVERSIZED_FRAMES: u32 = 3;
