@@ -64,10 +64,19 @@ pub fn read_message(message: &wasm_bindgen::JsValue, max_bytes: usize) -> Incomi
     Incoming::Frame(js_sys::Uint8Array::new(message).to_vec())
 }
 
-/// Prints a structured log line when `event` is at or above `min`.
+/// Prints a structured log line when `event` is at or above `min`,
+/// through the console method of its level, so that `wrangler tail` and
+/// Workers Logs show warn and error lines as such.
 pub fn log(min: Level, room: Option<&str>, event: &LogEvent) {
-    if event.level >= min {
-        worker::console_log!("{}", event.render(now_ms(), room));
+    if event.level < min {
+        return;
+    }
+    let line = event.render(now_ms(), room);
+    match event.level {
+        Level::Debug => worker::console_debug!("{}", line),
+        Level::Info => worker::console_log!("{}", line),
+        Level::Warn => worker::console_warn!("{}", line),
+        Level::Error => worker::console_error!("{}", line),
     }
 }
 

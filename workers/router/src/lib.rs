@@ -109,7 +109,12 @@ async fn route(req: Request, env: &Env) -> Result<Response> {
         }
         Endpoint::NewId => new_id(&req, &env, cfg).await?,
         Endpoint::Peers => roster(&req, &env, cfg).await?,
-        Endpoint::Socket => json_error(426, "Upgrade Required: connect with a WebSocket")?,
+        Endpoint::Socket => {
+            // RFC 9110 §15.5.22: a 426 names the protocol to upgrade to.
+            let mut resp = json_error(426, "Upgrade Required: connect with a WebSocket")?;
+            resp.headers_mut().set("Upgrade", "websocket")?;
+            resp
+        }
         Endpoint::RoomDebug(room) if cfg.debug_endpoints => room_debug(&env, &room).await?,
         Endpoint::HomeDebug(id) if cfg.debug_endpoints => home_debug(&env, &id).await?,
         Endpoint::Metrics if !admit_client(&req, &env, cfg).await => {
