@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds one Worker crate with worker-build, offline: every tool worker-build
 # would otherwise download is pointed at a pinned local copy.
-# Usage: scripts/build-worker.sh <crate-dir>   (WASM_OPT=0 skips wasm-opt)
+# Usage: scripts/build-worker.sh <crate-dir>   (WASM_OPT=0 skips wasm-opt and
+# keeps the names section)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 crate="${1:?usage: build-worker.sh <crate-dir>}"
@@ -20,4 +21,11 @@ cp -f node_modules/peerjs/dist/peerjs.min.js web/demo/vendor/peerjs.min.js
 if [ "${SKIP_BUILD:-0}" = 1 ] && [ -f "$crate/build/index.js" ]; then
   echo "SKIP_BUILD=1: reusing $crate/build"; exit 0
 fi
-exec worker-build "${flags[@]}" "$crate"
+worker-build "${flags[@]}" "$crate"
+# Optimized (deployable) builds ship without the wasm names section; the
+# copy with names stays in target/wasm-names/ to read a stack trace by
+# (scripts/strip-names.py says why). KEEP_WASM_NAMES=1 keeps them (profiling).
+if [ "${WASM_OPT:-1}" != 0 ] && [ "${KEEP_WASM_NAMES:-0}" != 1 ]; then
+  mkdir -p target/wasm-names
+  python3 scripts/strip-names.py "$crate/build/index_bg.wasm" "target/wasm-names/$(basename "$crate").wasm"
+fi

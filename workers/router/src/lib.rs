@@ -11,9 +11,11 @@
 //! - `http`: response helpers (JSON errors, CORS headers, refusals after the upgrade).
 //! - `state`: what one isolate keeps: the parsed configuration and the per-IP limiter.
 //! - `metrics`: router refusal counters and the `/metrics` scrape.
+//! - `ratelimit`: the optional Cloudflare rate-limiting binding.
 
 mod http;
 mod metrics;
+mod ratelimit;
 mod state;
 
 use glue::now_ms;
@@ -142,9 +144,6 @@ fn is_upgrade(req: &Request) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
-/// Name of the optional Cloudflare rate-limiting binding (README, "Security model").
-const CONNECT_LIMITER_BINDING: &str = "CONNECT_LIMITER";
-
 /// May this client connect (or call the HTTP API) now? First this
 /// isolate's limiter, then, when the router has a `CONNECT_LIMITER`
 /// rate-limiting binding, Cloudflare's limit for the same key across every
@@ -166,17 +165,15 @@ async fn admit_client(
     if !state::allow_connect(&key, cfg) {
         return false;
     }
-    let Ok(limiter) = env.rate_limiter(CONNECT_LIMITER_BINDING) else {
-        return true; // no binding configured: the isolate's limit alone
-    };
-    match limiter.limit(key).await {
-        Ok(outcome) => outcome.success,
-        Err(err) => {
+    match ratelimit::check(env, &key).await {
+        None => true, // no binding configured: the isolate's limit alone
+        Some(Ok(allowed)) => allowed,
+        Some(Err(err)) => {
             // Fail open: a limiter outage must not lock every player out;
             // the isolate's limit still holds.
             log(
                 cfg,
-                LogEvent::new(Level::Error, "rate_limiter_error").field("error", err.to_string()),
+                LogEvent::new(Level::Error, "rate_limiter_error").field("error", err),
             );
             true
         }
