@@ -2,7 +2,8 @@
 # Installs everything the project needs, idempotently; a second run takes seconds.
 # Only the package registries are used (crates.io, npm, Debian).
 # `setup.sh serve` installs only what serving needs (`make dev`); without an
-# argument it also installs what the tests need (Chromium, prometheus-client).
+# argument it also installs what the tests need (Chromium, Prometheus,
+# prometheus-client).
 set -euo pipefail
 purpose="${1:-test}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -40,6 +41,12 @@ if [ "$purpose" = serve ]; then exit 0; fi
 if [ ! -x /usr/bin/chromium ]; then
   step "apt-get install chromium (browser tests)"
   apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+fi
+# A real Prometheus scrapes the test router, and promtool checks ops/prometheus/.
+PROMETHEUS_VERSION=2.42.0+ds-5+deb12u1
+if [ "$(dpkg-query -W -f='${Version}' prometheus 2>/dev/null)" != "$PROMETHEUS_VERSION" ]; then
+  step "apt-get install prometheus $PROMETHEUS_VERSION (Prometheus and promtool, for the tests)"
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends "prometheus=$PROMETHEUS_VERSION" >/dev/null
 fi
 # The metrics test checks our exposition with the reference Prometheus parser.
 if ! python3 -c 'import prometheus_client' 2>/dev/null; then
