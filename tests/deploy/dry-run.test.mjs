@@ -61,6 +61,24 @@ function dryRun(tier, env) {
 
 const sizes = [];
 
+// The pinned wrangler's workerd supports compatibility dates up to its own
+// release date (its version is 1.YYYYMMDD.N); a date newer than that fails
+// to start, and one far older means the Workers run on stale behaviour.
+const MAX_COMPAT_AGE_DAYS = 120;
+test('compatibility_date is one the pinned workerd supports, and recent', () => {
+  const workerd = JSON.parse(readFileSync(join(root, 'node_modules/workerd/package.json'), 'utf8')).version;
+  const [, y, m, d] = workerd.match(/^1\.(\d{4})(\d{2})(\d{2})\./) ?? [];
+  assert.ok(y, `workerd version ${workerd}`);
+  const release = Date.UTC(+y, +m - 1, +d);
+  for (const tier of ['rooms', 'router']) {
+    const date = tomlAsJson(`wrangler.${tier}.toml`).compatibility_date;
+    const compat = Date.parse(`${date}T00:00:00Z`);
+    assert.ok(compat <= release, `${tier}: ${date} is newer than workerd ${workerd}`);
+    const age = (release - compat) / 86_400_000;
+    assert.ok(age <= MAX_COMPAT_AGE_DAYS, `${tier}: ${date} is ${age} days older than workerd ${workerd} (at most ${MAX_COMPAT_AGE_DAYS})`);
+  }
+});
+
 for (const tier of ['rooms', 'router']) {
   const config = tomlAsJson(`wrangler.${tier}.toml`);
   for (const env of ENVS) {
@@ -105,6 +123,12 @@ for (const tier of ['rooms', 'router']) {
         }
       }
       assert.match(config.compatibility_date, /^\d{4}-\d{2}-\d{2}$/, 'compatibility date pinned');
+      if (env !== 'dev') {
+        // Workers Logs on, with a head sampling rate, in every deployed environment.
+        assert.equal(s.observability?.enabled, true, `[env.${env}.observability] enabled`);
+        const rate = s.observability?.head_sampling_rate;
+        assert.ok(typeof rate === 'number' && rate > 0 && rate <= 1, `head_sampling_rate in (0, 1]: ${rate}`);
+      }
       const { output, raw, gzip } = dryRun(tier, env);
       assert.match(output, /--dry-run: exiting now/);
       if (tier === 'router') assert.match(output, new RegExp(`env\\.ROOMS \\(peerjs-rooms${suffix}\\)`));
