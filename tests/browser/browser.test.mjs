@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeRemoteFrames, launchBrowser, newPeer as newPagePeer, start, until } from './harness.mjs';
-import { startDev, mintTicket, nowSecs, sleep, AUDIENCE } from '../e2e/lib.mjs';
+import { startDev, backendTicket, sleep, AUDIENCE } from '../e2e/lib.mjs';
 
 const SECRET = 'browser-secret-0123456789abcdef012345';
 let dev;
@@ -160,13 +160,13 @@ test('9. isolation: a peer of room B cannot reach a peer of room A', async () =>
 test('10. tickets required: a valid ticket joins; expired or another sub gets server-error with the reason', async () => {
   const room = `t${Date.now()}`;
   const ok = await newPeer(devTickets.base);
-  const good = mintTicket({ room, sub: 'ticketed', exp: nowSecs() + 60 }, { secret: SECRET });
+  const good = backendTicket({ room, sub: 'ticketed' }, {}, SECRET);
   assert.equal((await start(ok, 'ticketed', good)).open, 'ticketed');
   const expired = await newPeer(devTickets.base);
-  const r1 = await start(expired, 'e1', mintTicket({ room, exp: nowSecs() - 60 }, { secret: SECRET }));
+  const r1 = await start(expired, 'e1', backendTicket({ room }, { expiresIn: -60 }, SECRET));
   assert.deepEqual(r1.error, { type: 'server-error', message: 'Invalid room ticket: expired' });
   const other = await newPeer(devTickets.base);
-  const r2 = await start(other, 'e2', mintTicket({ room, sub: 'someone', exp: nowSecs() + 60 }, { secret: SECRET }));
+  const r2 = await start(other, 'e2', backendTicket({ room, sub: 'someone' }, {}, SECRET));
   assert.deepEqual(r2.error, { type: 'server-error', message: 'Invalid room ticket: issued for another peer id' });
   await Promise.all([ok, expired, other].map((p) => p.context.close()));
 });

@@ -1,6 +1,7 @@
 // Helpers for the black-box tests: raw PeerJS-protocol clients over real
 // sockets, HTTP helpers, and HS256 tickets minted the way a Node backend would.
 import WebSocket from 'ws';
+import jwt from 'jsonwebtoken';
 import { createHmac } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -151,6 +152,19 @@ function b64url(buf) {
 }
 
 /** An HS256 room ticket, exactly as the README tells a Node backend to mint it. */
+/**
+ * A ticket signed the way the README tells a game backend to: with the
+ * `jsonwebtoken` package, HS256, ten minutes, this server's audience
+ * (jsonwebtoken sets `iat`). `options` are jwt.sign's; one given as
+ * `undefined` is left out (`{ audience: undefined }`: no `aud`).
+ */
+export function backendTicket(claims, options = {}, secret = SECRET) {
+  const all = { algorithm: 'HS256', expiresIn: '10m', audience: AUDIENCE, ...options };
+  for (const [k, v] of Object.entries(all)) if (v === undefined) delete all[k];
+  return jwt.sign(claims, secret, all);
+}
+
+/** A hand-made token, for the malformed cases a backend never mints (alg none, no exp). */
 export function mintTicket(claims, { secret = SECRET, alg = 'HS256' } = {}) {
   const header = b64url(JSON.stringify({ alg, typ: 'JWT' }));
   // As a game backend signs them: issued now, for this server's audience

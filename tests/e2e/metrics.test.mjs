@@ -153,9 +153,12 @@ test('logs: one JSON object per line for each event, never SDP, ICE or tokens', 
   await fresh.close();
   await sleep(500);
 
-  const lines = dev.log().split('\n');
+  // wrangler dev shows console.warn/error lines with a "▲ [WARNING]" prefix
+  // and colours; the line itself is the JSON between them.
+  // eslint-disable-next-line no-control-regex
+  const lines = dev.log().replace(/\x1b\[[0-9;]*m/g, '').split('\n');
   const events = lines
-    .map((l) => l.slice(l.indexOf('{')))
+    .map((l) => l.slice(l.indexOf('{"')))
     .filter((l) => l.startsWith('{"'))
     .map((l) => JSON.parse(l));
   for (const e of events) {
