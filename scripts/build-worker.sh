@@ -8,7 +8,11 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 crate="${1:?usage: build-worker.sh <crate-dir>}"
 export PATH="$root/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 export WASM_BINDGEN_BIN=wasm-bindgen
-export ESBUILD_BIN="$root/node_modules/@esbuild/linux-x64/bin/esbuild"
+# esbuild's native binary for this machine (wrangler's esbuild brings the
+# package of every platform as an optional dependency; npm installs ours).
+ESBUILD_BIN=$(cd "$root" && node -p 'require.resolve(`@esbuild/${process.platform}-${process.arch}/bin/esbuild`)' 2>/dev/null) || {
+  echo "build-worker: no esbuild binary for this platform in node_modules (run make setup)" >&2; exit 1; }
+export ESBUILD_BIN
 export WASM_OPT_BIN="$root/node_modules/.bin/wasm-opt"
 export CARGO_NET_OFFLINE=true
 flags=(--release)

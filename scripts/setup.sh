@@ -37,7 +37,19 @@ if [ ! -f "$stamp" ] || [ package.json -nt "$stamp" ] || [ package-lock.json -nt
 fi
 # Offline builds need every locked crate, other platforms' included.
 cargo fetch --locked >/dev/null
+# Linux gets Node 22 from node_modules (node-linux-*); elsewhere it is the user's.
+node_major=$(PATH="$root/node_modules/.bin:$PATH" node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 22 ]; then
+  echo "setup: Node 22 or newer is needed (found ${node_major}); on $(uname -s) install it yourself (on Linux node-linux-* brings it)." >&2
+  exit 1
+fi
 if [ "$purpose" = serve ]; then exit 0; fi
+if [ "$(uname -s)" != Linux ] || ! command -v apt-get >/dev/null; then
+  # The test-only packages come from Debian; on another system the suites
+  # that need them say so when they run (test.sh, the Prometheus test).
+  echo "setup: not a Debian/Ubuntu Linux: install Prometheus (promtool) and Chromium yourself; the browser suite runs on Linux only (it needs unshare)." >&2
+  exit 0
+fi
 if [ ! -x /usr/bin/chromium ]; then
   step "apt-get install chromium (browser tests)"
   apt-get update -qq && apt-get install -y -qq chromium >/dev/null

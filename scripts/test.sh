@@ -75,12 +75,18 @@ export E2E_LOG="$logs/plain.log"
 node --test --test-concurrency=4 --test-timeout=120000 --test-reporter=spec "tests/e2e/*.test.mjs"
 cleanup; pids=()
 
-phase "browser tests: unmodified peerjs in headless Chromium, loopback-only network namespace"
-# A fresh network namespace with only `lo`: WebRTC cannot leave 127.0.0.1.
-unshare -n -- bash -c 'ip link set lo up && node --test --test-timeout=300000 --test-reporter=spec "tests/browser/*.test.mjs"'
-
 phase "deploy checks: optimized build, dry-run of every tier x environment, size budgets"
 WASM_OPT=1 scripts/build-worker.sh workers/rooms >"$logs/build-rooms-opt.log" 2>&1 || { cat "$logs/build-rooms-opt.log"; exit 1; }
 WASM_OPT=1 scripts/build-worker.sh workers/router >"$logs/build-router-opt.log" 2>&1 || { cat "$logs/build-router-opt.log"; exit 1; }
 node --test --test-reporter=spec "tests/deploy/*.test.mjs"
+
+phase "browser tests: unmodified peerjs in headless Chromium, loopback-only network namespace"
+if [ "$(uname -s)" != Linux ] || ! command -v unshare >/dev/null; then
+  echo "test: the browser suite needs Linux (it runs Chromium in a loopback-only network namespace with unshare -n)." >&2
+  echo "test: everything before it passed; run make test on Linux (or CI) for the browser suite." >&2
+  exit 1
+fi
+# A fresh network namespace with only `lo`: WebRTC cannot leave 127.0.0.1.
+unshare -n -- bash -c 'ip link set lo up && node --test --test-timeout=300000 --test-reporter=spec "tests/browser/*.test.mjs"'
+
 phase "done"
