@@ -114,6 +114,8 @@ async fn route(req: Request, env: &Env) -> Result<Response> {
         Endpoint::Socket => {
             // RFC 9110 §15.5.22: a 426 names the protocol to upgrade to.
             let mut resp = json_error(426, "Upgrade Required: connect with a WebSocket")?;
+            // (The Workers runtime drops it from a non-101 response, as a
+            // hop-by-hop header: tests/e2e/workerd.test.mjs shows it.)
             resp.headers_mut().set("Upgrade", "websocket")?;
             resp
         }
