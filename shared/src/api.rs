@@ -19,6 +19,8 @@ pub enum Endpoint {
     NewId,
     /// `GET {mount}{key}/peers`: the room roster.
     Peers,
+    /// `GET {mount}{key}/ice-servers`: STUN/TURN servers for one call.
+    IceServers,
     /// `{mount}peerjs`: the WebSocket endpoint.
     Socket,
     /// `GET /debug/rooms/{room}`: one room's wake counters (only with `DEBUG_ENDPOINTS`).
@@ -73,6 +75,7 @@ pub fn route(mounts: &[String], path: &str) -> Endpoint {
             _ => match rest.split_once('/') {
                 Some((key, "id")) if is_key_segment(key) => Endpoint::NewId,
                 Some((key, "peers")) if is_key_segment(key) => Endpoint::Peers,
+                Some((key, "ice-servers")) if is_key_segment(key) => Endpoint::IceServers,
                 _ => continue,
             },
         };

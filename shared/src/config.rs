@@ -172,6 +172,94 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
         })
     }
 
+    fn urls(&self, name: &'static str) -> Result<Vec<String>, ConfigError> {
+        let urls: Vec<String> = self
+            .text(name)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect();
+        match urls.iter().find(|u| {
+            !(u.starts_with("stun:") || u.starts_with("turn:") || u.starts_with("turns:"))
+        }) {
+            Some(bad_url) => Err(bad(
+                name,
+                format!("{bad_url:?} is not a stun:, turn: or turns: URL"),
+            )),
+            None => Ok(urls),
+        }
+    }
+
+    fn required(&self, name: &'static str, why: &str) -> Result<String, ConfigError> {
+        self.text(name)
+            .ok_or_else(|| bad(name, format!("required {why}")))
+    }
+
+    /// `ICE_PROVIDER` and the settings of the chosen provider.
+    fn ice(&self) -> Result<IcePolicy, ConfigError> {
+        let ttl_secs = self.number("ICE_TTL_SECS", 3_600, 60, 86_400)?;
+        match self.text("ICE_PROVIDER").as_deref() {
+            None | Some("static") => {
+                let text = self.text("ICE_SERVERS").unwrap_or_else(|| "[]".into());
+                let list = serde_json::from_str(&text).map_err(|e| {
+                    bad(
+                        "ICE_SERVERS",
+                        format!("not a JSON list of {{urls, username?, credential?}}: {e}"),
+                    )
+                })?;
+                Ok(IcePolicy::Static(list))
+            }
+            Some("turn-secret") => {
+                let turn_urls = self.urls("TURN_URLS")?;
+                if turn_urls.is_empty() {
+                    return Err(bad("TURN_URLS", "required with ICE_PROVIDER=turn-secret"));
+                }
+                let secret = self.required("TURN_SECRET", "with ICE_PROVIDER=turn-secret")?;
+                if secret.len() < 16 {
+                    return Err(bad("TURN_SECRET", "must be at least 16 bytes"));
+                }
+                Ok(IcePolicy::TurnSecret {
+                    stun_urls: self.urls("STUN_URLS")?,
+                    turn_urls,
+                    secret,
+                    ttl_secs,
+                })
+            }
+            Some("cloudflare") => {
+                let base_url = self
+                    .text("CLOUDFLARE_TURN_BASE_URL")
+                    .unwrap_or_else(|| "https://rtc.live.cloudflare.com".into());
+                if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+                    return Err(bad("CLOUDFLARE_TURN_BASE_URL", "not an http(s) URL"));
+                }
+                let key_id =
+                    self.required("CLOUDFLARE_TURN_KEY_ID", "with ICE_PROVIDER=cloudflare")?;
+                if !key_id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                {
+                    return Err(bad(
+                        "CLOUDFLARE_TURN_KEY_ID",
+                        "letters, digits, '-' and '_' only",
+                    ));
+                }
+                Ok(IcePolicy::Cloudflare {
+                    base_url: base_url.trim_end_matches('/').to_owned(),
+                    key_id,
+                    api_token: self
+                        .required("CLOUDFLARE_TURN_API_TOKEN", "with ICE_PROVIDER=cloudflare")?,
+                    ttl_secs,
+                })
+            }
+            Some(_) => Err(bad(
+                "ICE_PROVIDER",
+                "use 'static', 'turn-secret' or 'cloudflare'",
+            )),
+        }
+    }
+
     /// The router's settings.
     pub fn router(&self) -> Result<RouterConfig, ConfigError> {
         let peerjs_key = self
@@ -280,11 +368,34 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
             local_dev: self.flag("LOCAL_DEV", false)?,
             demo: self.flag("DEMO", false)?,
             debug_endpoints: self.flag("DEBUG_ENDPOINTS", false)?,
+            ice: self.ice()?,
             metrics_token: self.text("METRICS_TOKEN"),
             internal_secret: self.internal_secret("INTERNAL_SECRET")?,
             log_level: self.log_level()?,
         })
     }
+}
+
+/// How `/ice-servers` answers (`ICE_PROVIDER`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IcePolicy {
+    /// `static`: the `ICE_SERVERS` list as it is (STUN-only or fixed
+    /// credentials; for local dev).
+    Static(Vec<crate::ice::IceServer>),
+    /// `turn-secret`: fresh TURN REST API credentials from `TURN_SECRET`.
+    TurnSecret {
+        stun_urls: Vec<String>,
+        turn_urls: Vec<String>,
+        secret: String,
+        ttl_secs: u64,
+    },
+    /// `cloudflare`: Cloudflare Realtime TURN's `generate-ice-servers`.
+    Cloudflare {
+        base_url: String,
+        key_id: String,
+        api_token: String,
+        ttl_secs: u64,
+    },
 }
 
 /// The rooms Worker's configuration: the room rules and how rooms report.
@@ -346,6 +457,8 @@ pub struct RouterConfig {
     pub metrics_token: Option<String>,
     /// `INTERNAL_SECRET`: signs every internal request (see `contract::sign`).
     pub internal_secret: Option<String>,
+    /// Where `{mount}{key}/ice-servers` gets its answer (`ICE_PROVIDER`).
+    pub ice: IcePolicy,
     pub log_level: Level,
 }
 
@@ -445,6 +558,9 @@ mod tests {
             ("IPV6_PREFIX_BITS", "8"),
             ("TICKET_MAX_LIFETIME_SECS", "forever"),
             ("TICKET_REQUIRE_SUB", "perhaps"),
+            ("ICE_PROVIDER", "mine"),
+            ("ICE_SERVERS", "stun:x"),
+            ("ICE_TTL_SECS", "5"),
         ];
         for (name, value) in router_cases {
             let err = settings(&[(name, value)]).router().err().expect(name);
@@ -475,6 +591,42 @@ mod tests {
         .router()
         .expect("valid");
         assert!(matches!(ok.tickets, TicketPolicy::Signed { .. }));
+    }
+
+    #[test]
+    fn each_ice_provider_names_what_it_misses() {
+        let err = |pairs: &[(&str, &str)]| settings(pairs).router().err().map(|e| e.setting);
+        assert_eq!(err(&[("ICE_PROVIDER", "turn-secret")]), Some("TURN_URLS"));
+        assert_eq!(
+            err(&[
+                ("ICE_PROVIDER", "turn-secret"),
+                ("TURN_URLS", "turn:t:3478")
+            ]),
+            Some("TURN_SECRET")
+        );
+        assert_eq!(
+            err(&[("ICE_PROVIDER", "turn-secret"), ("TURN_URLS", "http://t")]),
+            Some("TURN_URLS")
+        );
+        assert_eq!(
+            err(&[("ICE_PROVIDER", "cloudflare")]),
+            Some("CLOUDFLARE_TURN_KEY_ID")
+        );
+        let ok = settings(&[
+            ("ICE_PROVIDER", "turn-secret"),
+            (
+                "TURN_URLS",
+                "turn:127.0.0.1:3478?transport=udp, turns:t.example:5349",
+            ),
+            ("TURN_SECRET", "0123456789abcdef"),
+        ])
+        .router()
+        .expect("valid");
+        assert!(
+            matches!(ok.ice, IcePolicy::TurnSecret { ref turn_urls, ttl_secs: 3_600, .. } if turn_urls.len() == 2)
+        );
+        let dev = settings(&[]).router().expect("valid");
+        assert_eq!(dev.ice, IcePolicy::Static(Vec::new()));
     }
 
     #[test]

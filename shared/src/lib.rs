@@ -29,6 +29,7 @@ pub mod cors;
 pub mod double;
 pub mod flood;
 pub mod frame;
+pub mod ice;
 pub mod ids;
 pub mod log;
 pub mod metrics;

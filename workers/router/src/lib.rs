@@ -10,10 +10,12 @@
 //!
 //! - `http`: response helpers (JSON errors, CORS headers, refusals after the upgrade).
 //! - `state`: what one isolate keeps: the parsed configuration and the per-IP limiter.
+//! - `ice`: the STUN/TURN servers (and TURN credentials) for a call.
 //! - `metrics`: router refusal counters and the `/metrics` scrape.
 //! - `ratelimit`: the optional Cloudflare rate-limiting binding.
 
 mod http;
+mod ice;
 mod metrics;
 mod ratelimit;
 mod state;
@@ -111,6 +113,10 @@ async fn route(req: Request, env: &Env) -> Result<Response> {
         }
         Endpoint::NewId => new_id(&req, &env, cfg).await?,
         Endpoint::Peers => roster(&req, &env, cfg).await?,
+        Endpoint::IceServers if !admit_client(&req, &env, cfg).await => {
+            too_many_requests(cfg, "ice-servers")?
+        }
+        Endpoint::IceServers => ice::ice_servers(&req, cfg).await?,
         Endpoint::Socket => {
             // RFC 9110 §15.5.22: a 426 names the protocol to upgrade to.
             let mut resp = json_error(426, "Upgrade Required: connect with a WebSocket")?;
