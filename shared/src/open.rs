@@ -23,7 +23,7 @@ use crate::frame::{self, ClientFrame, DropReason, RelayKind};
 use crate::log::{Level, LogEvent};
 use crate::metrics::{Counter, LeaveCause};
 use crate::room::{
-    claims_proven_grace, close_socket, drop_frame, judge_drop, kick_words, may_replace,
+    claims_proven_grace, close_socket, drop_frame, judge_drop, kick_notice, may_replace,
     oldest_attached_seen, oldest_seen, refuse_id_taken, refuse_try_again, too_many_closing, Cause,
     PeerState, PeerView, PendingLeave, Queued, RoomConfig, Target, CLOSE_POLICY, CLOSE_REPLACED,
     CLOSE_TIMEOUT,
@@ -346,16 +346,7 @@ impl<'c> Home<'c> {
         flood: &mut PeerFloodGuard,
         now_ms: u64,
     ) {
-        let (msg, code, reason) = kick_words(why, self.cfg);
-        fx.op(SocketOp::Send {
-            to: Target::Peer(sender.socket),
-            text: frame::render_error(&msg),
-        });
-        fx.log(
-            LogEvent::new(Level::Warn, "kick")
-                .peer(self.me)
-                .field("reason", reason),
-        );
+        let (code, reason) = kick_notice(fx, sender.socket, self.me, why, self.cfg);
         flood.forget(self.me);
         self.retire(fx, rec, sender, Cause::Kicked, Some((code, reason)), now_ms);
         self.plan_alarm(fx, rec, None, now_ms);

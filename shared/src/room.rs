@@ -633,16 +633,7 @@ impl<'c> Room<'c> {
         flood: &mut PeerFloodGuard,
         now_ms: u64,
     ) {
-        let (msg, code, reason) = kick_words(why, self.cfg);
-        fx.op(SocketOp::Send {
-            to: Target::Peer(sender.socket),
-            text: frame::render_error(&msg),
-        });
-        fx.log(
-            LogEvent::new(Level::Warn, "kick")
-                .peer(&sender.state.id)
-                .field("reason", reason),
-        );
+        let (code, reason) = kick_notice(fx, sender.socket, &sender.state.id, why, self.cfg);
         flood.forget(&sender.state.id);
         self.retire(
             fx,
@@ -970,6 +961,28 @@ pub(crate) fn judge_drop<S>(
         DropVerdict::Kick(why) => Some(why),
         _ => None,
     }
+}
+
+/// Tells a peer it is being kicked for its drops (the ERROR the stock
+/// client shows) and logs it; answers the close code and reason to use.
+pub(crate) fn kick_notice<S>(
+    fx: &mut Step<S>,
+    socket: S,
+    id: &str,
+    why: KickFor,
+    cfg: &RoomConfig,
+) -> (u16, &'static str) {
+    let (msg, code, reason) = kick_words(why, cfg);
+    fx.op(SocketOp::Send {
+        to: Target::Peer(socket),
+        text: frame::render_error(&msg),
+    });
+    fx.log(
+        LogEvent::new(Level::Warn, "kick")
+            .peer(id)
+            .field("reason", reason),
+    );
+    (code, reason)
 }
 
 /// What a peer kicked for its drops is told: the ERROR text (which the

@@ -40,6 +40,19 @@ pub enum Incoming {
     TooLarge(usize),
 }
 
+impl Incoming {
+    /// The bytes (`None` when too large to copy) and the length.
+    pub fn into_parts(self) -> (Option<Vec<u8>>, usize) {
+        match self {
+            Incoming::Frame(bytes) => {
+                let len = bytes.len();
+                (Some(bytes), len)
+            }
+            Incoming::TooLarge(len) => (None, len),
+        }
+    }
+}
+
 /// Reads a WebSocket message the runtime handed over, judging its length
 /// *before* copying it into wasm memory: the runtime accepts frames of up
 /// to 32 MiB, and wasm memory, shared by every object of the isolate, never

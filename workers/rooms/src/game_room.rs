@@ -133,8 +133,6 @@ impl DurableObject for GameRoom {
 }
 
 impl GameRoom {
-    /// A WebSocket message (see `ws_exports`: its length was judged before
-    /// any copy, and one over the limit arrives as `Incoming::TooLarge`).
     /// The size limit a message is judged by before it is copied.
     pub(crate) fn max_message_bytes(&self) -> usize {
         self.config.as_ref().map_or_else(
@@ -143,18 +141,14 @@ impl GameRoom {
         )
     }
 
+    /// A WebSocket message (see `ws_exports`: its length was judged before
+    /// any copy, and one over the limit arrives as `Incoming::TooLarge`).
     pub(crate) async fn on_message(&self, ws: WebSocket, incoming: glue::Incoming) -> Result<()> {
         self.woke();
         let Ok(cfg) = &self.config else {
             return Ok(());
         };
-        let (bytes, len) = match incoming {
-            glue::Incoming::Frame(bytes) => {
-                let len = bytes.len();
-                (Some(bytes), len)
-            }
-            glue::Incoming::TooLarge(len) => (None, len),
-        };
+        let (bytes, len) = incoming.into_parts();
         // Frames still arriving on a socket the server closed (a kicked
         // flooder's backlog) meet the core's rule before the await, so the
         // backlog cannot stall the room's other members.

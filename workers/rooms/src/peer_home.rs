@@ -135,8 +135,6 @@ impl DurableObject for PeerHome {
 }
 
 impl PeerHome {
-    /// A WebSocket message (see `ws_exports`: its length was judged before
-    /// any copy, and one over the limit arrives as `Incoming::TooLarge`).
     /// The size limit a message is judged by before it is copied.
     pub(crate) fn max_message_bytes(&self) -> usize {
         self.config.as_ref().map_or_else(
@@ -145,18 +143,14 @@ impl PeerHome {
         )
     }
 
+    /// A WebSocket message (see `ws_exports`: its length was judged before
+    /// any copy, and one over the limit arrives as `Incoming::TooLarge`).
     pub(crate) async fn on_message(&self, ws: WebSocket, incoming: glue::Incoming) -> Result<()> {
         self.woke();
         let Ok(cfg) = &self.config else {
             return Ok(());
         };
-        let (bytes, len) = match incoming {
-            glue::Incoming::Frame(bytes) => {
-                let len = bytes.len();
-                (Some(bytes), len)
-            }
-            glue::Incoming::TooLarge(len) => (None, len),
-        };
+        let (bytes, len) = incoming.into_parts();
         let early = self
             .sockets
             .with_attachment(&self.state, &ws, |sender| {
