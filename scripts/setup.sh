@@ -60,6 +60,12 @@ if [ "$(dpkg-query -W -f='${Version}' prometheus 2>/dev/null)" != "$PROMETHEUS_V
   step "apt-get install prometheus $PROMETHEUS_VERSION (Prometheus and promtool, for the tests)"
   apt-get update -qq && apt-get install -y -qq --no-install-recommends "prometheus=$PROMETHEUS_VERSION" >/dev/null
 fi
+# A real TURN server (coturn, shared secret) for the browser suite's relay-only calls.
+COTURN_VERSION=4.6.1-1
+if [ "$(dpkg-query -W -f='${Version}' coturn 2>/dev/null)" != "$COTURN_VERSION" ]; then
+  step "apt-get install coturn $COTURN_VERSION (TURN server, for the browser tests)"
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends "coturn=$COTURN_VERSION" >/dev/null
+fi
 # The metrics test checks our exposition with the reference Prometheus parser.
 if ! python3 -c 'import prometheus_client' 2>/dev/null; then
   step "pip install prometheus-client (metrics test)"
