@@ -30,7 +30,8 @@ pub const HEADER_TOKEN_DIGEST: &str = "X-PeerJS-Token-Digest";
 /// `t=<ms>,v1=<hex HMAC-SHA256>` over the request's contract (see [`sign`]).
 pub const HEADER_SIGNATURE: &str = "X-PeerJS-Signature";
 
-/// Every internal header, for stripping.
+/// Every internal header, for stripping. All but the last (the signature
+/// itself) are what a signature covers.
 pub const ALL_HEADERS: [&str; 7] = [
     HEADER_VERSION,
     HEADER_ROOM,
@@ -50,14 +51,8 @@ pub const SIGNATURE_WINDOW_MS: u64 = 60_000;
 fn signed_text(path: &str, header: &impl Fn(&str) -> Option<String>, at_ms: u64) -> String {
     let mut text = String::with_capacity(160);
     text.push_str(path);
-    for name in [
-        HEADER_VERSION,
-        HEADER_ROOM,
-        HEADER_PEER,
-        HEADER_PROVEN,
-        HEADER_NAMESPACE,
-        HEADER_TOKEN_DIGEST,
-    ] {
+    let (signed, _signature) = ALL_HEADERS.split_at(ALL_HEADERS.len() - 1);
+    for name in signed {
         text.push('\n');
         text.push_str(header(name).as_deref().unwrap_or(""));
     }

@@ -103,25 +103,11 @@ pub fn cloudflare_answer(text: &str) -> Result<Vec<IceServer>, IceError> {
     })
 }
 
+/// Standard base64 with padding, as the TURN REST API's password is
+/// (`ct-codecs` is in the tree already, through jwt-simple).
 fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use ct_codecs::{Base64, Encoder};
+    Base64::encode_to_string(bytes).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -23,10 +23,10 @@ use crate::frame::{self, ClientFrame, DropReason, RelayKind};
 use crate::log::{Level, LogEvent};
 use crate::metrics::{Counter, LeaveCause};
 use crate::room::{
-    claims_proven_grace, close_socket, drop_frame, judge_drop, kick_notice, may_replace,
-    oldest_attached_seen, oldest_seen, refuse_id_taken, refuse_try_again, too_many_closing, Cause,
-    PeerState, PeerView, PendingLeave, Queued, RoomConfig, Target, CLOSE_POLICY, CLOSE_REPLACED,
-    CLOSE_TIMEOUT,
+    claims_proven_grace, close_socket, drop_frame, judge_drop, kick_notice, live_sender,
+    may_replace, oldest_attached_seen, oldest_seen, refuse_id_taken, refuse_try_again,
+    too_many_closing, Cause, PeerState, PeerView, PendingLeave, Queued, RoomConfig, Target,
+    CLOSE_POLICY, CLOSE_REPLACED, CLOSE_TIMEOUT,
 };
 use crate::step::{SocketOp, Step};
 use serde::{Deserialize, Serialize};
@@ -238,14 +238,11 @@ impl<'c> Home<'c> {
         flood: &mut PeerFloodGuard,
         now_ms: u64,
     ) -> Step<S> {
-        let mut fx = Step::default();
-        let Some(sender) = peers.iter().find(|p| p.socket == from) else {
-            return fx;
+        let sender = match live_sender(peers, from, bytes.len()) {
+            Ok(sender) => sender,
+            Err(step) => return step,
         };
-        if sender.state.closing {
-            drop_frame(&mut fx, self.me, DropReason::SenderNotLive, bytes.len());
-            return fx;
-        }
+        let mut fx = Step::default();
         match flood.admit(self.me, now_ms) {
             Admit::Pass => {}
             Admit::Drop => {
@@ -321,14 +318,11 @@ impl<'c> Home<'c> {
         flood: &mut PeerFloodGuard,
         now_ms: u64,
     ) -> Step<S> {
-        let mut fx = Step::default();
-        let Some(sender) = peers.iter().find(|p| p.socket == from) else {
-            return fx;
+        let sender = match live_sender(peers, from, len) {
+            Ok(sender) => sender,
+            Err(step) => return step,
         };
-        if sender.state.closing {
-            drop_frame(&mut fx, self.me, DropReason::SenderNotLive, len);
-            return fx;
-        }
+        let mut fx = Step::default();
         if let Some(why) = judge_drop(&mut fx, flood, self.me, DropReason::TooLarge, len, now_ms) {
             self.kick(&mut fx, rec, sender, why, flood, now_ms);
         }

@@ -489,13 +489,11 @@ impl<'c> Room<'c> {
         flood: &mut PeerFloodGuard,
         now_ms: u64,
     ) -> Step<S> {
-        let mut fx = Step::default();
-        let Some(sender) = peers.iter().find(|p| p.socket == from) else {
-            return fx;
+        let sender = match live_sender(peers, from, bytes.len()) {
+            Ok(sender) => sender,
+            Err(step) => return step,
         };
-        if let Some(dropped) = self.from_closed_socket(&sender.state, bytes.len()) {
-            return dropped;
-        }
+        let mut fx = Step::default();
         let id = sender.state.id.as_str();
         match flood.admit(id, now_ms) {
             Admit::Pass => {}
@@ -606,13 +604,11 @@ impl<'c> Room<'c> {
         flood: &mut PeerFloodGuard,
         now_ms: u64,
     ) -> Step<S> {
-        let mut fx = Step::default();
-        let Some(sender) = peers.iter().find(|p| p.socket == from) else {
-            return fx;
+        let sender = match live_sender(peers, from, len) {
+            Ok(sender) => sender,
+            Err(step) => return step,
         };
-        if let Some(dropped) = self.from_closed_socket(&sender.state, len) {
-            return dropped;
-        }
+        let mut fx = Step::default();
         let id = sender.state.id.as_str();
         if let Some(why) = judge_drop(&mut fx, flood, id, DropReason::TooLarge, len, now_ms) {
             self.kick(&mut fx, meta, peers, sender, why, flood, now_ms);
@@ -655,12 +651,7 @@ impl<'c> Room<'c> {
     /// may apply it before loading anything, so such a backlog costs the
     /// room's other members nothing.
     pub fn from_closed_socket<S>(&self, sender: &PeerState, bytes: usize) -> Option<Step<S>> {
-        if !sender.closing {
-            return None;
-        }
-        let mut fx = Step::default();
-        drop_frame(&mut fx, &sender.id, DropReason::SenderNotLive, bytes);
-        Some(fx)
+        closed_sender_drop(sender, bytes)
     }
 
     /// A socket closed or errored. `peers` may or may not still list it.
@@ -900,6 +891,38 @@ pub(crate) fn close_socket<S: Copy>(fx: &mut Step<S>, peer: &PeerView<S>, code: 
         code,
         reason: reason.to_owned(),
     });
+}
+
+/// The drop of a frame from a socket the server already closed, or `None`
+/// for a live sender (see [`Room::from_closed_socket`]).
+fn closed_sender_drop<S>(sender: &PeerState, bytes: usize) -> Option<Step<S>> {
+    if !sender.closing {
+        return None;
+    }
+    let mut fx = Step::default();
+    drop_frame(&mut fx, &sender.id, DropReason::SenderNotLive, bytes);
+    Some(fx)
+}
+
+/// The live peer that sent a frame of `bytes` on `from`; `Err` is the whole
+/// step when there is none (an unknown socket: nothing; a socket the server
+/// closed: its frame dropped). Rooms and homes alike start a frame here.
+// The step is returned by value as every handler returns its step; boxing
+// it would add an allocation for nothing.
+#[allow(clippy::result_large_err)]
+pub(crate) fn live_sender<S: Copy + Eq>(
+    peers: &[PeerView<S>],
+    from: S,
+    bytes: usize,
+) -> Result<&PeerView<S>, Step<S>> {
+    let sender = peers
+        .iter()
+        .find(|p| p.socket == from)
+        .ok_or_else(Step::default)?;
+    match closed_sender_drop(&sender.state, bytes) {
+        Some(dropped) => Err(dropped),
+        None => Ok(sender),
+    }
 }
 
 /// Refuses a join whose id is held: `ID-TAKEN`, as the reference sends.

@@ -19,7 +19,7 @@ use crate::runtime::{self, RawState};
 use crate::sockets::{Read, SocketList};
 use crate::stats::Reporter;
 use crate::tail::Tail;
-use signaling_core::config::{ConfigError, RoomsWorkerConfig, Settings};
+use signaling_core::config::{ConfigError, RoomsWorkerConfig};
 use signaling_core::contract;
 use signaling_core::flood::PeerFloodGuard;
 use signaling_core::frame;
@@ -37,7 +37,8 @@ pub struct GameRoom {
     state: State,
     raw: RawState,
     room: String,
-    config: std::result::Result<RoomsWorkerConfig, ConfigError>,
+    /// The isolate's settings (`runtime::config`), shared by its objects.
+    config: Rc<std::result::Result<RoomsWorkerConfig, ConfigError>>,
     /// The durable record, in memory once loaded after a wake.
     record: Record<RoomMeta>,
     /// The sockets as this object knows them; see [`SocketList`].
@@ -54,13 +55,13 @@ impl DurableObject for GameRoom {
     fn new(state: State, env: Env) -> Self {
         let (state, raw) = RawState::split(state);
         let room = state.id().name().unwrap_or_else(|| "unknown".to_owned());
-        let config = Settings::new(|name| runtime::setting(&env, name)).rooms();
-        let per_sec = config.as_ref().map_or(0, |c| c.room.peer_msgs_per_sec);
+        let config = runtime::config(&env);
+        let per_sec = (*config).as_ref().map_or(0, |c| c.room.peer_msgs_per_sec);
         if let Ok(pair) = WebSocketRequestResponsePair::new(frame::HEARTBEAT, frame::HEARTBEAT) {
             state.set_websocket_auto_response(&pair);
         }
         runtime::wake(&room, true);
-        let stats = Reporter::new(config.as_ref().ok().map(|c| c.stats));
+        let stats = Reporter::new((*config).as_ref().ok().map(|c| c.stats));
         GameRoom {
             state,
             raw,
@@ -85,7 +86,7 @@ impl DurableObject for GameRoom {
             contract::PATH_ROSTER => {
                 // An eviction-safe read: sockets only, no storage, no alarm.
                 self.woke();
-                let cfg = match &self.config {
+                let cfg = match self.config.as_ref() {
                     Ok(c) => c,
                     Err(e) => return runtime::json_error(500, &e.to_string()),
                 };
@@ -133,19 +134,11 @@ impl DurableObject for GameRoom {
 }
 
 impl GameRoom {
-    /// The size limit a message is judged by before it is copied.
-    pub(crate) fn max_message_bytes(&self) -> usize {
-        self.config.as_ref().map_or_else(
-            |_| signaling_core::room::RoomConfig::default().max_message_bytes,
-            |c| c.room.max_message_bytes,
-        )
-    }
-
     /// A WebSocket message (see `ws_exports`: its length was judged before
     /// any copy, and one over the limit arrives as `Incoming::TooLarge`).
     pub(crate) async fn on_message(&self, ws: WebSocket, incoming: glue::Incoming) -> Result<()> {
         self.woke();
-        let Ok(cfg) = &self.config else {
+        let Ok(cfg) = self.config.as_ref() else {
             return Ok(());
         };
         let (bytes, len) = incoming.into_parts();
@@ -180,8 +173,7 @@ impl GameRoom {
     async fn join(&self, req: &Request) -> Result<Response> {
         // Checked here too, not only at the Worker's entry: a Worker bound
         // to this namespace directly must not forge `Proven` either.
-        let secrets = self
-            .config
+        let secrets = (*self.config)
             .as_ref()
             .map_or(&[][..], |c| &c.internal_secrets[..]);
         let header = |name: &str| req.headers().get(name).ok().flatten();
@@ -198,7 +190,7 @@ impl GameRoom {
             return runtime::json_error(403, "missing peer id");
         };
         let pair = WebSocketPair::new()?;
-        if let Err(err) = &self.config {
+        if let Err(err) = self.config.as_ref() {
             runtime::log(
                 Level::Error,
                 Some(&self.room),
@@ -284,7 +276,7 @@ impl GameRoom {
             list: &self.sockets,
             record: &self.record,
             stats: &self.stats,
-            log_level: self.config.as_ref().map_or(Level::Info, |c| c.log_level),
+            log_level: (*self.config).as_ref().map_or(Level::Info, |c| c.log_level),
             room: Some(&self.room),
             outbox: None,
         }
@@ -301,7 +293,7 @@ impl GameRoom {
             u64,
         ) -> Option<Step<usize>>,
     {
-        let Ok(cfg) = &self.config else {
+        let Ok(cfg) = self.config.as_ref() else {
             return Ok(());
         };
         let room = Room::new(&cfg.room);

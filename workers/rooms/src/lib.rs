@@ -31,7 +31,6 @@ pub use game_room::GameRoom;
 pub use peer_home::PeerHome;
 pub use stats::StatsShard;
 
-use signaling_core::config::Settings;
 use signaling_core::contract;
 use worker::*;
 
@@ -41,18 +40,19 @@ pub const ROOM_BINDING: &str = "GAME_ROOM";
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let path = runtime::path_of(&req);
-    let secrets = Settings::new(|name| runtime::setting(&env, name))
-        .rooms()
-        .map(|cfg| cfg.internal_secrets)
-        .unwrap_or_default();
+    let config = runtime::config(&env);
+    let secrets = config
+        .as_ref()
+        .as_ref()
+        .map_or(&[][..], |c| &c.internal_secrets[..]);
     let signature = contract::verify(
-        &secrets,
+        secrets,
         &path,
         |name| req.headers().get(name).ok().flatten(),
         runtime::now_ms(),
     );
     if path == contract::PATH_HEALTH {
-        return health(&env, signature);
+        return health(config.as_ref(), signature);
     }
     if let Err(err) = signature {
         return runtime::json_error(403, &err.to_string());
@@ -114,11 +114,13 @@ async fn open(req: Request, env: &Env, path: &str) -> Result<Response> {
 /// `/internal/health`: the settings, and whether the router's signature
 /// verifies (so `/health?deep=1` names tiers that do not share a secret).
 fn health(
-    env: &Env,
+    config: &std::result::Result<
+        signaling_core::config::RoomsWorkerConfig,
+        signaling_core::config::ConfigError,
+    >,
     signature: std::result::Result<(), contract::ContractError>,
 ) -> Result<Response> {
-    let settings = Settings::new(|name| runtime::setting(env, name));
-    match settings.rooms() {
+    match config {
         Ok(_) if signature.is_err() => Ok(Response::from_json(&serde_json::json!({
             "status": "error",
             "tier": "rooms",

@@ -17,7 +17,7 @@ use crate::runtime::{self, RawState};
 use crate::sockets::{Read, SocketList};
 use crate::stats::Reporter;
 use crate::tail::Tail;
-use signaling_core::config::{ConfigError, RoomsWorkerConfig, Settings};
+use signaling_core::config::{ConfigError, RoomsWorkerConfig};
 use signaling_core::contract;
 use signaling_core::flood::PeerFloodGuard;
 use signaling_core::frame;
@@ -44,7 +44,8 @@ pub struct PeerHome {
     me: String,
     /// `me` as the stats shards and the debug counters know it.
     key: String,
-    config: std::result::Result<RoomsWorkerConfig, ConfigError>,
+    /// The isolate's settings (`runtime::config`), shared by its objects.
+    config: Rc<std::result::Result<RoomsWorkerConfig, ConfigError>>,
     record: Record<HomeRecord>,
     /// Shared with a scheduled stats report, which counts the live peers.
     sockets: Rc<SocketList>,
@@ -60,13 +61,13 @@ impl DurableObject for PeerHome {
         let (state, raw) = RawState::split(state);
         let me = state.id().name().unwrap_or_default();
         let key = stats_key(&me);
-        let config = Settings::new(|name| runtime::setting(&env, name)).rooms();
-        let per_sec = config.as_ref().map_or(0, |c| c.room.peer_msgs_per_sec);
+        let config = runtime::config(&env);
+        let per_sec = (*config).as_ref().map_or(0, |c| c.room.peer_msgs_per_sec);
         if let Ok(pair) = WebSocketRequestResponsePair::new(frame::HEARTBEAT, frame::HEARTBEAT) {
             state.set_websocket_auto_response(&pair);
         }
         runtime::wake(&key, true);
-        let stats = Reporter::new(config.as_ref().ok().map(|c| c.stats));
+        let stats = Reporter::new((*config).as_ref().ok().map(|c| c.stats));
         PeerHome {
             state,
             raw,
@@ -135,19 +136,11 @@ impl DurableObject for PeerHome {
 }
 
 impl PeerHome {
-    /// The size limit a message is judged by before it is copied.
-    pub(crate) fn max_message_bytes(&self) -> usize {
-        self.config.as_ref().map_or_else(
-            |_| signaling_core::room::RoomConfig::default().max_message_bytes,
-            |c| c.room.max_message_bytes,
-        )
-    }
-
     /// A WebSocket message (see `ws_exports`: its length was judged before
     /// any copy, and one over the limit arrives as `Incoming::TooLarge`).
     pub(crate) async fn on_message(&self, ws: WebSocket, incoming: glue::Incoming) -> Result<()> {
         self.woke();
-        let Ok(cfg) = &self.config else {
+        let Ok(cfg) = self.config.as_ref() else {
             return Ok(());
         };
         let (bytes, len) = incoming.into_parts();
@@ -177,8 +170,7 @@ impl PeerHome {
     async fn join(&self, req: &Request) -> Result<Response> {
         // Checked here too, not only at the Worker's entry: a Worker bound
         // to this namespace directly must not forge `Proven` either.
-        let secrets = self
-            .config
+        let secrets = (*self.config)
             .as_ref()
             .map_or(&[][..], |c| &c.internal_secrets[..]);
         let header = |name: &str| req.headers().get(name).ok().flatten();
@@ -195,7 +187,7 @@ impl PeerHome {
             return runtime::json_error(403, "this home is for another peer id");
         }
         let pair = WebSocketPair::new()?;
-        if let Err(err) = &self.config {
+        if let Err(err) = self.config.as_ref() {
             runtime::log(
                 Level::Error,
                 None,
@@ -287,7 +279,7 @@ impl PeerHome {
     }
 
     fn log_level(&self) -> Level {
-        self.config.as_ref().map_or(Level::Info, |c| c.log_level)
+        (*self.config).as_ref().map_or(Level::Info, |c| c.log_level)
     }
 
     fn woke(&self) {
@@ -329,7 +321,7 @@ impl PeerHome {
             u64,
         ) -> Option<Step<usize>>,
     {
-        let Ok(cfg) = &self.config else {
+        let Ok(cfg) = self.config.as_ref() else {
             return Ok(());
         };
         let home = Home::new(&cfg.room, &self.me);

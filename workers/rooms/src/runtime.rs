@@ -11,6 +11,34 @@ use worker::{js_sys, web_sys, Response, Result, State};
 
 pub use glue::{json_error, log, now_ms, setting, wasm_memory_bytes};
 
+use signaling_core::config::{ConfigError, RoomsWorkerConfig, Settings};
+use std::rc::Rc;
+
+thread_local! {
+    static CONFIG: RefCell<Option<Rc<std::result::Result<RoomsWorkerConfig, ConfigError>>>> =
+        const { RefCell::new(None) };
+}
+
+/// The size limit a message is judged by before it is copied (the default
+/// when the settings are bad: such an object ignores messages anyway).
+pub fn message_limit(config: &std::result::Result<RoomsWorkerConfig, ConfigError>) -> usize {
+    config.as_ref().map_or_else(
+        |_| signaling_core::room::RoomConfig::default().max_message_bytes,
+        |c| c.room.max_message_bytes,
+    )
+}
+
+/// The isolate's settings, parsed once: the Worker's entry (every join and
+/// roster) and the stats shards (every report) read them per request, and
+/// a Worker's vars and secrets do not change within an isolate.
+pub fn config(env: &worker::Env) -> Rc<std::result::Result<RoomsWorkerConfig, ConfigError>> {
+    CONFIG.with(|slot| {
+        slot.borrow_mut()
+            .get_or_insert_with(|| Rc::new(Settings::new(|name| setting(env, name)).rooms()))
+            .clone()
+    })
+}
+
 #[wasm_bindgen]
 extern "C" {
     /// The `DurableObjectState` JS object, for the one method workers-rs

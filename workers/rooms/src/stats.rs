@@ -7,7 +7,7 @@
 //! storage: room gauges under `r/<room>`, counters under `counters`.
 
 use crate::runtime;
-use signaling_core::config::{Settings, StatsConfig};
+use signaling_core::config::StatsConfig;
 use signaling_core::log::{Level, LogEvent};
 use signaling_core::metrics::{
     shard_of, Counter, Deltas, Report, Shard, Snapshot, Tally, MAX_ROOMS_PER_SHARD,
@@ -23,10 +23,10 @@ pub const STATS_BINDING: &str = "STATS";
 /// The stats settings, validated with every other setting of the tier (a
 /// bad one is named by `/health`; the callers here answer with its error).
 pub fn settings(env: &Env) -> Result<StatsConfig> {
-    Settings::new(|name| runtime::setting(env, name))
-        .rooms()
-        .map(|c| c.stats)
-        .map_err(|e| Error::RustError(e.to_string()))
+    match runtime::config(env).as_ref() {
+        Ok(c) => Ok(c.stats),
+        Err(e) => Err(Error::RustError(e.to_string())),
+    }
 }
 
 fn shard_stub(env: &Env, index: u32) -> Result<Stub> {

@@ -10,8 +10,8 @@
 //! trait exactly as the macro would send them.
 
 /// Exports `webSocketMessage`, `webSocketClose` and `webSocketError` for a
-/// Durable Object type with `on_message(ws, glue::Incoming)` and a
-/// `max_message_bytes()`.
+/// Durable Object type with `on_message(ws, glue::Incoming)` and its
+/// settings in `config`.
 // rustfmt re-indents an attribute inside a macro on every run; keep it as written.
 #[rustfmt::skip]
 macro_rules! websocket_exports {
@@ -33,7 +33,8 @@ macro_rules! websocket_exports {
                     message: JsValue,
                 ) -> ::std::result::Result<JsValue, JsValue> {
                     ::std::panic::AssertUnwindSafe(async move {
-                        let incoming = glue::read_message(&message, self.max_message_bytes());
+                        let limit = crate::runtime::message_limit(&self.config);
+                        let incoming = glue::read_message(&message, limit);
                         drop(message);
                         self.on_message(ws.into(), incoming)
                             .await

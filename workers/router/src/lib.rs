@@ -297,12 +297,8 @@ async fn roster(
             "Peer discovery is off: this server runs the open namespace (NAMESPACE=open)",
         );
     }
-    let bearer = req
-        .headers()
-        .get("Authorization")
-        .ok()
-        .flatten()
-        .and_then(|h| h.strip_prefix("Bearer ").map(|t| t.trim().to_owned()));
+    let header = req.headers().get("Authorization").ok().flatten();
+    let bearer = signaling_core::secret::bearer(header.as_deref()).map(str::to_owned);
     let url = req.inner().url();
     let from_query = Target::parse(&url).param("token");
     let Some(token) = bearer.or(from_query).filter(|t| !t.is_empty()) else {
