@@ -11,6 +11,7 @@
 //! - [`ids`]: what a peer id and a room id may look like.
 //! - [`frame`]: parsing client frames and rendering server frames (PeerJS wire format).
 //! - [`room`]: the `GameRoom` state machine (join, relay, offline queue, leave, liveness).
+//! - [`moderation`]: what the admin API does to a live room (inspect, remove, close).
 //! - [`open`]: the open namespace, one home per peer id (join, relay across homes, inbox, leave).
 //! - [`flood`]: per-peer and per-IP rate limits on top of `governor`, driven by an external clock.
 //! - [`query`]: the WebSocket query string of the stock client.
@@ -33,6 +34,7 @@ pub mod ice;
 pub mod ids;
 pub mod log;
 pub mod metrics;
+pub mod moderation;
 pub mod open;
 pub mod query;
 pub mod room;

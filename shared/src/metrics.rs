@@ -24,10 +24,12 @@ pub enum RefuseReason {
     Origin,
     RateLimited,
     Config,
+    /// A moderator removed the id from the room for a while.
+    Blocked,
 }
 
 impl RefuseReason {
-    pub const ALL: [RefuseReason; 8] = [
+    pub const ALL: [RefuseReason; 9] = [
         RefuseReason::RoomFull,
         RefuseReason::IdTaken,
         RefuseReason::BadQuery,
@@ -36,6 +38,7 @@ impl RefuseReason {
         RefuseReason::Origin,
         RefuseReason::RateLimited,
         RefuseReason::Config,
+        RefuseReason::Blocked,
     ];
 
     pub fn label(self) -> &'static str {
@@ -46,6 +49,7 @@ impl RefuseReason {
             RefuseReason::BadKey => "bad_key",
             RefuseReason::BadTicket => "bad_ticket",
             RefuseReason::Origin => "origin",
+            RefuseReason::Blocked => "blocked",
             RefuseReason::RateLimited => "rate_limited",
             RefuseReason::Config => "config",
         }
@@ -61,16 +65,24 @@ pub enum LeaveCause {
     Timeout,
     /// Closed by the server for flooding.
     Kicked,
+    /// Removed by a moderator through the admin API.
+    Removed,
 }
 
 impl LeaveCause {
-    pub const ALL: [LeaveCause; 3] = [LeaveCause::Closed, LeaveCause::Timeout, LeaveCause::Kicked];
+    pub const ALL: [LeaveCause; 4] = [
+        LeaveCause::Closed,
+        LeaveCause::Timeout,
+        LeaveCause::Kicked,
+        LeaveCause::Removed,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
             LeaveCause::Closed => "closed",
             LeaveCause::Timeout => "timeout",
             LeaveCause::Kicked => "kicked",
+            LeaveCause::Removed => "removed",
         }
     }
 }

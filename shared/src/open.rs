@@ -614,7 +614,7 @@ impl<'c> Home<'c> {
                 "No heartbeat within the alive timeout",
                 now_ms,
             ),
-            Cause::Kicked | Cause::Closed => (
+            Cause::Kicked | Cause::Closed | Cause::Removed => (
                 CLOSE_POLICY,
                 "Rate limit exceeded",
                 now_ms + self.cfg.leave_grace_ms,

@@ -29,6 +29,11 @@ pub const CLOSE_REPLACED: u16 = 4001;
 pub const CLOSE_TIMEOUT: u16 = 4002;
 /// Close code for "try again later" (RFC 6455 1013).
 pub const CLOSE_TRY_AGAIN: u16 = 1013;
+/// Close code for a peer a moderator removed (and for its refused rejoin
+/// while the removal blocks its id).
+pub const CLOSE_REMOVED: u16 = 4003;
+/// Close code for every peer of a room a moderator closed.
+pub const CLOSE_ROOM_CLOSED: u16 = 4004;
 
 /// Sockets of one id the server closed but whose clients have not
 /// completed the close: the runtime keeps listing them (and every join,
@@ -280,6 +285,7 @@ pub enum Cause {
     Closed,
     Timeout,
     Kicked,
+    Removed,
 }
 
 impl From<Cause> for LeaveCause {
@@ -288,6 +294,7 @@ impl From<Cause> for LeaveCause {
             Cause::Closed => LeaveCause::Closed,
             Cause::Timeout => LeaveCause::Timeout,
             Cause::Kicked => LeaveCause::Kicked,
+            Cause::Removed => LeaveCause::Removed,
         }
     }
 }
@@ -304,12 +311,24 @@ pub struct RoomMeta {
     pub sweep_due_ms: Option<u64>,
     /// The alarm currently set, as far as this record knows.
     pub alarm_ms: Option<u64>,
+    /// Ids a moderator removed and blocked from rejoining, until when
+    /// (see `moderation.rs`). Absent from records written before it existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocks: Vec<Block>,
+}
+
+/// An id that may not join the room before `until_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Block {
+    pub id: String,
+    pub until_ms: u64,
 }
 
 impl RoomMeta {
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
             && self.leaves.is_empty()
+            && self.blocks.is_empty()
             && self.sweep_due_ms.is_none()
             && self.alarm_ms.is_none()
     }
@@ -358,6 +377,10 @@ impl<'c> Room<'c> {
         // 1. The id: taken, or taken over.
         if let Some(msg) = too_many_closing(peers, &request.id) {
             refuse_try_again(&mut fx, &request.id, msg);
+            return fx;
+        }
+        if let Some(until_ms) = crate::moderation::blocked_until(meta, &request.id, now_ms) {
+            crate::moderation::refuse_blocked(&mut fx, &request.id, until_ms, now_ms);
             return fx;
         }
         if claims_proven_grace(&meta.leaves, &request.id, request.proven) {
@@ -704,6 +727,9 @@ impl<'c> Room<'c> {
             fx.record_changed = true;
         }
         let mut retired: Vec<S> = Vec::new();
+        if crate::moderation::forget_ended_blocks(meta, now_ms) {
+            fx.record_changed = true;
+        }
 
         if meta.sweep_due_ms.is_some_and(|due| due <= now_ms) {
             meta.sweep_due_ms = None;
@@ -801,7 +827,7 @@ impl<'c> Room<'c> {
     }
 
     /// Removes a live peer for cause: closes it and schedules its LEAVE.
-    fn retire<S: Copy>(
+    pub(crate) fn retire<S: Copy>(
         &self,
         fx: &mut Step<S>,
         meta: &mut RoomMeta,
@@ -822,6 +848,7 @@ impl<'c> Room<'c> {
                 now_ms + self.cfg.leave_grace_ms,
             ),
             Cause::Closed => (1000, "Closed", now_ms + self.cfg.leave_grace_ms),
+            Cause::Removed => (CLOSE_REMOVED, "Removed by a moderator", now_ms),
         };
         let (code, reason) = ending.unwrap_or((code, reason));
         close_socket(fx, peer, code, reason);
@@ -842,9 +869,10 @@ impl<'c> Room<'c> {
 
     /// Chooses the next alarm: the earliest of the sweep (only while live
     /// peers exist; `oldest_seen` is the earliest last sign of life among
-    /// them), pending LEAVEs and queue expiries. Emits a set or delete only
-    /// when it differs from what is already scheduled.
-    fn plan_alarm<S>(
+    /// them), pending LEAVEs, queue expiries and the end of the earliest
+    /// block (so an expired block is forgotten and storage empties). Emits a
+    /// set or delete only when it differs from what is already scheduled.
+    pub(crate) fn plan_alarm<S>(
         &self,
         fx: &mut Step<S>,
         meta: &mut RoomMeta,
@@ -864,6 +892,7 @@ impl<'c> Room<'c> {
                 .iter()
                 .map(|q| q.queued_ms + self.cfg.expire_timeout_ms)
                 .min(),
+            meta.blocks.iter().map(|b| b.until_ms).min(),
         ]
         .into_iter()
         .flatten()

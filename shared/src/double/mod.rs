@@ -166,6 +166,34 @@ impl Harness {
         self.now = end;
     }
 
+    /// A moderator removes `id` (see [`Room::remove`]).
+    pub fn remove(
+        &mut self,
+        id: &str,
+        block_secs: Option<u64>,
+    ) -> Option<crate::moderation::Removal> {
+        let views = self.views();
+        let before = self.meta.clone();
+        let (fx, removal) =
+            Room::new(&self.cfg).remove(&mut self.meta, &views, id, block_secs, self.now);
+        self.apply(fx, None, &before);
+        removal
+    }
+
+    /// A moderator closes the room (see [`Room::close_room`]).
+    pub fn close_room(&mut self) -> Option<crate::moderation::Closure> {
+        let views = self.views();
+        let before = self.meta.clone();
+        let (fx, closure) = Room::new(&self.cfg).close_room(&mut self.meta, &views, self.now);
+        self.apply(fx, None, &before);
+        closure
+    }
+
+    /// What a moderator sees (see [`Room::inspect`]).
+    pub fn inspect(&self) -> crate::moderation::RoomSummary {
+        Room::new(&self.cfg).inspect(&self.meta, &self.views(), self.now)
+    }
+
     /// The Worker's tail, in the Worker's order: read what the step
     /// delivers, carry out its socket operations, count, then storage.
     fn apply(&mut self, step: Step<usize>, joiner: Option<usize>, before: &RoomMeta) {
