@@ -5,9 +5,12 @@
 //! A message is `Pending` until the receiver reads it (`Delivered`) or its
 //! sender reads an EXPIRE for the pair (`Expired`). When the run is over, a
 //! message still pending is "in flight at the restart" if it was sent in the
-//! `IN_FLIGHT_MS` before its sender's or receiver's socket dropped, "expired
-//! while its sender was offline" if it was queued and its sender dropped
-//! before the expiry could reach it, and lost otherwise.
+//! `IN_FLIGHT_MS` before its sender's or receiver's socket dropped, or if it
+//! was queued and its receiver came back on a socket that then dropped before
+//! the message could expire (the server may have flushed it into that socket,
+//! as the reference does), "expired while its sender was offline" if it was
+//! queued and its sender dropped before the expiry could reach it, and lost
+//! otherwise.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -63,6 +66,9 @@ pub struct Ledger {
     pub expire_without_pending: u64,
     /// Connection id -> when it dropped without the harness closing it.
     dropped_conns: HashMap<u64, u64>,
+    /// Peer -> when each of its connections dropped, for queued messages
+    /// (they name no receiver connection).
+    drops_by_peer: HashMap<usize, Vec<u64>>,
 }
 
 /// How the messages still pending at the end of the run are judged.
@@ -177,8 +183,9 @@ impl Ledger {
     }
 
     /// Connection `conn` dropped at `at_ms` without the harness closing it.
-    pub fn dropped(&mut self, conn: u64, at_ms: u64) {
+    pub fn dropped(&mut self, peer: usize, conn: u64, at_ms: u64) {
         self.dropped_conns.insert(conn, at_ms);
+        self.drops_by_peer.entry(peer).or_default().push(at_ms);
     }
 
     /// Messages of `sender` not settled yet.
@@ -197,7 +204,7 @@ impl Ledger {
             if m.fate != Fate::Pending {
                 continue;
             }
-            if self.in_restart_window(m) {
+            if self.in_restart_window(m, expire_ms) {
                 out.in_flight_at_restart += 1;
             } else if self.expired_while_offline(m, expire_ms) {
                 out.expired_while_sender_offline += 1;
@@ -225,11 +232,13 @@ impl Ledger {
         let unsettled: Vec<&&Sent> = queued.iter().filter(|m| m.fate == Fate::Pending).collect();
         let in_flight = unsettled
             .iter()
-            .filter(|m| self.in_restart_window(m))
+            .filter(|m| self.in_restart_window(m, expire_ms))
             .count();
         let sender_offline = unsettled
             .iter()
-            .filter(|m| !self.in_restart_window(m) && self.expired_while_offline(m, expire_ms))
+            .filter(|m| {
+                !self.in_restart_window(m, expire_ms) && self.expired_while_offline(m, expire_ms)
+            })
             .count();
         QueuedAtKill {
             queued_at_kill: queued.len(),
@@ -252,14 +261,30 @@ impl Ledger {
             })
     }
 
-    /// Sent shortly before its sender's or receiver's socket dropped.
-    fn in_restart_window(&self, m: &Sent) -> bool {
+    /// Sent shortly before its sender's or receiver's socket dropped, or
+    /// queued for a receiver whose socket dropped before the expiry.
+    fn in_restart_window(&self, m: &Sent, expire_ms: u64) -> bool {
         let died_soon_after = |conn: u64| {
             self.dropped_conns.get(&conn).is_some_and(|drop_ms| {
                 m.sent_ms + IN_FLIGHT_MS >= *drop_ms && m.sent_ms <= *drop_ms
             })
         };
-        died_soon_after(m.src_conn) || m.dst_conn.is_some_and(died_soon_after)
+        died_soon_after(m.src_conn)
+            || m.dst_conn.is_some_and(died_soon_after)
+            || self.flushed_into_a_dropped_socket(m, expire_ms)
+    }
+
+    /// A queued message whose receiver lost a socket between the send and
+    /// the expiry: the receiver may have come back, been handed the queue,
+    /// and lost the socket before reading it. The server counts that as
+    /// relayed, so it is neither lost nor expired.
+    fn flushed_into_a_dropped_socket(&self, m: &Sent, expire_ms: u64) -> bool {
+        m.dst_conn.is_none()
+            && self.drops_by_peer.get(&m.dst).is_some_and(|drops| {
+                drops
+                    .iter()
+                    .any(|at| *at >= m.sent_ms && *at <= m.sent_ms + expire_ms + IN_FLIGHT_MS)
+            })
     }
 }
 
@@ -346,8 +371,8 @@ mod tests {
         let towards_dropped = l.record(2, 1, 10_000, 12, Some(11));
         // Sent 3 s before the drop: should have arrived.
         let lost = l.record(3, 2, 7_000, 13, Some(14));
-        l.dropped(10, 10_500);
-        l.dropped(11, 10_500);
+        l.dropped(0, 10, 10_500);
+        l.dropped(1, 11, 10_500);
         let s = l.settle(EXPIRE_MS);
         assert_eq!(s.in_flight_at_restart, 2, "{in_flight} {towards_dropped}");
         assert_eq!((s.lost, s.lost_seqs.clone()), (1, vec![lost]));
@@ -362,13 +387,37 @@ mod tests {
         // Queued too, but the sender dropped 20 s later: its EXPIRE was due
         // long before, so its absence is a loss.
         l.record(2, 1, 10_000, 12, None);
-        l.dropped(10, 13_000);
-        l.dropped(12, 30_000);
+        l.dropped(0, 10, 13_000);
+        l.dropped(2, 12, 30_000);
         let s = l.settle(EXPIRE_MS);
         assert_eq!((s.expired_while_sender_offline, s.lost), (1, 1));
         let at_kill = l.queued_at_kill(12_000, EXPIRE_MS);
         assert_eq!(at_kill.queued_at_kill, 2);
         assert_eq!(at_kill.queued_expired_sender_offline, 1);
         assert_eq!(at_kill.queued_lost, 1);
+    }
+
+    #[test]
+    fn a_queued_message_whose_receiver_came_back_and_dropped_may_have_died_with_it() {
+        let mut l = Ledger::default();
+        // Queued for peer 1 at 10 s; peer 1's next socket dies at 13 s
+        // (before the 5 s expiry), and so does the sender's at the same kill,
+        // 3 s after the send (outside the in-flight window).
+        l.record(0, 1, 10_000, 10, None);
+        // Queued for peer 3, whose sockets never dropped: the sender's drop
+        // explains it only as an unseen expiry.
+        l.record(2, 3, 10_000, 12, None);
+        l.dropped(1, 21, 13_000);
+        l.dropped(0, 10, 13_000);
+        l.dropped(2, 12, 13_000);
+        let s = l.settle(EXPIRE_MS);
+        assert_eq!(
+            (
+                s.in_flight_at_restart,
+                s.expired_while_sender_offline,
+                s.lost
+            ),
+            (1, 1, 0)
+        );
     }
 }

@@ -425,7 +425,7 @@ async fn peer(soak: Arc<Soak>, g: usize, deadline: Instant) {
         } else {
             soak.tally.unexpected_drops.fetch_add(1, Ordering::Relaxed);
             flags.dropped.store(true, Ordering::Relaxed);
-            soak.ledger().dropped(conn, now_ms());
+            soak.ledger().dropped(g, conn, now_ms());
             // Like an app calling peer.reconnect() on 'disconnected'.
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
