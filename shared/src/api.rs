@@ -31,7 +31,66 @@ pub enum Endpoint {
     /// `GET /debug/ghost/{room}`: report a room that then never reports again,
     /// to test that gauges heal (only with `DEBUG_ENDPOINTS`).
     GhostDebug(String),
+    /// `/admin/rooms/{room}...`: the moderation API (only with `ADMIN_TOKEN`).
+    Admin(AdminCall),
     NotFound,
+}
+
+/// One call of the admin API; names are not validated here (the router
+/// answers a malformed one with 400, not 404).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminCall {
+    /// `GET /admin/rooms/{room}`
+    Inspect { room: String },
+    /// `POST /admin/rooms/{room}/peers/{id}/kick`
+    Kick { room: String, peer: String },
+    /// `POST /admin/rooms/{room}/close`
+    Close { room: String },
+}
+
+impl AdminCall {
+    pub fn room(&self) -> &str {
+        match self {
+            AdminCall::Inspect { room }
+            | AdminCall::Kick { room, .. }
+            | AdminCall::Close { room } => room,
+        }
+    }
+
+    /// The HTTP method the call answers to.
+    pub fn method(&self) -> &'static str {
+        match self {
+            AdminCall::Inspect { .. } => "GET",
+            AdminCall::Kick { .. } | AdminCall::Close { .. } => "POST",
+        }
+    }
+
+    /// Its name in logs.
+    pub fn action(&self) -> &'static str {
+        match self {
+            AdminCall::Inspect { .. } => "inspect",
+            AdminCall::Kick { .. } => "kick",
+            AdminCall::Close { .. } => "close",
+        }
+    }
+}
+
+fn admin_call(rest: &str) -> Option<AdminCall> {
+    let segments: Vec<&str> = rest.split('/').collect();
+    let call = match segments.as_slice() {
+        [room] => AdminCall::Inspect {
+            room: (*room).to_owned(),
+        },
+        [room, "close"] => AdminCall::Close {
+            room: (*room).to_owned(),
+        },
+        [room, "peers", peer, "kick"] => AdminCall::Kick {
+            room: (*room).to_owned(),
+            peer: (*peer).to_owned(),
+        },
+        _ => return None,
+    };
+    segments.iter().all(|s| !s.is_empty()).then_some(call)
 }
 
 /// Classifies `path` (no query string).
@@ -64,6 +123,9 @@ pub fn route(mounts: &[String], path: &str) -> Endpoint {
     }
     if let Some(room) = path.strip_prefix("/debug/ghost/") {
         return Endpoint::GhostDebug(room.to_owned());
+    }
+    if let Some(rest) = path.strip_prefix("/admin/rooms/") {
+        return admin_call(rest).map_or(Endpoint::NotFound, Endpoint::Admin);
     }
     for mount in mounts {
         let Some(rest) = path.strip_prefix(mount.as_str()) else {
@@ -164,5 +226,35 @@ mod tests {
     fn server_info_is_the_reference_json() {
         let v: serde_json::Value = serde_json::from_str(SERVER_INFO).expect("JSON");
         assert_eq!(v["name"], "PeerJS Server");
+    }
+
+    #[test]
+    fn admin_calls_are_routed_by_shape_and_anything_else_under_admin_is_not_found() {
+        let m = mounts();
+        assert_eq!(
+            route(&m, "/admin/rooms/r1"),
+            Endpoint::Admin(AdminCall::Inspect { room: "r1".into() })
+        );
+        assert_eq!(
+            route(&m, "/admin/rooms/r1/close"),
+            Endpoint::Admin(AdminCall::Close { room: "r1".into() })
+        );
+        assert_eq!(
+            route(&m, "/admin/rooms/r1/peers/bob/kick"),
+            Endpoint::Admin(AdminCall::Kick {
+                room: "r1".into(),
+                peer: "bob".into()
+            })
+        );
+        for path in [
+            "/admin/rooms/",
+            "/admin/rooms//close",
+            "/admin/rooms/r1/peers/bob",
+            "/admin/rooms/r1/peers//kick",
+            "/admin/rooms/r1/open",
+            "/admin/rooms/r1/close/now",
+        ] {
+            assert_eq!(route(&m, path), Endpoint::NotFound, "{path}");
+        }
     }
 }

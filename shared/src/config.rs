@@ -18,6 +18,9 @@ pub struct ConfigError {
     pub problem: String,
 }
 
+/// The shortest `ADMIN_TOKEN` accepted.
+pub const MIN_ADMIN_TOKEN_BYTES: usize = 24;
+
 fn bad(setting: &'static str, problem: impl Into<String>) -> ConfigError {
     ConfigError {
         setting,
@@ -74,6 +77,17 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
     fn internal_secret(&self, name: &'static str) -> Result<Option<String>, ConfigError> {
         match self.text(name) {
             Some(secret) if secret.len() < 32 => Err(bad(name, "must be at least 32 bytes")),
+            other => Ok(other),
+        }
+    }
+
+    /// Whoever holds it can remove any player, so a guessable one is refused.
+    fn admin_token(&self) -> Result<Option<String>, ConfigError> {
+        match self.text("ADMIN_TOKEN") {
+            Some(token) if token.len() < MIN_ADMIN_TOKEN_BYTES => Err(bad(
+                "ADMIN_TOKEN",
+                format!("must be at least {MIN_ADMIN_TOKEN_BYTES} bytes"),
+            )),
             other => Ok(other),
         }
     }
@@ -370,6 +384,7 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
             debug_endpoints: self.flag("DEBUG_ENDPOINTS", false)?,
             ice: self.ice()?,
             metrics_token: self.text("METRICS_TOKEN"),
+            admin_token: self.admin_token()?,
             internal_secret: self.internal_secret("INTERNAL_SECRET")?,
             log_level: self.log_level()?,
         })
@@ -455,6 +470,8 @@ pub struct RouterConfig {
     /// Serves `/debug/rooms/{room}` (wake counters); for local tests only.
     pub debug_endpoints: bool,
     pub metrics_token: Option<String>,
+    /// `ADMIN_TOKEN`: the admin API's bearer token; without it the API is off.
+    pub admin_token: Option<String>,
     /// `INTERNAL_SECRET`: signs every internal request (see `contract::sign`).
     pub internal_secret: Option<String>,
     /// Where `{mount}{key}/ice-servers` gets its answer (`ICE_PROVIDER`).
@@ -527,6 +544,7 @@ mod tests {
         assert_eq!(router.origins, AllowedOrigins::Any);
         assert!(matches!(router.tickets, TicketPolicy::RoomIdIsToken));
         assert!(!router.demo);
+        assert_eq!(router.admin_token, None, "the admin API is off by default");
     }
 
     #[test]
@@ -561,6 +579,7 @@ mod tests {
             ("ICE_PROVIDER", "mine"),
             ("ICE_SERVERS", "stun:x"),
             ("ICE_TTL_SECS", "5"),
+            ("ADMIN_TOKEN", "letmein"),
         ];
         for (name, value) in router_cases {
             let err = settings(&[(name, value)]).router().err().expect(name);

@@ -27,6 +27,11 @@ pub const HEADER_NAMESPACE: &str = "X-PeerJS-Namespace";
 /// The [`crate::open::token_digest`] of an open-namespace client's token.
 pub const HEADER_TOKEN_DIGEST: &str = "X-PeerJS-Token-Digest";
 
+/// An admin removal's block, in seconds (see `moderation.rs`). Signed only
+/// when present, so requests without it sign as they did before it existed
+/// and tiers a version apart still agree.
+pub const HEADER_BLOCK_SECS: &str = "X-PeerJS-Block-Secs";
+
 /// `t=<ms>,v1=<hex HMAC-SHA256>` over the request's contract (see [`sign`]).
 pub const HEADER_SIGNATURE: &str = "X-PeerJS-Signature";
 
@@ -46,8 +51,9 @@ pub const ALL_HEADERS: [&str; 7] = [
 pub const SIGNATURE_WINDOW_MS: u64 = 60_000;
 
 /// The bytes a signature covers: the path and every contract header (empty
-/// when absent), one per line, then the time. Anything else about the
-/// request (method, body) decides nothing about identity.
+/// when absent), one per line, then the time, then [`HEADER_BLOCK_SECS`] when
+/// present. Anything else about the request (method, body) decides nothing
+/// about identity or effect.
 fn signed_text(path: &str, header: &impl Fn(&str) -> Option<String>, at_ms: u64) -> String {
     let mut text = String::with_capacity(160);
     text.push_str(path);
@@ -58,6 +64,10 @@ fn signed_text(path: &str, header: &impl Fn(&str) -> Option<String>, at_ms: u64)
     }
     text.push('\n');
     text.push_str(&at_ms.to_string());
+    if let Some(block) = header(HEADER_BLOCK_SECS) {
+        text.push_str("\nblock=");
+        text.push_str(&block);
+    }
     text
 }
 
@@ -122,6 +132,13 @@ pub const PATH_STATS: &str = "/internal/stats";
 pub const PATH_METRICS: &str = "/internal/metrics";
 /// A router's counter deltas (no room).
 pub const PATH_REPORT: &str = "/internal/report";
+/// Admin API, about one room: its live peers ([`crate::moderation::RoomSummary`]).
+pub const PATH_ADMIN_ROOM: &str = "/internal/admin/room";
+/// Admin API: remove the peer the request names, blocked for
+/// [`HEADER_BLOCK_SECS`] when given.
+pub const PATH_ADMIN_REMOVE: &str = "/internal/admin/remove";
+/// Admin API: close the room.
+pub const PATH_ADMIN_CLOSE: &str = "/internal/admin/close";
 /// Open namespace, home to home only: a [`crate::open::Delivery`].
 pub const PATH_DELIVER: &str = "/internal/deliver";
 
@@ -347,6 +364,46 @@ mod tests {
             Ok(()),
             "local dev"
         );
+    }
+
+    #[test]
+    fn a_removal_block_is_signed_and_requests_without_one_sign_as_before() {
+        let secret = "s".repeat(32);
+        let secrets = vec![secret.clone()];
+        let now = 1_800_000_000_000;
+        let base = [
+            (HEADER_VERSION, "2"),
+            (HEADER_ROOM, "r1"),
+            (HEADER_PEER, "bob"),
+        ];
+        let with_block = [base.as_slice(), &[(HEADER_BLOCK_SECS, "60")]].concat();
+        let sig = sign(&secret, PATH_ADMIN_REMOVE, headers(&with_block), now);
+        let mut sent = with_block.clone();
+        sent.push((HEADER_SIGNATURE, Box::leak(sig.into_boxed_str())));
+        assert_eq!(
+            verify(&secrets, PATH_ADMIN_REMOVE, headers(&sent), now),
+            Ok(())
+        );
+        let mut longer = sent.clone();
+        longer[3] = (HEADER_BLOCK_SECS, "86400");
+        assert_eq!(
+            verify(&secrets, PATH_ADMIN_REMOVE, headers(&longer), now),
+            Err(ContractError::BadSignature),
+            "the block cannot be changed in flight"
+        );
+        let dropped: Vec<_> = sent
+            .iter()
+            .copied()
+            .filter(|(n, _)| *n != HEADER_BLOCK_SECS)
+            .collect();
+        assert_eq!(
+            verify(&secrets, PATH_ADMIN_REMOVE, headers(&dropped), now),
+            Err(ContractError::BadSignature),
+            "nor removed"
+        );
+        // Without the header the signed text is the one version 1 signs.
+        let text = signed_text(PATH_CONNECT, &headers(&base), now);
+        assert!(text.ends_with(&format!("\n{now}")), "{text}");
     }
 
     #[test]

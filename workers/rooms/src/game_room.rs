@@ -25,6 +25,7 @@ use signaling_core::flood::PeerFloodGuard;
 use signaling_core::frame;
 use signaling_core::log::{Level, LogEvent};
 use signaling_core::metrics::Counter;
+use signaling_core::moderation::MAX_BLOCK_SECS;
 use signaling_core::room::{echo_close_code, JoinRequest, PeerState, PeerView, Room, RoomMeta};
 use signaling_core::step::Step;
 use std::cell::RefCell;
@@ -97,6 +98,14 @@ impl DurableObject for GameRoom {
             }
             // Observing the counters must not change them: no wake counted.
             contract::PATH_STATS => runtime::room_stats(&self.state, &self.room).await,
+            path @ (contract::PATH_ADMIN_ROOM
+            | contract::PATH_ADMIN_REMOVE
+            | contract::PATH_ADMIN_CLOSE) => {
+                self.woke();
+                let resp = self.moderate(path, &req).await;
+                self.report(true);
+                resp
+            }
             _ => runtime::json_error(404, "no such room endpoint"),
         }
     }
@@ -217,6 +226,83 @@ impl GameRoom {
         )
         .await?;
         Response::from_websocket(pair.client)
+    }
+
+    /// The admin API's calls (see `signaling_core::moderation`); the router
+    /// checked the admin token, this checks the router's signature again,
+    /// as a join does.
+    async fn moderate(&self, path: &str, req: &Request) -> Result<Response> {
+        let header = |name: &str| req.headers().get(name).ok().flatten();
+        let secrets = (*self.config)
+            .as_ref()
+            .map_or(&[][..], |c| &c.internal_secrets[..]);
+        if let Err(err) = contract::verify(secrets, path, header, runtime::now_ms()) {
+            return runtime::json_error(403, &err.to_string());
+        }
+        if let Err(e) = self.config.as_ref() {
+            return runtime::json_error(500, &e.to_string());
+        }
+        let nobody = "no such room: nobody is in it and it holds nothing";
+        match path {
+            contract::PATH_ADMIN_ROOM => {
+                let mut summary = None;
+                self.run(
+                    Read::FreshWithHeartbeats,
+                    None,
+                    |room, meta, _, peers, now| {
+                        summary = Some(room.inspect(meta, peers, now));
+                        None
+                    },
+                )
+                .await?;
+                match summary {
+                    Some(s) if !s.is_empty() => Response::from_json(&s),
+                    _ => runtime::json_error(404, nobody),
+                }
+            }
+            contract::PATH_ADMIN_REMOVE => {
+                let Some(id) = header(contract::HEADER_PEER) else {
+                    return runtime::json_error(400, "missing peer id");
+                };
+                let block = match header(contract::HEADER_BLOCK_SECS).map(|b| b.parse::<u64>()) {
+                    None => None,
+                    Some(Ok(secs)) if (1..=MAX_BLOCK_SECS).contains(&secs) => Some(secs),
+                    Some(_) => return runtime::json_error(400, "invalid block"),
+                };
+                let mut removal = None;
+                self.run(
+                    Read::FreshWithHeartbeats,
+                    None,
+                    |room, meta, _, peers, now| {
+                        let (step, found) = room.remove(meta, peers, &id, block, now);
+                        removal = found;
+                        Some(step)
+                    },
+                )
+                .await?;
+                match removal {
+                    Some(r) => Response::from_json(&r),
+                    None => runtime::json_error(404, "no such peer in this room"),
+                }
+            }
+            _ => {
+                let mut closure = None;
+                self.run(
+                    Read::FreshWithHeartbeats,
+                    None,
+                    |room, meta, _, peers, now| {
+                        let (step, done) = room.close_room(meta, peers, now);
+                        closure = done;
+                        Some(step)
+                    },
+                )
+                .await?;
+                match closure {
+                    Some(c) => Response::from_json(&c),
+                    None => runtime::json_error(404, nobody),
+                }
+            }
+        }
     }
 
     async fn on_closed(&self, ws: WebSocket, code: Option<usize>) -> Result<()> {

@@ -75,14 +75,19 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     if contract::is_open(|name| req.headers().get(name).ok().flatten()) {
         return open(req, &env, &path).await;
     }
-    let peer_required = path == contract::PATH_CONNECT;
+    let peer_required = path == contract::PATH_CONNECT || path == contract::PATH_ADMIN_REMOVE;
     let admission =
         match contract::read(|name| req.headers().get(name).ok().flatten(), peer_required) {
             Ok(a) => a,
             Err(err) => return runtime::json_error(403, &err.to_string()),
         };
     match path.as_str() {
-        contract::PATH_CONNECT | contract::PATH_ROSTER | contract::PATH_STATS => {
+        contract::PATH_CONNECT
+        | contract::PATH_ROSTER
+        | contract::PATH_STATS
+        | contract::PATH_ADMIN_ROOM
+        | contract::PATH_ADMIN_REMOVE
+        | contract::PATH_ADMIN_CLOSE => {
             let stub = env
                 .durable_object(ROOM_BINDING)?
                 .get_by_name(&admission.room)?;

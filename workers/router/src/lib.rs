@@ -8,12 +8,14 @@
 //! verified (see `signaling_core::contract`). The decisions themselves live
 //! in `signaling_core`; this crate wires them to the runtime.
 //!
+//! - `admin`: the moderation API (`/admin/rooms/...`, only with `ADMIN_TOKEN`).
 //! - `http`: response helpers (JSON errors, CORS headers, refusals after the upgrade).
 //! - `state`: what one isolate keeps: the parsed configuration and the per-IP limiter.
 //! - `ice`: the STUN/TURN servers (and TURN credentials) for a call.
 //! - `metrics`: router refusal counters and the `/metrics` scrape.
 //! - `ratelimit`: the optional Cloudflare rate-limiting binding.
 
+mod admin;
 mod http;
 mod ice;
 mod metrics;
@@ -101,6 +103,12 @@ async fn route(req: Request, env: &Env) -> Result<Response> {
     if endpoint == Endpoint::Socket && is_upgrade(&req) {
         return upgrade(req, &env, cfg, &decision).await;
     }
+    if let Endpoint::Admin(call) = endpoint {
+        // Never cached, whatever the answer.
+        let mut resp = admin::handle(&req, &env, cfg, call).await?;
+        resp.headers_mut().set("Cache-Control", "no-store")?;
+        return with_cors(resp, &decision);
+    }
     if !matches!(req.method(), Method::Get | Method::Head) {
         return with_cors(json_error(405, "Method not allowed")?, &decision);
     }
@@ -139,6 +147,7 @@ async fn route(req: Request, env: &Env) -> Result<Response> {
         | Endpoint::RoomDebug(_)
         | Endpoint::HomeDebug(_)
         | Endpoint::GhostDebug(_)
+        | Endpoint::Admin(_)
         | Endpoint::NotFound => json_error(404, "Not found")?,
     };
     with_cors(resp, &decision)
@@ -158,7 +167,7 @@ fn is_upgrade(req: &Request) -> bool {
 /// isolate of the location. The key is `CF-Connecting-IP` (set by
 /// Cloudflare's edge, never by the client; absent under local dev, where
 /// every client shares one key), IPv6 cut to `IPV6_PREFIX_BITS`.
-async fn admit_client(
+pub(crate) async fn admit_client(
     req: &Request,
     env: &Env,
     cfg: &signaling_core::config::RouterConfig,
@@ -188,7 +197,7 @@ async fn admit_client(
     }
 }
 
-fn log(cfg: &signaling_core::config::RouterConfig, event: LogEvent) {
+pub(crate) fn log(cfg: &signaling_core::config::RouterConfig, event: LogEvent) {
     glue::log(cfg.log_level, None, &event);
 }
 
@@ -256,7 +265,7 @@ fn log_rate_refusal(cfg: &signaling_core::config::RouterConfig, endpoint: &str) 
 }
 
 /// `429` with `Retry-After` for an HTTP endpoint over the per-IP limit.
-fn too_many_requests(
+pub(crate) fn too_many_requests(
     cfg: &signaling_core::config::RouterConfig,
     endpoint: &str,
 ) -> Result<Response> {

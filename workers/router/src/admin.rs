@@ -1,0 +1,152 @@
+//! The admin API under `/admin/rooms/{room}`: a moderator's view of a live
+//! room, removing one peer (optionally blocking its id for a while), and
+//! closing the room. Off unless the `ADMIN_TOKEN` secret is set; the token
+//! is compared in constant time and never logged, and every call is logged
+//! without it.
+//!
+//! The rules live in the room (`signaling_core::moderation`); this checks
+//! the caller and the names, then forwards a signed internal request to the
+//! room's object and passes its answer on.
+
+use crate::http::{self, json_error, unauthorized};
+use crate::{admit_client, log, too_many_requests, ROOMS_BINDING};
+use signaling_core::api::AdminCall;
+use signaling_core::config::{Namespace, RouterConfig};
+use signaling_core::contract;
+use signaling_core::ids::{is_valid_peer_id, is_valid_room_id};
+use signaling_core::log::{Level, LogEvent};
+use signaling_core::moderation::MAX_BLOCK_SECS;
+use signaling_core::secret;
+use signaling_core::target::Target;
+use worker::*;
+
+/// Answers one admin call.
+pub async fn handle(
+    req: &Request,
+    env: &Env,
+    cfg: &RouterConfig,
+    call: AdminCall,
+) -> Result<Response> {
+    let Some(token) = &cfg.admin_token else {
+        return json_error(
+            404,
+            "Not found: the admin API is off (set the ADMIN_TOKEN secret to turn it on)",
+        );
+    };
+    let header = req.headers().get("Authorization").ok().flatten();
+    if !secret::bearer(header.as_deref()).is_some_and(|given| secret::matches(given, token)) {
+        log(
+            cfg,
+            LogEvent::new(Level::Warn, "admin_refused")
+                .field("action", call.action())
+                .field("reason", "bad_token"),
+        );
+        // Guessing the token costs the guesser its per-client budget.
+        if !admit_client(req, env, cfg).await {
+            return too_many_requests(cfg, "admin");
+        }
+        return unauthorized("Unauthorized: send 'Authorization: Bearer <ADMIN_TOKEN>'");
+    }
+    let expected = match call {
+        AdminCall::Inspect { .. } => Method::Get,
+        AdminCall::Kick { .. } | AdminCall::Close { .. } => Method::Post,
+    };
+    if req.method() != expected {
+        let mut resp = json_error(
+            405,
+            &format!(
+                "Method not allowed: {} takes {}",
+                call.action(),
+                call.method()
+            ),
+        )?;
+        resp.headers_mut().set("Allow", call.method())?;
+        return Ok(resp);
+    }
+    let resp = match checked(req, cfg, &call) {
+        Ok(internal) => forward(env, internal).await?,
+        Err(refusal) => refusal?,
+    };
+    let mut event = LogEvent::new(Level::Info, "admin")
+        .field("action", call.action())
+        .field("room", call.room())
+        .field("status", resp.status_code());
+    if let AdminCall::Kick { peer, .. } = &call {
+        event = event.peer(peer);
+    }
+    log(cfg, event);
+    Ok(resp)
+}
+
+/// The internal request for a well-formed call, or the refusal of a
+/// malformed one.
+fn checked(
+    req: &Request,
+    cfg: &RouterConfig,
+    call: &AdminCall,
+) -> std::result::Result<Request, Result<Response>> {
+    if cfg.namespace == Namespace::Open {
+        return Err(json_error(
+            404,
+            "No rooms here: this server runs the open namespace (NAMESPACE=open)",
+        ));
+    }
+    let room = call.room();
+    if !is_valid_room_id(room) {
+        return Err(json_error(400, "invalid room id"));
+    }
+    let mut headers = vec![(contract::HEADER_ROOM, room.to_owned())];
+    let (method, path) = match call {
+        AdminCall::Inspect { .. } => (Method::Get, contract::PATH_ADMIN_ROOM),
+        AdminCall::Close { .. } => (Method::Post, contract::PATH_ADMIN_CLOSE),
+        AdminCall::Kick { peer, .. } => {
+            if !is_valid_peer_id(peer) {
+                return Err(json_error(400, "invalid peer id"));
+            }
+            headers.push((contract::HEADER_PEER, peer.clone()));
+            let url = req.inner().url();
+            if let Some(block) = Target::parse(&url).param("block") {
+                match block.parse::<u64>() {
+                    Ok(secs) if (1..=MAX_BLOCK_SECS).contains(&secs) => {
+                        headers.push((contract::HEADER_BLOCK_SECS, secs.to_string()));
+                    }
+                    _ => {
+                        return Err(json_error(
+                            400,
+                            &format!("block must be whole seconds from 1 to {MAX_BLOCK_SECS}"),
+                        ))
+                    }
+                }
+            }
+            (Method::Post, contract::PATH_ADMIN_REMOVE)
+        }
+    };
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    http::internal_request(method, path, &headers, None).map_err(Err)
+}
+
+/// Sends the call to the room and answers with its status and body.
+async fn forward(env: &Env, internal: Request) -> Result<Response> {
+    let mut answer = match env.service(ROOMS_BINDING)?.fetch_request(internal).await {
+        Ok(answer) => answer,
+        Err(_) => return json_error(502, "Rooms tier unavailable, retry later"),
+    };
+    let status = answer.status_code();
+    let body = answer.text().await?;
+    if !matches!(status, 200 | 400 | 404) {
+        // The room refused the contract (tiers with different secrets) or
+        // failed: the operator's problem, named as such.
+        return json_error(
+            502,
+            &format!(
+                "rooms tier answered {status}: {}",
+                body.chars().take(200).collect::<String>()
+            ),
+        );
+    }
+    // A fetched response's headers are immutable; answer with our own.
+    let mut resp = Response::ok(body)?.with_status(status);
+    resp.headers_mut().set("Content-Type", "application/json")?;
+    resp.headers_mut().set("Cache-Control", "no-store")?;
+    Ok(resp)
+}
