@@ -18,9 +18,11 @@ export CARGO_NET_OFFLINE=true
 flags=(--release)
 if [ "${WASM_OPT:-1}" = 0 ]; then flags+=(--no-opt); fi
 cd "$root"
-# The demo page loads the unmodified client, served as a static asset.
+# The demo page loads the unmodified client and the room helper (web/client),
+# served as static assets.
 mkdir -p web/demo/vendor
 cp -f node_modules/peerjs/dist/peerjs.min.js web/demo/vendor/peerjs.min.js
+cp -f web/client/peerjs-rooms.js web/demo/vendor/peerjs-rooms.js
 # The test script builds once up front and tells the dev sessions to reuse it.
 if [ "${SKIP_BUILD:-0}" = 1 ] && [ -f "$crate/build/index.js" ]; then
   echo "SKIP_BUILD=1: reusing $crate/build"; exit 0

@@ -1,0 +1,158 @@
+// The room helper (web/client/peerjs-rooms.js) over the unmodified
+// peerjs@1.5.5 in headless Chromium: the mesh it builds from the roster,
+// streams and data both ways, LEAVE as peer-left, a dropped server
+// connection it comes back from with the same id, a moderator's kick it
+// reports in plain words and does not undo, and a refusal it rejects with.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { launchBrowser, until } from './harness.mjs';
+import { startDev } from '../e2e/lib.mjs';
+
+const ADMIN_TOKEN = 'admin-token-for-the-browser-suite-0123';
+let dev;
+let browser;
+
+before(async () => {
+  dev = await startDev({ vars: [`ADMIN_TOKEN:${ADMIN_TOKEN}`] });
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  dev?.stop();
+});
+
+/** A page with the stock client and the helper loaded, events recorded in `window.log`. */
+async function player() {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${dev.base}/demo/harness.html`);
+  const p = { context, page, eval: (fn, arg) => page.evaluate(fn, arg) };
+  await p.eval(async () => {
+    window.helper = await import('/demo/vendor/peerjs-rooms.js');
+    window.log = [];
+    window.got = {};
+    window.join = async (id, token) => {
+      const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
+      const record = (name) => (...args) => log.push([name, ...args.map((a) => (typeof a === 'string' || typeof a === 'number' ? a : a?.reason ?? a?.text ?? a?.attempt ?? null))]);
+      const on = {};
+      for (const name of ['open', 'reconnected', 'reconnecting', 'peer-joined', 'peer-left', 'connection', 'stream', 'closed']) on[name] = record(name);
+      on.error = (e) => log.push(['error', e.type, e.text]);
+      on.data = (from, data) => (got[from] ??= []).push(data);
+      try {
+        window.room = await helper.joinRoom({ host: location.hostname, port: Number(location.port), path: '/', token, id, stream, on });
+        return { open: room.id };
+      } catch (e) {
+        return { refused: e.text ?? e.message };
+      }
+    };
+  });
+  return p;
+}
+
+const join = (p, id, token) => p.eval(([i, t]) => join(i, t), [id, token]);
+const events = (p, name) => p.eval((n) => log.filter((e) => e[0] === n), name);
+/** Ids of the peers with an open DataConnection and a stream, as the helper holds them. */
+const linked = (p) => p.eval(() => [...room.peers].filter(([, e]) => e.data?.open && e.stream).map(([id]) => id).sort());
+/** Plays each remote stream until a frame was decoded; answers the ids that played. */
+const playing = (p) => p.eval(async () => {
+  const ids = [];
+  for (const [id, e] of room.peers) {
+    const v = document.createElement('video');
+    v.muted = true;
+    v.srcObject = e.stream;
+    document.body.appendChild(v);
+    await v.play();
+    await new Promise((r) => v.requestVideoFrameCallback(r));
+    if (v.videoWidth > 0) ids.push(id);
+  }
+  return ids.sort();
+});
+
+test('helper: three players joining one by one end up in a full mesh with streams and data both ways', async () => {
+  const room = `hc${Date.now()}`;
+  const ps = [];
+  for (const id of ['ann', 'ben', 'cid']) {
+    const p = await player();
+    assert.deepEqual(await join(p, id, room), { open: id });
+    ps.push(p);
+  }
+  const expected = { ann: ['ben', 'cid'], ben: ['ann', 'cid'], cid: ['ann', 'ben'] };
+  for (const [i, id] of ['ann', 'ben', 'cid'].entries()) {
+    const ok = await until(ps[i], (want) => JSON.stringify([...room.peers].filter(([, e]) => e.data?.open && e.stream).map(([x]) => x).sort()) === JSON.stringify(want), expected[id], 60_000);
+    assert.ok(ok, `${id} holds ${JSON.stringify(await linked(ps[i]))}, log ${JSON.stringify(await events(ps[i], 'error'))}`);
+    assert.deepEqual(await playing(ps[i]), expected[id], `${id} decodes a frame of each`);
+  }
+  for (const [i, id] of ['ann', 'ben', 'cid'].entries()) {
+    assert.equal(await ps[i].eval((me) => room.broadcast(`hello from ${me}`), id), 2);
+  }
+  for (const [i, id] of ['ann', 'ben', 'cid'].entries()) {
+    const ok = await until(ps[i], (want) => want.every((o) => got[o]?.includes(`hello from ${o}`)), expected[id]);
+    assert.ok(ok, `${id} got ${JSON.stringify(await ps[i].eval(() => got))}`);
+  }
+  // A page that goes away: the others hear LEAVE and say peer-left.
+  await ps[2].context.close();
+  for (const p of ps.slice(0, 2)) {
+    const ok = await until(p, () => log.some((e) => e[0] === 'peer-left' && e[1] === 'cid'), null, 60_000);
+    assert.ok(ok, JSON.stringify(await p.eval(() => log)));
+    assert.deepEqual(await linked(p), p === ps[0] ? ['ben'] : ['ann']);
+  }
+  for (const p of ps.slice(0, 2)) assert.deepEqual(await events(p, 'error'), []);
+  await Promise.all(ps.slice(0, 2).map((p) => p.context.close()));
+});
+
+test('helper: a dropped server connection comes back with the same id; the mesh holds and a newcomer reaches everyone', async () => {
+  const room = `hr${Date.now()}`;
+  const [a, b] = [await player(), await player()];
+  await join(a, 'ann', room);
+  await join(b, 'ben', room);
+  assert.ok(await until(a, () => [...room.peers.values()].some((e) => e.data?.open), null, 60_000));
+  // What a network drop looks like to the client: its WebSocket closes.
+  await a.eval(() => room.peer.socket._socket.close());
+  assert.ok(await until(a, () => log.some((e) => e[0] === 'reconnected'), null, 60_000), JSON.stringify(await a.eval(() => log)));
+  const reconnecting = await events(a, 'reconnecting');
+  assert.equal(reconnecting.length, 1, JSON.stringify(reconnecting));
+  assert.equal(await a.eval(() => room.id), 'ann');
+  assert.equal(await a.eval(() => room.send('ben', 'still here')), true);
+  assert.ok(await until(b, () => got.ann?.includes('still here')));
+  const c = await player();
+  assert.deepEqual(await join(c, 'cid', room), { open: 'cid' });
+  const ok = await until(c, () => JSON.stringify([...room.peers].filter(([, e]) => e.data?.open).map(([x]) => x).sort()) === '["ann","ben"]', null, 60_000);
+  assert.ok(ok, JSON.stringify(await c.eval(() => log)));
+  await Promise.all([a, b, c].map((p) => p.context.close()));
+});
+
+test('helper: a kick reaches the player in plain words, it does not reconnect, the others see peer-left', async () => {
+  const room = `hk${Date.now()}`;
+  const [a, b] = [await player(), await player()];
+  await join(a, 'ann', room);
+  await join(b, 'ben', room);
+  assert.ok(await until(a, () => [...room.peers.values()].some((e) => e.data?.open), null, 60_000));
+  const res = await fetch(`${dev.base}/admin/rooms/${room}/peers/ben/kick`, { method: 'POST', headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+  assert.equal(res.status, 200, await res.text());
+  assert.ok(await until(b, () => log.some((e) => e[0] === 'closed')), JSON.stringify(await b.eval(() => log)));
+  const errors = await events(b, 'error');
+  assert.ok(errors.some(([, type, text]) => type === 'server-error' && /removed from this room by a moderator/.test(text)), JSON.stringify(errors));
+  assert.deepEqual((await events(b, 'closed')).map((e) => e[1]), ['refused']);
+  assert.ok(await until(a, () => log.some((e) => e[0] === 'peer-left' && e[1] === 'ben'), null, 30_000));
+  // Given time to come back, it does not.
+  await new Promise((r) => setTimeout(r, 3_000));
+  assert.deepEqual(await events(b, 'reconnecting'), []);
+  const roster = await (await fetch(`${dev.base}/peerjs/peers`, { headers: { Authorization: `Bearer ${room}` } })).json();
+  assert.deepEqual(roster, ['ann']);
+  await Promise.all([a, b].map((p) => p.context.close()));
+});
+
+test('helper: a refused join rejects with the server reason in plain words', async () => {
+  const room = `hf${Date.now()}`;
+  const ps = [];
+  for (const id of ['p1', 'p2', 'p3', 'p4']) {
+    const p = await player();
+    assert.deepEqual(await join(p, id, room), { open: id });
+    ps.push(p);
+  }
+  const fifth = await player();
+  const r = await join(fifth, 'p5', room);
+  assert.match(r.refused ?? '', /^The server refused: .*full/i, JSON.stringify(r));
+  await Promise.all([...ps, fifth].map((p) => p.context.close()));
+});
