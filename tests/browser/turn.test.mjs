@@ -135,3 +135,40 @@ test('relay only with a credential coturn must refuse (signed by another secret,
   assert.equal(old.ok, undefined, `opened with an expired credential: ${JSON.stringify(old)}`);
   console.log(`signed by another secret: ${JSON.stringify(foreign)}; expired: ${JSON.stringify(old)}`);
 });
+
+test('relay only through the client helper: joinRoom fetches the credentials itself; data and video cross coturn', async () => {
+  const room = `turnhelper${Date.now()}`;
+  const pages = [];
+  for (const id of ['ha', 'hb']) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${dev.base}/demo/harness.html`);
+    const opened = await page.evaluate(async ([i, r]) => {
+      const { joinRoom } = await import('/demo/vendor/peerjs-rooms.js');
+      const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
+      window.got = [];
+      window.joinedAt = performance.now();
+      window.room = await joinRoom({
+        host: location.hostname, port: Number(location.port), path: '/', token: r, id: i, stream,
+        config: { iceTransportPolicy: 'relay' },
+        on: { data: (from, d) => got.push(d), stream: (from, s) => { window.remote = s; } },
+      });
+      return { id: room.id, turn: room.iceServers.some((s) => String(s.urls).startsWith('turn:') && s.username?.endsWith(`:${i}`)) };
+    }, [id, room]);
+    assert.deepEqual(opened, { id, turn: true }, 'the helper got this peer\'s own TURN credential');
+    pages.push({ context, page, eval: (fn, arg) => page.evaluate(fn, arg) });
+  }
+  const [a, b] = pages;
+  const startedAt = Date.now();
+  assert.ok(await until(b, () => room.peers.get('ha')?.data?.open && !!window.remote, null, 60000), 'no connection or stream through the relay');
+  const frames = await decodeRemoteFrames(b, 10);
+  const firstFramesMs = Date.now() - startedAt;
+  assert.ok(frames.count >= 10 && frames.w > 0, `decoded ${JSON.stringify(frames)}`);
+  await b.eval(() => { window.conns = { ha: room.peers.get('ha').data }; window.calls = { ha: room.peers.get('ha').call }; });
+  assert.equal(await selectedCandidateType(b, 'ha'), 'relay', 'data');
+  assert.equal(await selectedCandidateType(b, 'ha', 'calls'), 'relay', 'media');
+  await b.eval(() => room.send('ha', 'via-turn-helper'));
+  await eventually(() => a.eval(() => got), (g) => g.includes('via-turn-helper'), 'the message through the relay');
+  console.log(`helper relay call: 10 frames of ${frames.w}x${frames.h} decoded ${firstFramesMs} ms after the second player joined`);
+  await Promise.all(pages.map((p) => p.context.close()));
+});
