@@ -35,6 +35,8 @@ pub struct Sent {
     pub src_conn: u64,
     pub dst_conn: Option<u64>,
     pub fate: Fate,
+    /// When its sender read the EXPIRE that settled it.
+    pub expired_at_ms: Option<u64>,
 }
 
 /// A relayed frame as its receiver read it.
@@ -110,6 +112,7 @@ impl Ledger {
             src_conn,
             dst_conn,
             fate: Fate::Pending,
+            expired_at_ms: None,
         });
         self.pending_by_src.entry(src).or_default().insert(seq);
         seq
@@ -120,7 +123,7 @@ impl Ledger {
     /// way when the server expired the pair is queued afresh and settles
     /// later: a delivery then overrides this (`delivered_after_expire`), a
     /// second EXPIRE finds nothing (`expire_without_pending`).
-    pub fn expire(&mut self, sender: usize, unreachable: usize) {
+    pub fn expire(&mut self, sender: usize, unreachable: usize, at_ms: u64) {
         let pending: Vec<u64> = self
             .pending_by_src
             .get(&sender)
@@ -133,6 +136,7 @@ impl Ledger {
             };
             if m.dst == unreachable {
                 m.fate = Fate::Expired;
+                m.expired_at_ms = Some(at_ms);
                 matched += 1;
                 if let Some(s) = self.pending_by_src.get_mut(&sender) {
                     s.remove(&seq);
@@ -250,6 +254,26 @@ impl Ledger {
         }
     }
 
+    /// Expiries the server may have made in the `window_ms` before
+    /// `kill_ms` and counted only in memory: a room reports its counter
+    /// deltas every few seconds, so a crash loses the last ones. Those read
+    /// as EXPIRE then, and those due then whose sender was offline.
+    pub fn expiries_near_kill(&self, kill_ms: u64, window_ms: u64, expire_ms: u64) -> u64 {
+        let near = |t: u64| t + window_ms >= kill_ms && t <= kill_ms + IN_FLIGHT_MS;
+        self.sent
+            .iter()
+            .filter(|m| match (m.fate, m.expired_at_ms) {
+                (Fate::Expired, Some(at)) => near(at),
+                (Fate::Pending, _) => {
+                    !self.in_restart_window(m, expire_ms)
+                        && self.expired_while_offline(m, expire_ms)
+                        && near(m.sent_ms + expire_ms)
+                }
+                _ => false,
+            })
+            .count() as u64
+    }
+
     /// A queued message whose sender dropped before it could expire: the
     /// server expires it, but an EXPIRE cannot reach a sender that is not
     /// connected (same in the reference server). The report checks these in
@@ -346,12 +370,12 @@ mod tests {
         let to_b1 = l.record(0, 1, 1_000, 10, None);
         let to_b2 = l.record(0, 1, 1_100, 10, None);
         let to_c = l.record(0, 2, 1_200, 10, None);
-        l.expire(0, 1);
+        l.expire(0, 1, 7_000);
         assert_eq!(l.expired, 2);
         assert_eq!(l.sent[to_b1 as usize].fate, Fate::Expired);
         assert_eq!(l.sent[to_b2 as usize].fate, Fate::Expired);
         assert_eq!(l.sent[to_c as usize].fate, Fate::Pending);
-        l.expire(0, 1);
+        l.expire(0, 1, 7_000);
         assert_eq!(l.expire_without_pending, 1);
         // A late delivery of an expired one overrides the EXPIRE.
         l.relayed(receipt(1, 0, to_b2));
@@ -418,6 +442,29 @@ mod tests {
                 s.lost
             ),
             (1, 1, 0)
+        );
+    }
+
+    #[test]
+    fn expiries_just_before_the_kill_are_the_ones_the_counter_may_have_lost() {
+        let mut l = Ledger::default();
+        // Read as EXPIRE 1 s before the kill at 20 s, and 10 s before it.
+        l.record(0, 1, 14_000, 10, None);
+        l.record(2, 3, 4_000, 12, None);
+        l.expire(0, 1, 19_000);
+        l.expire(2, 3, 10_000);
+        // Queued at 16 s, due at 21 s (EXPIRE_MS 5 s), its sender dropped at
+        // the kill: due within the in-flight margin after it, so at risk.
+        l.record(4, 5, 16_000, 14, None);
+        // Queued at 13.5 s, due 18.5 s, sender dropped at the kill: at risk.
+        l.record(6, 7, 13_500, 16, None);
+        l.dropped(4, 14, 20_000);
+        l.dropped(6, 16, 20_000);
+        assert_eq!(l.expiries_near_kill(20_000, 4_000, EXPIRE_MS), 3);
+        assert_eq!(
+            l.expiries_near_kill(20_000, 500, EXPIRE_MS),
+            1,
+            "only the due-at-21 s one"
         );
     }
 }

@@ -247,7 +247,7 @@ impl Soak {
                 let Some(dst) = v["src"].as_str().and_then(|id| self.peer_index(id)) else {
                     return;
                 };
-                self.ledger().expire(g, dst);
+                self.ledger().expire(g, dst, now_ms());
             }
             "ERROR" => {
                 self.tally.error_frames.fetch_add(1, Ordering::Relaxed);

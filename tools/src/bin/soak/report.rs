@@ -84,6 +84,9 @@ pub struct Report {
     /// Expiries the harness claims beyond the server's own count: more would
     /// mean messages the server lost were taken for expired.
     pub expired_unconfirmed: u64,
+    /// Expiries due in the last report interval before the rooms-tier kill:
+    /// the server counted them in memory and may have lost the count.
+    pub expired_near_kill: u64,
     pub duplicated: u64,
     pub misrouted: u64,
     pub delivered_after_expire: u64,
@@ -101,6 +104,11 @@ pub struct Report {
     pub server_cpu_secs: BTreeMap<String, f64>,
     pub elapsed_secs: f64,
 }
+
+/// How long a room may hold counter deltas before its stats shard has them
+/// (`workers/rooms/src/stats.rs`: a report every 2 s, membership changes
+/// 0.5 s late), plus a margin for the report in flight.
+const UNREPORTED_WINDOW_MS: u64 = 4_000;
 
 /// What the run measured besides the ledger.
 pub struct Inputs<'a> {
@@ -153,10 +161,15 @@ impl Report {
                 .find(|(s, _)| s == i.expired_series)
                 .map_or(0.0, |(_, v)| *v)
         });
+        let expired_near_kill = i.restart.map_or(0, |(kill, _, _)| {
+            ledger.expiries_near_kill(kill, UNREPORTED_WINDOW_MS, i.expire_ms)
+        });
         let expired_unconfirmed = match server_expired {
             Some(server) => {
                 let claimed = (ledger.expired + expired_while_sender_offline) as f64;
-                (claimed - server).max(0.0).round() as u64
+                (claimed - server - expired_near_kill as f64)
+                    .max(0.0)
+                    .round() as u64
             }
             None => expired_while_sender_offline,
         };
@@ -198,6 +211,7 @@ impl Report {
             in_flight_at_restart,
             expired_while_sender_offline,
             expired_unconfirmed,
+            expired_near_kill,
             duplicated: ledger.duplicated,
             misrouted: ledger.misrouted,
             delivered_after_expire: ledger.delivered_after_expire,
