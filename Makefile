@@ -21,10 +21,11 @@ test: setup       ## every test: host, clippy (host + wasm), end-to-end
 test-host:        ## host unit and property tests of the core only
 	cargo test --workspace
 
-lint:             ## fmt check and clippy, host and wasm32
+lint:             ## fmt check and clippy, host and wasm32; tsc on the client helper's types
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --target wasm32-unknown-unknown -p router -p rooms -- -D warnings
+	node_modules/.bin/tsc -p web/client/tsconfig.json
 
 e2e:              ## the black-box tests only (Workers started and stopped for you)
 	@E2E_ONLY=1 scripts/test.sh

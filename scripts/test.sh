@@ -14,10 +14,11 @@ phase() { printf '\n== %s (%ss)\n' "$*" "$(( $(date +%s) - started ))"; }
 if [ "${E2E_ONLY:-0}" != 1 ]; then
   phase "cargo test --workspace (host)"
   cargo test --workspace
-  phase "lint: fmt, clippy host, clippy wasm32"
+  phase "lint: fmt, clippy host, clippy wasm32, the client helper's types"
   cargo fmt --all -- --check
   cargo clippy --workspace --all-targets -- -D warnings
   cargo clippy --target wasm32-unknown-unknown -p router -p rooms -- -D warnings
+  tsc -p web/client/tsconfig.json
 fi
 
 source scripts/lib.sh
