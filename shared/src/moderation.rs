@@ -27,6 +27,20 @@ use serde::Serialize;
 /// The longest a removal may block an id from rejoining (a day): a block is
 /// a cooling-off period, not a ban list, and lives in the room's record.
 pub const MAX_BLOCK_SECS: u64 = 86_400;
+/// A block that is not whole seconds from 1 to [`MAX_BLOCK_SECS`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("block must be whole seconds from 1 to {MAX_BLOCK_SECS}")]
+pub struct BadBlock;
+
+/// Reads a removal's block (`?block=` at the router, the signed header in
+/// the room): the same rule on both sides of the internal contract.
+pub fn parse_block_secs(text: &str) -> Result<u64, BadBlock> {
+    match text.parse::<u64>() {
+        Ok(secs) if (1..=MAX_BLOCK_SECS).contains(&secs) => Ok(secs),
+        _ => Err(BadBlock),
+    }
+}
+
 /// How many blocks one room keeps; past it the one ending soonest goes, so a
 /// scripted moderator cannot grow a room's record without bound.
 pub const MAX_BLOCKS_PER_ROOM: usize = 64;
@@ -292,4 +306,18 @@ fn add_block(meta: &mut RoomMeta, id: &str, until_ms: u64) {
         id: id.to_owned(),
         until_ms,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_block_is_whole_seconds_from_one_to_a_day() {
+        assert_eq!(parse_block_secs("1"), Ok(1));
+        assert_eq!(parse_block_secs("86400"), Ok(MAX_BLOCK_SECS));
+        for bad in ["0", "86401", "-5", "1.5", "soon", ""] {
+            assert_eq!(parse_block_secs(bad), Err(BadBlock), "{bad}");
+        }
+    }
 }

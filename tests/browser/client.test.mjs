@@ -50,6 +50,15 @@ async function player() {
   return p;
 }
 
+/** ann and ben in `room`, ann's DataConnection to ben open. */
+async function annAndBen(room) {
+  const [a, b] = [await player(), await player()];
+  await join(a, 'ann', room);
+  await join(b, 'ben', room);
+  assert.ok(await until(a, () => [...room.peers.values()].some((e) => e.data?.open), null, 60_000), 'ann never reached ben');
+  return [a, b];
+}
+
 const join = (p, id, token) => p.eval(([i, t]) => join(i, t), [id, token]);
 const events = (p, name) => p.eval((n) => log.filter((e) => e[0] === n), name);
 /** Ids of the peers with an open DataConnection and a stream, as the helper holds them. */
@@ -103,10 +112,7 @@ test('helper: three players joining one by one end up in a full mesh with stream
 
 test('helper: a dropped server connection comes back with the same id; the mesh holds and a newcomer reaches everyone', async () => {
   const room = `hr${Date.now()}`;
-  const [a, b] = [await player(), await player()];
-  await join(a, 'ann', room);
-  await join(b, 'ben', room);
-  assert.ok(await until(a, () => [...room.peers.values()].some((e) => e.data?.open), null, 60_000));
+  const [a, b] = await annAndBen(room);
   // What a network drop looks like to the client: its WebSocket closes.
   await a.eval(() => room.peer.socket._socket.close());
   assert.ok(await until(a, () => log.some((e) => e[0] === 'reconnected'), null, 60_000), JSON.stringify(await a.eval(() => log)));
@@ -124,10 +130,7 @@ test('helper: a dropped server connection comes back with the same id; the mesh 
 
 test('helper: a kick reaches the player in plain words, it does not reconnect, the others see peer-left', async () => {
   const room = `hk${Date.now()}`;
-  const [a, b] = [await player(), await player()];
-  await join(a, 'ann', room);
-  await join(b, 'ben', room);
-  assert.ok(await until(a, () => [...room.peers.values()].some((e) => e.data?.open), null, 60_000));
+  const [a, b] = await annAndBen(room);
   const res = await fetch(`${dev.base}/admin/rooms/${room}/peers/ben/kick`, { method: 'POST', headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
   assert.equal(res.status, 200, await res.text());
   assert.ok(await until(b, () => log.some((e) => e[0] === 'closed')), JSON.stringify(await b.eval(() => log)));

@@ -4,7 +4,7 @@
 // with an ADMIN_TOKEN; the shared plain server has none.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, connect, join, httpGet, startDev, eventually, unique } from './lib.mjs';
+import { BASE, connect, join, httpGet, httpRequest, startDev, eventually, unique } from './lib.mjs';
 
 const TOKEN = 'admin-token-for-the-e2e-tests-0123';
 const auth = { Authorization: `Bearer ${TOKEN}` };
@@ -15,17 +15,7 @@ before(async () => {
 });
 after(() => dev?.stop());
 
-async function admin(method, path, headers = auth) {
-  const res = await fetch(`${dev.base}${path}`, { method, headers });
-  const text = await res.text();
-  let body;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = text;
-  }
-  return { status: res.status, headers: res.headers, body };
-}
+const admin = (method, path, headers = auth) => httpRequest(dev.base, path, { method, headers });
 
 const inspect = (room) => admin('GET', `/admin/rooms/${room}`);
 const kick = (room, id, query = '') => admin('POST', `/admin/rooms/${room}/peers/${id}/kick${query}`);

@@ -135,8 +135,13 @@ export async function join(base, id, token, opts = {}) {
   return c;
 }
 
-export async function httpGet(base, path, headers = {}) {
-  const res = await fetch(`${base}${path}`, { headers });
+export function httpGet(base, path, headers = {}) {
+  return httpRequest(base, path, { headers });
+}
+
+/** Any HTTP call; answers the status, headers, text and the body parsed as JSON when it is. */
+export async function httpRequest(base, path, { method = 'GET', headers = {} } = {}) {
+  const res = await fetch(`${base}${path}`, { method, headers });
   const text = await res.text();
   let body;
   try {

@@ -264,42 +264,39 @@ export class Room extends Emitter {
     return starter(offered) < starter(existing);
   }
 
-  #adoptData(conn) {
+  /**
+   * Makes `conn` the peer's `kind` ('data' or 'call') connection, closing the
+   * one it replaces; answers the peer's entry, or null when the glare rule
+   * keeps the existing one (then `conn` is closed). Either way the closed
+   * one is no longer the entry's, so its 'close' is not a departure.
+   */
+  #install(kind, conn) {
     const entry = this.#entry(conn.peer);
-    if (!this.#keeps(entry.data, conn)) {
+    const old = entry[kind];
+    if (!this.#keeps(old, conn)) {
       conn.close();
-      return;
+      return null;
     }
-    if (entry.data && entry.data !== conn) {
-      const old = entry.data;
-      entry.data = conn;
-      old.close();
-    }
-    entry.data = conn;
-    conn.on('open', () => this.emit('connection', conn.peer, conn));
-    conn.on('data', (data) => this.emit('data', conn.peer, data));
+    entry[kind] = conn;
+    if (old && old !== conn) old.close();
     conn.on('close', () => this.#closed(conn.peer, conn));
     conn.on('error', (e) => this.#report('webrtc', e.message));
+    return entry;
+  }
+
+  #adoptData(conn) {
+    if (!this.#install('data', conn)) return;
+    conn.on('open', () => this.emit('connection', conn.peer, conn));
+    conn.on('data', (data) => this.emit('data', conn.peer, data));
   }
 
   #adoptCall(call) {
-    const entry = this.#entry(call.peer);
-    if (!this.#keeps(entry.call, call)) {
-      call.close();
-      return;
-    }
-    if (entry.call && entry.call !== call) {
-      const old = entry.call;
-      entry.call = call;
-      old.close();
-    }
-    entry.call = call;
+    const entry = this.#install('call', call);
+    if (!entry) return;
     call.on('stream', (stream) => {
       entry.stream = stream;
       this.emit('stream', call.peer, stream);
     });
-    call.on('close', () => this.#closed(call.peer, call));
-    call.on('error', (e) => this.#report('webrtc', e.message));
   }
 
   /** One of a peer's connections closed; the peer is gone when none is left. */

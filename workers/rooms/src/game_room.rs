@@ -25,7 +25,7 @@ use signaling_core::flood::PeerFloodGuard;
 use signaling_core::frame;
 use signaling_core::log::{Level, LogEvent};
 use signaling_core::metrics::Counter;
-use signaling_core::moderation::MAX_BLOCK_SECS;
+use signaling_core::moderation::parse_block_secs;
 use signaling_core::room::{echo_close_code, JoinRequest, PeerState, PeerView, Room, RoomMeta};
 use signaling_core::step::Step;
 use std::cell::RefCell;
@@ -182,13 +182,7 @@ impl GameRoom {
     async fn join(&self, req: &Request) -> Result<Response> {
         // Checked here too, not only at the Worker's entry: a Worker bound
         // to this namespace directly must not forge `Proven` either.
-        let secrets = (*self.config)
-            .as_ref()
-            .map_or(&[][..], |c| &c.internal_secrets[..]);
-        let header = |name: &str| req.headers().get(name).ok().flatten();
-        if let Err(err) =
-            contract::verify(secrets, contract::PATH_CONNECT, header, runtime::now_ms())
-        {
+        if let Err(err) = runtime::verify_contract(&self.config, contract::PATH_CONNECT, req) {
             return runtime::json_error(403, &err.to_string());
         }
         let admission = match contract::read(|name| req.headers().get(name).ok().flatten(), true) {
@@ -232,11 +226,7 @@ impl GameRoom {
     /// checked the admin token, this checks the router's signature again,
     /// as a join does.
     async fn moderate(&self, path: &str, req: &Request) -> Result<Response> {
-        let header = |name: &str| req.headers().get(name).ok().flatten();
-        let secrets = (*self.config)
-            .as_ref()
-            .map_or(&[][..], |c| &c.internal_secrets[..]);
-        if let Err(err) = contract::verify(secrets, path, header, runtime::now_ms()) {
+        if let Err(err) = runtime::verify_contract(&self.config, path, req) {
             return runtime::json_error(403, &err.to_string());
         }
         if let Err(e) = self.config.as_ref() {
@@ -245,63 +235,65 @@ impl GameRoom {
         let nobody = "no such room: nobody is in it and it holds nothing";
         match path {
             contract::PATH_ADMIN_ROOM => {
-                let mut summary = None;
-                self.run(
-                    Read::FreshWithHeartbeats,
-                    None,
-                    |room, meta, _, peers, now| {
-                        summary = Some(room.inspect(meta, peers, now));
-                        None
-                    },
-                )
-                .await?;
-                match summary {
-                    Some(s) if !s.is_empty() => Response::from_json(&s),
-                    _ => runtime::json_error(404, nobody),
-                }
+                self.admin_step(nobody, |room, meta, peers, now| {
+                    let summary = room.inspect(meta, peers, now);
+                    (None, Some(summary).filter(|s| !s.is_empty()))
+                })
+                .await
             }
             contract::PATH_ADMIN_REMOVE => {
+                let header = |name: &str| req.headers().get(name).ok().flatten();
                 let Some(id) = header(contract::HEADER_PEER) else {
                     return runtime::json_error(400, "missing peer id");
                 };
-                let block = match header(contract::HEADER_BLOCK_SECS).map(|b| b.parse::<u64>()) {
+                let block = match header(contract::HEADER_BLOCK_SECS).map(|b| parse_block_secs(&b))
+                {
                     None => None,
-                    Some(Ok(secs)) if (1..=MAX_BLOCK_SECS).contains(&secs) => Some(secs),
-                    Some(_) => return runtime::json_error(400, "invalid block"),
+                    Some(Ok(secs)) => Some(secs),
+                    Some(Err(err)) => return runtime::json_error(400, &err.to_string()),
                 };
-                let mut removal = None;
-                self.run(
-                    Read::FreshWithHeartbeats,
-                    None,
-                    |room, meta, _, peers, now| {
-                        let (step, found) = room.remove(meta, peers, &id, block, now);
-                        removal = found;
-                        Some(step)
-                    },
-                )
-                .await?;
-                match removal {
-                    Some(r) => Response::from_json(&r),
-                    None => runtime::json_error(404, "no such peer in this room"),
-                }
+                self.admin_step("no such peer in this room", |room, meta, peers, now| {
+                    let (step, removal) = room.remove(meta, peers, &id, block, now);
+                    (Some(step), removal)
+                })
+                .await
             }
             _ => {
-                let mut closure = None;
-                self.run(
-                    Read::FreshWithHeartbeats,
-                    None,
-                    |room, meta, _, peers, now| {
-                        let (step, done) = room.close_room(meta, peers, now);
-                        closure = done;
-                        Some(step)
-                    },
-                )
-                .await?;
-                match closure {
-                    Some(c) => Response::from_json(&c),
-                    None => runtime::json_error(404, nobody),
-                }
+                self.admin_step(nobody, |room, meta, peers, now| {
+                    let (step, closure) = room.close_room(meta, peers, now);
+                    (Some(step), closure)
+                })
+                .await
             }
+        }
+    }
+
+    /// Runs one admin call through the tail and answers what it found as
+    /// JSON, or 404 with `missing` when it found nothing.
+    async fn admin_step<T, F>(&self, missing: &str, call: F) -> Result<Response>
+    where
+        T: serde::Serialize,
+        F: FnOnce(
+            &Room,
+            &mut RoomMeta,
+            &[PeerView<usize>],
+            u64,
+        ) -> (Option<Step<usize>>, Option<T>),
+    {
+        let mut answer = None;
+        self.run(
+            Read::FreshWithHeartbeats,
+            None,
+            |room, meta, _, peers, now| {
+                let (step, found) = call(room, meta, peers, now);
+                answer = found;
+                step
+            },
+        )
+        .await?;
+        match answer {
+            Some(found) => Response::from_json(&found),
+            None => runtime::json_error(404, missing),
         }
     }
 

@@ -41,16 +41,7 @@ pub const ROOM_BINDING: &str = "GAME_ROOM";
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let path = runtime::path_of(&req);
     let config = runtime::config(&env);
-    let secrets = config
-        .as_ref()
-        .as_ref()
-        .map_or(&[][..], |c| &c.internal_secrets[..]);
-    let signature = contract::verify(
-        secrets,
-        &path,
-        |name| req.headers().get(name).ok().flatten(),
-        runtime::now_ms(),
-    );
+    let signature = runtime::verify_contract(&config, &path, &req);
     if path == contract::PATH_HEALTH {
         return health(config.as_ref(), signature);
     }

@@ -170,13 +170,7 @@ impl PeerHome {
     async fn join(&self, req: &Request) -> Result<Response> {
         // Checked here too, not only at the Worker's entry: a Worker bound
         // to this namespace directly must not forge `Proven` either.
-        let secrets = (*self.config)
-            .as_ref()
-            .map_or(&[][..], |c| &c.internal_secrets[..]);
-        let header = |name: &str| req.headers().get(name).ok().flatten();
-        if let Err(err) =
-            contract::verify(secrets, contract::PATH_CONNECT, header, runtime::now_ms())
-        {
+        if let Err(err) = runtime::verify_contract(&self.config, contract::PATH_CONNECT, req) {
             return runtime::json_error(403, &err.to_string());
         }
         let admission = match contract::read_open(|name| req.headers().get(name).ok().flatten()) {

@@ -28,6 +28,24 @@ pub fn message_limit(config: &std::result::Result<RoomsWorkerConfig, ConfigError
     )
 }
 
+/// Checks the router's signature on an internal request to `path` (the
+/// Worker's entry, and each object again: a Worker bound to the namespace
+/// directly must not forge the contract either). Bad settings sign nothing
+/// here, as they verify nothing at the router.
+pub fn verify_contract(
+    config: &std::result::Result<RoomsWorkerConfig, ConfigError>,
+    path: &str,
+    req: &worker::Request,
+) -> std::result::Result<(), signaling_core::contract::ContractError> {
+    let secrets = config.as_ref().map_or(&[][..], |c| &c.internal_secrets[..]);
+    signaling_core::contract::verify(
+        secrets,
+        path,
+        |name| req.headers().get(name).ok().flatten(),
+        now_ms(),
+    )
+}
+
 /// The isolate's settings, parsed once: the Worker's entry (every join and
 /// roster) and the stats shards (every report) read them per request, and
 /// a Worker's vars and secrets do not change within an isolate.

@@ -15,7 +15,7 @@ use signaling_core::config::{Namespace, RouterConfig};
 use signaling_core::contract;
 use signaling_core::ids::{is_valid_peer_id, is_valid_room_id};
 use signaling_core::log::{Level, LogEvent};
-use signaling_core::moderation::MAX_BLOCK_SECS;
+use signaling_core::moderation::parse_block_secs;
 use signaling_core::secret;
 use signaling_core::target::Target;
 use worker::*;
@@ -47,11 +47,8 @@ pub async fn handle(
         }
         return unauthorized("Unauthorized: send 'Authorization: Bearer <ADMIN_TOKEN>'");
     }
-    let expected = match call {
-        AdminCall::Inspect { .. } => Method::Get,
-        AdminCall::Kick { .. } | AdminCall::Close { .. } => Method::Post,
-    };
-    if req.method() != expected {
+    let method = Method::from(call.method().to_owned());
+    if req.method() != method {
         let mut resp = json_error(
             405,
             &format!(
@@ -63,9 +60,20 @@ pub async fn handle(
         resp.headers_mut().set("Allow", call.method())?;
         return Ok(resp);
     }
-    let resp = match checked(req, cfg, &call) {
-        Ok(internal) => forward(env, internal).await?,
-        Err(refusal) => refusal?,
+    if cfg.namespace == Namespace::Open {
+        return json_error(
+            404,
+            "No rooms here: this server runs the open namespace (NAMESPACE=open)",
+        );
+    }
+    let resp = match contract_headers(req, &call) {
+        Ok(headers) => {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            let internal = http::internal_request(method, internal_path(&call), &headers, None)?;
+            forward(env, internal).await?
+        }
+        Err(problem) => json_error(400, &problem)?,
     };
     let mut event = LogEvent::new(Level::Info, "admin")
         .field("action", call.action())
@@ -78,51 +86,36 @@ pub async fn handle(
     Ok(resp)
 }
 
-/// The internal request for a well-formed call, or the refusal of a
-/// malformed one.
-fn checked(
-    req: &Request,
-    cfg: &RouterConfig,
-    call: &AdminCall,
-) -> std::result::Result<Request, Result<Response>> {
-    if cfg.namespace == Namespace::Open {
-        return Err(json_error(
-            404,
-            "No rooms here: this server runs the open namespace (NAMESPACE=open)",
-        ));
+fn internal_path(call: &AdminCall) -> &'static str {
+    match call {
+        AdminCall::Inspect { .. } => contract::PATH_ADMIN_ROOM,
+        AdminCall::Kick { .. } => contract::PATH_ADMIN_REMOVE,
+        AdminCall::Close { .. } => contract::PATH_ADMIN_CLOSE,
     }
+}
+
+/// The contract headers of a well-formed call, or why it is malformed.
+fn contract_headers(
+    req: &Request,
+    call: &AdminCall,
+) -> std::result::Result<Vec<(&'static str, String)>, String> {
     let room = call.room();
     if !is_valid_room_id(room) {
-        return Err(json_error(400, "invalid room id"));
+        return Err("invalid room id".into());
     }
     let mut headers = vec![(contract::HEADER_ROOM, room.to_owned())];
-    let (method, path) = match call {
-        AdminCall::Inspect { .. } => (Method::Get, contract::PATH_ADMIN_ROOM),
-        AdminCall::Close { .. } => (Method::Post, contract::PATH_ADMIN_CLOSE),
-        AdminCall::Kick { peer, .. } => {
-            if !is_valid_peer_id(peer) {
-                return Err(json_error(400, "invalid peer id"));
-            }
-            headers.push((contract::HEADER_PEER, peer.clone()));
-            let url = req.inner().url();
-            if let Some(block) = Target::parse(&url).param("block") {
-                match block.parse::<u64>() {
-                    Ok(secs) if (1..=MAX_BLOCK_SECS).contains(&secs) => {
-                        headers.push((contract::HEADER_BLOCK_SECS, secs.to_string()));
-                    }
-                    _ => {
-                        return Err(json_error(
-                            400,
-                            &format!("block must be whole seconds from 1 to {MAX_BLOCK_SECS}"),
-                        ))
-                    }
-                }
-            }
-            (Method::Post, contract::PATH_ADMIN_REMOVE)
+    if let AdminCall::Kick { peer, .. } = call {
+        if !is_valid_peer_id(peer) {
+            return Err("invalid peer id".into());
         }
-    };
-    let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-    http::internal_request(method, path, &headers, None).map_err(Err)
+        headers.push((contract::HEADER_PEER, peer.clone()));
+        let url = req.inner().url();
+        if let Some(block) = Target::parse(&url).param("block") {
+            let secs = parse_block_secs(&block).map_err(|e| e.to_string())?;
+            headers.push((contract::HEADER_BLOCK_SECS, secs.to_string()));
+        }
+    }
+    Ok(headers)
 }
 
 /// Sends the call to the room and answers with its status and body.
@@ -136,17 +129,12 @@ async fn forward(env: &Env, internal: Request) -> Result<Response> {
     if !matches!(status, 200 | 400 | 404) {
         // The room refused the contract (tiers with different secrets) or
         // failed: the operator's problem, named as such.
-        return json_error(
-            502,
-            &format!(
-                "rooms tier answered {status}: {}",
-                body.chars().take(200).collect::<String>()
-            ),
-        );
+        let detail: String = body.chars().take(200).collect();
+        return json_error(502, &format!("rooms tier answered {status}: {detail}"));
     }
-    // A fetched response's headers are immutable; answer with our own.
+    // A fetched response's headers are immutable; answer with our own
+    // (the caller adds `Cache-Control: no-store` to every admin answer).
     let mut resp = Response::ok(body)?.with_status(status);
     resp.headers_mut().set("Content-Type", "application/json")?;
-    resp.headers_mut().set("Cache-Control", "no-store")?;
     Ok(resp)
 }
