@@ -5,11 +5,17 @@
 # A free TCP port on 127.0.0.1.
 free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 
-# wait_up URL [TRIES] [PAUSE]: until URL answers 2xx (default 240 x 0.5 s).
+# wait_up URL [PAUSE]: until URL answers 2xx, polling every PAUSE (0.5 s)
+# for up to SERVER_START_DEADLINE_MS (default 10 min): a server start has a
+# deadline of minutes, since a busy machine starts slowly.
 wait_up() {
-  local url=$1 tries=${2:-240} pause=${3:-0.5}
-  for _ in $(seq 1 "$tries"); do curl -fsS "$url" >/dev/null 2>&1 && return 0; sleep "$pause"; done
-  echo "$url did not come up" >&2; return 1
+  local url=$1 pause=${2:-0.5} deadline_ms=${SERVER_START_DEADLINE_MS:-600000}
+  local end=$(( $(date +%s%3N) + deadline_ms ))
+  while [ "$(date +%s%3N)" -lt "$end" ]; do
+    curl -fsS -m 10 "$url" >/dev/null 2>&1 && return 0
+    sleep "$pause"
+  done
+  echo "$url did not come up within $(( deadline_ms / 1000 )) s" >&2; return 1
 }
 
 # dev_private PORT ARGS...: scripts/dev.sh (already built) serving on PORT

@@ -41,7 +41,7 @@ restart_rooms() {
   # will not take the name over until the entry is 90 s stale.
   rm -f "$SOAK_STATE/registry/peerjs-rooms"
   start_tier rooms "$SOAK_ROOMS_PORT"
-  wait_up "http://127.0.0.1:$SOAK_ROUTER_PORT/health?deep=1" 300 0.2
+  wait_up "http://127.0.0.1:$SOAK_ROUTER_PORT/health?deep=1" 0.2
 }
 
 stop_all() {
@@ -78,7 +78,7 @@ main() {
   # Every client is 127.0.0.1 here, so the per-IP connect limit is off; the
   # debug endpoints let the tool read both tiers' wasm memory.
   start_tier router "$SOAK_ROUTER_PORT" --var CONNECTS_PER_MINUTE_PER_IP:0 --var DEBUG_ENDPOINTS:true
-  wait_up "http://127.0.0.1:$SOAK_ROUTER_PORT/health?deep=1" 300 0.2
+  wait_up "http://127.0.0.1:$SOAK_ROUTER_PORT/health?deep=1" 0.2
   echo "soak: router on :$SOAK_ROUTER_PORT, rooms on :$SOAK_ROOMS_PORT, logs in $SOAK_STATE" >&2
 
   local status=0

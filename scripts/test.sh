@@ -23,12 +23,23 @@ fi
 
 source scripts/lib.sh
 logs="$root/target/e2e-logs"; mkdir -p "$logs"
+# The suite's time limits (tests/deadlines.mjs reads them). A test has
+# TEST_TIMEOUT_MS once its servers are up; a server start has its own
+# deadline of minutes, so a busy machine makes a slow run, not a red one.
+# node's --test-timeout caps a whole file (each runs in its own process), so
+# it is only the backstop against a hung file.
+export SERVER_START_DEADLINE_MS=${SERVER_START_DEADLINE_MS:-600000}
+FILE_BACKSTOP_MS=2400000
+# Every server start and file's wall time, summarised when the run ends.
+export TEST_TIMINGS="$logs/timings.jsonl"; : >"$TEST_TIMINGS"
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
-trap cleanup EXIT INT TERM
+summary() { phase "timings"; node tests/report-timings.mjs "$TEST_TIMINGS" || true; }
+trap 'cleanup; summary' EXIT
+trap 'exit 130' INT TERM
 
 # Built once here, so the two dev sessions below start without building.
 phase "build both Workers (wasm, no wasm-opt)"
@@ -40,17 +51,24 @@ start_dev() { # name port extra-args...
   dev_private "$port" --env test "$@" >"$logs/$name.log" 2>&1 &
   pids+=($!)
 }
-wait_health() { # name port pid
+now_ms() { date +%s%3N; }
+record_start() { # server started_ms
+  printf '{"file":"scripts/test.sh","kind":"start","server":"%s","ms":%s}\n' "$1" "$(( $(now_ms) - $2 ))" >>"$TEST_TIMINGS"
+}
+wait_health() { # name port pid: up to SERVER_START_DEADLINE_MS from the suite's starts
   local name=$1 port=$2 pid=$3
-  for _ in $(seq 1 240); do
-    if curl -fsS "http://127.0.0.1:$port/health?deep=1" >/dev/null 2>&1; then return 0; fi
-    if ! kill -0 "$pid" 2>/dev/null; then echo "$name exited early:"; tail -50 "$logs/$name.log"; return 1; fi
+  while [ "$(( $(now_ms) - servers_started ))" -lt "$SERVER_START_DEADLINE_MS" ]; do
+    if curl -fsS -m 10 "http://127.0.0.1:$port/health?deep=1" >/dev/null 2>&1; then
+      record_start "shared wrangler dev ($name)" "$servers_started"; return 0
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then echo "shared server '$name' exited before it came up; its log ends:"; tail -50 "$logs/$name.log"; return 1; fi
     sleep 0.5
   done
-  echo "$name did not become healthy:"; tail -50 "$logs/$name.log"; return 1
+  echo "shared server '$name' did not come up within $(( SERVER_START_DEADLINE_MS / 1000 )) s; its log ends:"; tail -50 "$logs/$name.log"; return 1
 }
 
 phase "start the Workers (dev tickets off, tickets on, open namespace) and the reference peer@1.0.2"
+servers_started=$(now_ms)
 export TICKET_SECRET="e2e-secret-0123456789abcdef0123456789" TICKET_AUDIENCE="peerjs-tests"
 P_PLAIN=$(free_port); start_dev plain "$P_PLAIN"; PID_PLAIN=${pids[-1]}
 P_TICKETS=$(free_port); start_dev tickets "$P_TICKETS" \
@@ -65,7 +83,10 @@ pids+=($!)
 wait_health plain "$P_PLAIN" "$PID_PLAIN"
 wait_health tickets "$P_TICKETS" "$PID_TICKETS"
 wait_health open "$P_OPEN" "$PID_OPEN"
-for _ in $(seq 1 60); do curl -fsS "http://127.0.0.1:$P_REF/" >/dev/null 2>&1 && break; sleep 0.5; done
+ref_up=0
+for _ in $(seq 1 240); do curl -fsS "http://127.0.0.1:$P_REF/" >/dev/null 2>&1 && { ref_up=1; break; }; sleep 0.5; done
+[ "$ref_up" = 1 ] || { echo "the reference peer@1.0.2 did not come up; its log ends:"; tail -50 "$logs/reference.log"; exit 1; }
+record_start "reference peer@1.0.2" "$servers_started"
 
 cargo build -q -p tools --bin mint-ticket --bin loadgen --bin soak
 export MINT_TICKET="$root/target/debug/mint-ticket" LOADGEN="$root/target/debug/loadgen" SOAK="$root/target/debug/soak"
@@ -73,7 +94,7 @@ phase "end-to-end tests (node --test)"
 export E2E_URL="http://127.0.0.1:$P_PLAIN" E2E_TICKETS_URL="http://127.0.0.1:$P_TICKETS" REF_URL="http://127.0.0.1:$P_REF"
 export E2E_OPEN_URL="http://127.0.0.1:$P_OPEN"
 export E2E_LOG="$logs/plain.log"
-node --test --test-concurrency=4 --test-timeout=120000 --test-reporter=spec "tests/e2e/*.test.mjs"
+TEST_TIMEOUT_MS=120000 node --test --test-concurrency=4 --test-timeout="$FILE_BACKSTOP_MS" --test-reporter=spec "tests/e2e/*.test.mjs"
 cleanup; pids=()
 
 phase "deploy checks: optimized build, dry-run of every tier x environment, size budgets"
@@ -88,6 +109,6 @@ if [ "$(uname -s)" != Linux ] || ! command -v unshare >/dev/null; then
   exit 1
 fi
 # A fresh network namespace with only `lo`: WebRTC cannot leave 127.0.0.1.
-unshare -n -- bash -c 'ip link set lo up && node --test --test-timeout=300000 --test-reporter=spec "tests/browser/*.test.mjs"'
+unshare -n -- bash -c 'ip link set lo up && TEST_TIMEOUT_MS=300000 node --test --test-timeout='"$FILE_BACKSTOP_MS"' --test-reporter=spec "tests/browser/*.test.mjs"'
 
 phase "done"

@@ -2,7 +2,7 @@
 // page per peer, see harness.mjs) against both Workers under wrangler dev in
 // rooms mode. Runs inside a loopback-only network namespace
 // (scripts/test.sh), so WebRTC stays on 127.0.0.1.
-import { test, before, after } from 'node:test';
+import { test, before, after } from '../deadlines.mjs';
 import assert from 'node:assert/strict';
 import { decodeRemoteFrames, launchBrowser, newPeer as newPagePeer, start, until } from './harness.mjs';
 import { startDev, backendTicket, sleep, AUDIENCE } from '../e2e/lib.mjs';
@@ -19,7 +19,7 @@ before(async () => {
     startDev({ vars: [`ROOM_TICKET_SECRET:${SECRET}`, 'REQUIRE_TICKETS:true', `TICKET_AUDIENCE:${AUDIENCE}`] }),
   ]);
   browser = await launchBrowser();
-});
+}, { starts: 2 });
 
 after(async () => {
   await browser?.close();

@@ -3,7 +3,7 @@
 // streams and data both ways, LEAVE as peer-left, a dropped server
 // connection it comes back from with the same id, a moderator's kick it
 // reports in plain words and does not undo, and a refusal it rejects with.
-import { test, before, after } from 'node:test';
+import { test, before, after } from '../deadlines.mjs';
 import assert from 'node:assert/strict';
 import { launchBrowser, until } from './harness.mjs';
 import { startDev } from '../e2e/lib.mjs';
@@ -15,7 +15,7 @@ let browser;
 before(async () => {
   dev = await startDev({ vars: [`ADMIN_TOKEN:${ADMIN_TOKEN}`] });
   browser = await launchBrowser();
-});
+}, { starts: 1 });
 
 after(async () => {
   await browser?.close();

@@ -2,7 +2,7 @@
 // configured as an existing app is: `new Peer(id, { host, port, path:
 // '/peerjs', secure })`, no token, no roster; the ids are learnt out of
 // band (here: the test hands them over, as a game's backend would).
-import { test, before, after } from 'node:test';
+import { test, before, after } from '../deadlines.mjs';
 import assert from 'node:assert/strict';
 import { decodeRemoteFrames, launchBrowser, newPeer as newPagePeer, start, until } from './harness.mjs';
 import { startDev } from '../e2e/lib.mjs';
@@ -17,7 +17,7 @@ const startPlain = (p, id) => start(p, id, null);
 before(async () => {
   dev = await startDev({ vars: ['NAMESPACE:open'] });
   browser = await launchBrowser();
-});
+}, { starts: 1 });
 
 after(async () => {
   await browser?.close();

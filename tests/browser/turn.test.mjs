@@ -4,7 +4,7 @@
 // `iceTransportPolicy: 'relay'`. A credential signed with another secret
 // gets no relay, and neither does one whose expiry has passed, so the
 // connection never opens.
-import { test, before, after } from 'node:test';
+import { test, before, after } from '../deadlines.mjs';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
@@ -41,7 +41,7 @@ before(async () => {
   [dev, devForeign] = await Promise.all([startDev({ vars: vars(TURN_SECRET) }), startDev({ vars: vars('another-secret-entirely-0123') })]);
   await eventually(() => turnLog.join(''), (t) => /listener opened|Total General servers|relay/i.test(t), 'turnserver listening');
   browser = await launchBrowser();
-});
+}, { starts: 2 });
 
 after(async () => {
   await browser?.close();

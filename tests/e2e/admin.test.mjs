@@ -2,7 +2,7 @@
 // checked, and each call's effect on real sockets: inspect, kick (with and
 // without a block, racing a reconnect) and close. A private pair of Workers
 // with an ADMIN_TOKEN; the shared plain server has none.
-import { test, before, after } from 'node:test';
+import { test, before, after } from '../deadlines.mjs';
 import assert from 'node:assert/strict';
 import { BASE, connect, join, httpGet, httpRequest, startDev, eventually, unique } from './lib.mjs';
 
@@ -12,7 +12,7 @@ let dev;
 
 before(async () => {
   dev = await startDev({ vars: [`ADMIN_TOKEN:${TOKEN}`] });
-});
+}, { starts: 1 });
 after(() => dev?.stop());
 
 const admin = (method, path, headers = auth) => httpRequest(dev.base, path, { method, headers });

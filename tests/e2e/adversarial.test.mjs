@@ -1,13 +1,13 @@
 // Adversarial clients against a private pair of Workers (per-IP limit off,
 // so the connection churn below cannot starve the other test files).
-import { test, before, after } from 'node:test';
+import { test, before, after } from '../deadlines.mjs';
 import assert from 'node:assert/strict';
 import { connect, join, httpGet, sleep, startDev, roomStats, eventually } from './lib.mjs';
 
 let dev;
 before(async () => {
   dev = await startDev({ vars: ['CONNECTS_PER_MINUTE_PER_IP:0'] });
-});
+}, { starts: 1 });
 after(() => dev?.stop());
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -1,10 +1,10 @@
 // `make dev` as a newcomer runs it: settings from the environment reach both
 // Workers, and the defaults carry a local load from one machine.
-import { test } from 'node:test';
+import { test } from '../deadlines.mjs';
 import assert from 'node:assert/strict';
 import { connect, join, startDev } from './lib.mjs';
 
-test('NAME=value reaches both Workers: MAX_PEERS_PER_ROOM (rooms) and PEERJS_KEY (router)', async () => {
+test('NAME=value reaches both Workers: MAX_PEERS_PER_ROOM (rooms) and PEERJS_KEY (router)', { starts: 1 }, async () => {
   const dev = await startDev({ wranglerEnv: null, env: { MAX_PEERS_PER_ROOM: '2', PEERJS_KEY: 'custom' } });
   try {
     const room = `settings${Date.now()}`;
@@ -21,7 +21,7 @@ test('NAME=value reaches both Workers: MAX_PEERS_PER_ROOM (rooms) and PEERJS_KEY
   }
 });
 
-test('make dev defaults: 1,000 connections (250 rooms of 4) from one machine all get OPEN', async () => {
+test('make dev defaults: 1,000 connections (250 rooms of 4) from one machine all get OPEN', { starts: 1 }, async () => {
   const dev = await startDev({ wranglerEnv: null });
   try {
     const stamp = Date.now();

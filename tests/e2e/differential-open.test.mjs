@@ -3,7 +3,7 @@
 // the stock client makes up when an app sets none. Where we mean to match,
 // both must give the same answer; each deliberate difference (README,
 // "Deviations") asserts each side's behaviour.
-import { test } from 'node:test';
+import { test } from '../deadlines.mjs';
 import assert from 'node:assert/strict';
 import { OPEN, REF, connect, join, httpGet, unique, sleep } from './lib.mjs';
 

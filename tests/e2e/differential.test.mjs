@@ -3,7 +3,7 @@
 // we deviate on purpose (README, "Deviations"), each side's behaviour is
 // asserted explicitly. The reference has no rooms: it gets the same ids,
 // and the token only as the per-client secret it is there.
-import { test } from 'node:test';
+import { test } from '../deadlines.mjs';
 import assert from 'node:assert/strict';
 import { BASE, REF, connect, join, httpGet, unique, sleep } from './lib.mjs';
 

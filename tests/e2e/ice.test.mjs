@@ -3,7 +3,7 @@
 // the TURN REST API defines (what coturn's use-auth-secret recomputes), and
 // Cloudflare Realtime TURN against a local stand-in speaking its documented
 // request and answer (the real API is not reachable from here).
-import { test } from 'node:test';
+import { test } from '../deadlines.mjs';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -18,7 +18,7 @@ test('local dev answers its static list (empty by default), never cached', async
   assert.equal(r.headers.get('cache-control'), 'no-store');
 });
 
-test('turn-secret: a fresh TURN REST credential for the id, bound to the token, never logged', async () => {
+test('turn-secret: a fresh TURN REST credential for the id, bound to the token, never logged', { starts: 1 }, async () => {
   const dev = await startDev({
     vars: [
       'ICE_PROVIDER:turn-secret',
@@ -52,7 +52,7 @@ test('turn-secret: a fresh TURN REST credential for the id, bound to the token, 
   }
 });
 
-test('cloudflare: each request asks generate-ice-servers with the key and TTL, and passes the answer on', async () => {
+test('cloudflare: each request asks generate-ice-servers with the key and TTL, and passes the answer on', { starts: 1 }, async () => {
   const calls = [];
   let failing = false;
   const standIn = createServer((req, res) => {

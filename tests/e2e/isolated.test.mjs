@@ -1,14 +1,14 @@
 // Configurations that need their own router: the rooms tier missing
 // (deep health 503) and a bad setting (health 500 naming it, upgrades refused),
 // and a bad rooms-tier setting (deep health 503 naming it).
-import { test } from 'node:test';
+import { test } from '../deadlines.mjs';
 import assert from 'node:assert/strict';
 import { connect, httpGet, startDev } from './lib.mjs';
 
 /** The router alone under wrangler dev. */
 const startRouterAlone = (vars = []) => startDev({ configs: '-c wrangler.router.toml', vars });
 
-test('without the rooms tier, /health stays 200 but /health?deep=1 is 503 with the reason', async () => {
+test('without the rooms tier, /health stays 200 but /health?deep=1 is 503 with the reason', { starts: 1 }, async () => {
   const { base, stop } = await startRouterAlone();
   try {
     assert.equal((await httpGet(base, '/health')).status, 200);
@@ -20,7 +20,7 @@ test('without the rooms tier, /health stays 200 but /health?deep=1 is 503 with t
   }
 });
 
-test('outside local dev (LOCAL_DEV=false), /metrics without a METRICS_TOKEN is off (503), never open', async () => {
+test('outside local dev (LOCAL_DEV=false), /metrics without a METRICS_TOKEN is off (503), never open', { starts: 1 }, async () => {
   const { base, stop } = await startRouterAlone(['LOCAL_DEV:false']);
   try {
     const metrics = await httpGet(base, '/metrics');
@@ -31,7 +31,7 @@ test('outside local dev (LOCAL_DEV=false), /metrics without a METRICS_TOKEN is o
   }
 });
 
-test('a bad setting makes /health 500 naming it, and upgrades are refused with a reason', async () => {
+test('a bad setting makes /health 500 naming it, and upgrades are refused with a reason', { starts: 1 }, async () => {
   const { base, stop } = await startRouterAlone(['REQUIRE_TICKETS:true']);
   try {
     const health = await httpGet(base, '/health');
@@ -46,7 +46,7 @@ test('a bad setting makes /health 500 naming it, and upgrades are refused with a
 });
 
 for (const [name, value] of [['STATS_SHARDS', '0'], ['STATS_TTL_MS', 'soon'], ['STATS_REPORTS', 'False-ish']]) {
-  test(`a bad rooms-tier setting (${name}=${value}) is named by /health?deep=1, and joins are refused with a reason`, async () => {
+  test(`a bad rooms-tier setting (${name}=${value}) is named by /health?deep=1, and joins are refused with a reason`, { starts: 1 }, async () => {
     // Ready once the rooms tier answers at all (its answer is the test).
     const answered = (status, text) => status === 200 || /rooms tier answered/.test(text);
     const { base, stop } = await startDev({ env: { [name]: value }, ready: answered });
@@ -62,7 +62,7 @@ for (const [name, value] of [['STATS_SHARDS', '0'], ['STATS_TTL_MS', 'soon'], ['
   });
 }
 
-test('with INTERNAL_SECRET the tiers sign and verify internal requests; the previous secret is accepted during a rotation', async () => {
+test('with INTERNAL_SECRET the tiers sign and verify internal requests; the previous secret is accepted during a rotation', { starts: 1 }, async () => {
   const fresh = 'fresh-internal-secret-0123456789abcdef';
   const old = 'old-internal-secret-0123456789abcdef01';
   // The rooms tier already has the new secret and still accepts the old
@@ -78,7 +78,7 @@ test('with INTERNAL_SECRET the tiers sign and verify internal requests; the prev
   }
 });
 
-test('a router whose INTERNAL_SECRET the rooms tier does not share is refused: deep health names it, joins get a server error', async () => {
+test('a router whose INTERNAL_SECRET the rooms tier does not share is refused: deep health names it, joins get a server error', { starts: 1 }, async () => {
   const dev = await startDev({
     env: { INTERNAL_SECRET: 'rooms-internal-secret-0123456789abcdef' },
     vars: ['INTERNAL_SECRET:forged-internal-secret-0123456789abcdef'],

@@ -8,6 +8,8 @@ import { createServer } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join as pathJoin } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { SERVER_START_DEADLINE_MS, recordTiming } from '../deadlines.mjs';
 
 export const BASE = process.env.E2E_URL ?? 'http://127.0.0.1:9000';
 export const TICKETS = process.env.E2E_TICKETS_URL;
@@ -230,6 +232,11 @@ for (const signal of ['SIGTERM', 'SIGINT']) {
  * does); `wranglerEnv: null` runs the default environment (`make dev`'s).
  * With both Workers it is ready once `/health?deep=1` satisfies `ready`
  * (given status and body text; by default a 200).
+ *
+ * The start has its own deadline (SERVER_START_DEADLINE_MS, minutes), not
+ * the test's: the hook or test that calls this declares `{ starts: n }`. A
+ * start that misses it says which server it was and shows its log's tail;
+ * every start's duration goes to the timing summary.
  */
 export async function startDev({
   configs = '-c wrangler.router.toml -c wrangler.rooms.toml', vars = [], env = {}, wranglerEnv = 'test',
@@ -237,6 +244,11 @@ export async function startDev({
 } = {}) {
   const port = await freePort();
   const envArgs = wranglerEnv ? ['--env', wranglerEnv] : [];
+  // Names only: values may be secrets.
+  const settings = [...new Set([...vars.map((v) => v.split(':')[0]), ...Object.keys(env)])];
+  const name = `wrangler dev [${configs.match(/wrangler\.\w+/g)?.join(' + ') ?? configs}]`
+    + `${wranglerEnv ? ` --env ${wranglerEnv}` : ''}${settings.length ? ` with ${settings.join(', ')}` : ''}`;
+  const started = performance.now();
   const child = spawn('scripts/dev.sh', [...envArgs, ...vars.flatMap((v) => ['--var', v])], {
     cwd: root,
     env: {
@@ -255,6 +267,8 @@ export async function startDev({
   const output = [];
   child.stdout.on('data', (d) => output.push(d.toString()));
   child.stderr.on('data', (d) => output.push(d.toString()));
+  let exited = null;
+  child.on('exit', (code, signal) => { exited = signal ?? `code ${code}`; });
   const base = `http://127.0.0.1:${port}`;
   running.add(child.pid);
   const stop = () => {
@@ -263,19 +277,29 @@ export async function startDev({
       process.kill(-child.pid, 'SIGTERM');
     } catch {}
   };
-  for (let i = 0; i < 240; i += 1) {
+  const deadline = started + SERVER_START_DEADLINE_MS;
+  let last = 'no answer yet';
+  while (performance.now() < deadline && exited === null) {
     try {
-      const r = await fetch(`${base}/health`);
-      if (configs.includes('rooms')) {
-        const deep = await fetch(`${base}/health?deep=1`);
-        if (!ready(deep.status, await deep.text())) throw new Error('rooms not ready');
-      }
+      const r = await fetch(`${base}/health`, { signal: AbortSignal.timeout(10_000) });
       await r.text();
+      if (configs.includes('rooms')) {
+        const deep = await fetch(`${base}/health?deep=1`, { signal: AbortSignal.timeout(10_000) });
+        const text = await deep.text();
+        if (!ready(deep.status, text)) throw new Error(`/health?deep=1 answered ${deep.status} ${text.slice(0, 200)}`);
+      }
+      const ms = Math.round(performance.now() - started);
+      recordTiming({ kind: 'start', server: name, ms });
       return { base, stop, log: () => output.join('') };
-    } catch {
+    } catch (e) {
+      last = e.message;
       await sleep(500);
     }
   }
   stop();
-  throw new Error(`wrangler dev did not start:\n${output.join('').slice(-2000)}`);
+  const ms = Math.round(performance.now() - started);
+  recordTiming({ kind: 'start', server: name, ms, failed: true });
+  const why = exited === null ? `did not come up within ${SERVER_START_DEADLINE_MS / 1000} s` : `exited (${exited}) before it came up`;
+  const tail = output.join('').split('\n').slice(-40).join('\n');
+  throw new Error(`${name} ${why} (last: ${last}); its log ends:\n${tail}`);
 }

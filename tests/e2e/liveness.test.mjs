@@ -1,6 +1,6 @@
 // Slow liveness cases, in their own file so they run beside the others:
 // eviction from memory (hibernation) and a half-open peer.
-import { test } from 'node:test';
+import { test } from '../deadlines.mjs';
 import assert from 'node:assert/strict';
 import { BASE, join, unique, sleep, roomStats } from './lib.mjs';
 

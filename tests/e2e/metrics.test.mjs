@@ -1,6 +1,6 @@
 // Cluster-wide /metrics and structured logs, on a private pair of Workers
 // so that every counter can be checked against an exact expected value.
-import { test, before, after } from 'node:test';
+import { test, before, after } from '../deadlines.mjs';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { connect, join, httpGet, sleep, startDev, eventually } from './lib.mjs';
@@ -10,7 +10,7 @@ let dev;
 
 before(async () => {
   dev = await startDev({ vars: [`METRICS_TOKEN:${TOKEN}`] });
-});
+}, { starts: 1 });
 after(() => dev?.stop());
 
 const auth = { Authorization: `Bearer ${TOKEN}` };

@@ -2,7 +2,7 @@
 // fast ones: a stale holder taken over, a half-open peer swept, a home
 // evicted from memory between events, and tickets that prove an id (a
 // private dev session with tickets required).
-import { test } from 'node:test';
+import { test } from '../deadlines.mjs';
 import assert from 'node:assert/strict';
 import { OPEN, SECRET, connect, join, httpGet, unique, sleep, startDev, mintTicket, backendTicket, nowSecs, AUDIENCE } from './lib.mjs';
 
@@ -62,7 +62,7 @@ test('after both homes are evicted, relay, queue, EXPIRE and LEAVE still work; h
   await a.close();
 });
 
-test('with tickets required, the token is a ticket whose sub is the peer id (no room needed)', async () => {
+test('with tickets required, the token is a ticket whose sub is the peer id (no room needed)', { starts: 1 }, async () => {
   const secret = SECRET || 'open-mode-secret-0123456789abcdef0123';
   const dev = await startDev({
     vars: ['NAMESPACE:open', `ROOM_TICKET_SECRET:${secret}`, 'REQUIRE_TICKETS:true', `TICKET_AUDIENCE:${AUDIENCE}`],

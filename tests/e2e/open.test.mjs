@@ -4,7 +4,7 @@
 // server. Every peer id has its own home (a PeerHome Durable Object); what
 // crosses between homes is checked here from the outside, and the homes'
 // emptiness through the test env's `/debug/homes/{id}`.
-import { test } from 'node:test';
+import { test } from '../deadlines.mjs';
 import assert from 'node:assert/strict';
 import { OPEN, connect, join, httpGet, unique, sleep, eventually } from './lib.mjs';
 

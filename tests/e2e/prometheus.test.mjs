@@ -5,7 +5,7 @@
 // and a lastError on the target, and fails here. The shipped alert rules
 // and scrape config pass promtool, and every metric the Grafana dashboard
 // queries exists on the live /metrics.
-import { test, before, after } from 'node:test';
+import { test, before, after } from '../deadlines.mjs';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -58,7 +58,7 @@ scrape_configs:
     (s) => s === 200,
     'Prometheus ready',
   );
-});
+}, { starts: 1 });
 after(() => {
   prom?.kill();
   dev?.stop();

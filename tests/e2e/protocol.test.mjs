@@ -1,6 +1,6 @@
 // The PeerJS protocol of the GameRoom, over real sockets (test config:
 // 4 peers a room, alive timeout 15 s, expire 5 s, leave grace 2 s, 100 msgs/s).
-import { test } from 'node:test';
+import { test } from '../deadlines.mjs';
 import assert from 'node:assert/strict';
 import { BASE, connect, join, unique, sleep, roomStats, eventually } from './lib.mjs';
 

@@ -3,12 +3,12 @@
 // isolates) after the isolate's own limiter. `wrangler dev` simulates the
 // binding, so a router whose binding allows 5 a minute refuses the sixth
 // call although its own limiter (the test env's 600 a minute) would not.
-import { test } from 'node:test';
+import { test } from '../deadlines.mjs';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, httpGet, startDev, root } from './lib.mjs';
 
-test('with a CONNECT_LIMITER binding, the router refuses what the binding refuses', async () => {
+test('with a CONNECT_LIMITER binding, the router refuses what the binding refuses', { starts: 1 }, async () => {
   // Beside the original, so its relative paths (bundle, assets) still hold.
   const config = `wrangler.router.ratelimit-${process.pid}.toml`;
   writeFileSync(

@@ -1,5 +1,5 @@
 // GET {mount}{key}/peers with the room credential: the live peers of that room.
-import { test } from 'node:test';
+import { test } from '../deadlines.mjs';
 import assert from 'node:assert/strict';
 import { BASE, connect, join, httpGet, unique, sleep } from './lib.mjs';
 

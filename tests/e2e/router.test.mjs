@@ -1,5 +1,5 @@
 // The router's HTTP API, refusal paths and trust boundary (tickets off).
-import { test } from 'node:test';
+import { test } from '../deadlines.mjs';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { BASE, connect, join, httpGet, unique, sleep, wsUrl } from './lib.mjs';

@@ -1,6 +1,6 @@
 // The vertical slice: health, and an OFFER between two peers of one room,
 // with `src` set by the server and nothing crossing into another room.
-import { test } from 'node:test';
+import { test } from '../deadlines.mjs';
 import assert from 'node:assert/strict';
 import { BASE, join, httpGet, unique, sleep } from './lib.mjs';
 

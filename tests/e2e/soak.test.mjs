@@ -2,15 +2,16 @@
 // minutes): peers churn, the rooms tier is killed and restarted mid-run,
 // clients reconnect with the same id, and every message must end up
 // delivered once or expired, apart from those in flight on the dropped sockets.
-import { test } from 'node:test';
+import { test, TEST_TIMEOUT_MS, SERVER_START_DEADLINE_MS } from '../deadlines.mjs';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 
-test('soak smoke: churn and a rooms-tier crash lose nothing the server had accepted', { skip: !process.env.SOAK && 'soak tool not built', timeout: 240_000 }, () => {
+test('soak smoke: churn and a rooms-tier crash lose nothing the server had accepted', { starts: 2, skip: !process.env.SOAK && 'soak tool not built' }, () => {
+  // Two server starts (both tiers, then the rooms tier again mid-run) beside a 30 s run.
   const run = spawnSync('scripts/soak.sh', [], {
     env: { ...process.env, SKIP_BUILD: '1', SOAK_BIN: process.env.SOAK, SOAK_SECS: '30', SOAK_ROOMS: '5', SOAK_RESTART_AT: '15', SOAK_CHURN_SECS: '8' },
     stdio: ['ignore', 'pipe', 'pipe'],
-    timeout: 230_000,
+    timeout: TEST_TIMEOUT_MS + 2 * SERVER_START_DEADLINE_MS - 10_000,
   });
   const stderr = String(run.stderr);
   let r;

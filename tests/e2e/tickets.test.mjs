@@ -1,7 +1,7 @@
 // Tickets required (HS256), an origin allow-list, and a low per-IP connect
 // limit: the second local configuration. The per-IP test runs last, since it
 // spends this isolate's budget.
-import { test } from 'node:test';
+import { test } from '../deadlines.mjs';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { TICKETS, SECRET, AUDIENCE, connect, join, httpGet, unique, sleep, mintTicket, backendTicket, nowSecs } from './lib.mjs';

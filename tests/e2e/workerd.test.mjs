@@ -2,7 +2,7 @@
 // through `wrangler dev`'s proxy. The config comes from the wrangler files
 // (scripts/workerd-config.py, as `make bench` uses it) and the bundles this
 // run built.
-import { test, before, after } from 'node:test';
+import { test, before, after, SERVER_START_DEADLINE_MS, recordTiming } from '../deadlines.mjs';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -24,8 +24,10 @@ before(async () => {
   server = spawn(workerd, ['serve', pathJoin(dir, 'config.capnp')], { stdio: ['ignore', 'ignore', 'pipe'] });
   server.stderr.on('data', () => {});
   base = `http://127.0.0.1:${port}`;
-  await eventually(() => fetch(`${base}/health?deep=1`).then((r) => r.status, () => 0), (s) => s === 200, 'workerd up');
-});
+  const started = performance.now();
+  await eventually(() => fetch(`${base}/health?deep=1`).then((r) => r.status, () => 0), (s) => s === 200, 'bare workerd up', { timeout: SERVER_START_DEADLINE_MS });
+  recordTiming({ kind: 'start', server: 'bare workerd (both Workers)', ms: Math.round(performance.now() - started) });
+}, { starts: 1 });
 after(() => server?.kill());
 
 test('a plain GET on the socket path is 426 with a reason; the runtime drops its Upgrade header', async () => {
