@@ -77,20 +77,32 @@ impl AdminCall {
 
 fn admin_call(rest: &str) -> Option<AdminCall> {
     let segments: Vec<&str> = rest.split('/').collect();
+    if segments.iter().any(|s| s.is_empty()) {
+        return None;
+    }
     let call = match segments.as_slice() {
         [room] => AdminCall::Inspect {
-            room: (*room).to_owned(),
+            room: decode_segment(room),
         },
         [room, "close"] => AdminCall::Close {
-            room: (*room).to_owned(),
+            room: decode_segment(room),
         },
         [room, "peers", peer, "kick"] => AdminCall::Kick {
-            room: (*room).to_owned(),
-            peer: (*peer).to_owned(),
+            room: decode_segment(room),
+            peer: decode_segment(peer),
         },
         _ => return None,
     };
-    segments.iter().all(|s| !s.is_empty()).then_some(call)
+    Some(call)
+}
+
+/// A path segment as the name it stands for: ids may hold spaces, which a
+/// browser or curl sends as `%20`. A segment that does not decode to UTF-8
+/// is kept as sent, and fails the name check with a 400 like any bad name.
+fn decode_segment(segment: &str) -> String {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .map_or_else(|_| segment.to_owned(), |name| name.into_owned())
 }
 
 /// Classifies `path` (no query string).
@@ -256,5 +268,30 @@ mod tests {
         ] {
             assert_eq!(route(&m, path), Endpoint::NotFound, "{path}");
         }
+    }
+
+    #[test]
+    fn admin_names_are_percent_decoded_per_segment() {
+        let m = mounts();
+        // A browser or curl sends the id "Player 1" as "Player%201".
+        assert_eq!(
+            route(&m, "/admin/rooms/game%2D7/peers/Player%201/kick"),
+            Endpoint::Admin(AdminCall::Kick {
+                room: "game-7".into(),
+                peer: "Player 1".into()
+            })
+        );
+        // An encoded slash stays inside its segment (and fails validation
+        // later as a name), and bad escapes are passed on undecoded.
+        assert_eq!(
+            route(&m, "/admin/rooms/a%2Fb/close"),
+            Endpoint::Admin(AdminCall::Close { room: "a/b".into() })
+        );
+        assert_eq!(
+            route(&m, "/admin/rooms/r%FF1"),
+            Endpoint::Admin(AdminCall::Inspect {
+                room: "r%FF1".into()
+            })
+        );
     }
 }

@@ -4,7 +4,7 @@
 // with an ADMIN_TOKEN; the shared plain server has none.
 import { test, before, after } from '../deadlines.mjs';
 import assert from 'node:assert/strict';
-import { BASE, connect, join, httpGet, httpRequest, startDev, eventually, unique } from './lib.mjs';
+import { BASE, connect, join, httpGet, httpRequest, startDev, eventually, unique, logEvents, sleep } from './lib.mjs';
 
 const TOKEN = 'admin-token-for-the-e2e-tests-0123';
 const auth = { Authorization: `Bearer ${TOKEN}` };
@@ -59,6 +59,37 @@ test('malformed calls are refused with the reason', async () => {
     assert.match(r.body.error, reason, path);
   }
   assert.equal((await admin('GET', `/admin/rooms/${room}/open`)).status, 404);
+});
+
+test('an id with a space is inspected and removed by its percent-encoded name', async () => {
+  const room = unique('adm');
+  const a = await join(dev.base, 'alice', room);
+  const p = await join(dev.base, 'Player 1', room);
+  const r = await inspect(room);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.deepEqual(r.body.peers.map((x) => x.id).sort(), ['Player 1', 'alice']);
+  const k = await kick(room, encodeURIComponent('Player 1'));
+  assert.equal(k.status, 200, JSON.stringify(k.body));
+  assert.match((await p.next('ERROR')).payload.msg, /removed from this room by a moderator/);
+  assert.equal((await a.next('LEAVE', 5_000)).src, 'Player 1');
+  a.close();
+});
+
+test('repeated bad tokens make at most one warn line per 10 s, which says how many it held back', async () => {
+  const room = unique('adm');
+  const mark = dev.log().length;
+  const refusedLines = () => logEvents(dev.log().slice(mark)).filter((e) => e.event === 'admin_refused');
+  const wrong = { Authorization: 'Bearer wrong-token' };
+  const burstStarted = Date.now();
+  for (let i = 0; i < 8; i += 1) assert.equal((await admin('GET', `/admin/rooms/${room}`, wrong)).status, 401);
+  const burstSecs = (Date.now() - burstStarted) / 1000;
+  // Once the window has passed, the next refusal is logged with the count.
+  await sleep(10_500);
+  assert.equal((await admin('GET', `/admin/rooms/${room}`, wrong)).status, 401);
+  const lines = await eventually(refusedLines, (l) => l.some((e) => e.unlogged_before >= 7), 'a line counting the held-back refusals', { timeout: 30_000 });
+  // One line per window: the burst's (unless an earlier test's filled it) and the one after.
+  assert.ok(lines.length <= 2 + Math.floor(burstSecs / 10), JSON.stringify(lines));
+  for (const line of lines) assert.equal(line.level, 'warn');
 });
 
 test('inspect lists the live peers with their join time and last activity', async () => {

@@ -191,6 +191,19 @@ export async function roomStats(base, room) {
   return r.body;
 }
 
+/**
+ * The JSON log events in a dev session's output. wrangler dev shows
+ * console.warn/error lines with a "▲ [WARNING]" prefix and colours; the
+ * line itself is the JSON between them.
+ */
+export function logEvents(text) {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\x1b\[[0-9;]*m/g, '').split('\n')
+    .map((l) => l.slice(l.indexOf('{"')))
+    .filter((l) => l.startsWith('{"'))
+    .map((l) => JSON.parse(l));
+}
+
 export const root = new URL('../..', import.meta.url).pathname;
 
 export function freePort() {

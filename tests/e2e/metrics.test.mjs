@@ -3,7 +3,7 @@
 import { test, before, after } from '../deadlines.mjs';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { connect, join, httpGet, sleep, startDev, eventually } from './lib.mjs';
+import { connect, join, httpGet, sleep, startDev, eventually, logEvents } from './lib.mjs';
 
 const TOKEN = 'metrics-token-for-tests';
 let dev;
@@ -153,14 +153,7 @@ test('logs: one JSON object per line for each event, never SDP, ICE or tokens', 
   await fresh.close();
   await sleep(500);
 
-  // wrangler dev shows console.warn/error lines with a "▲ [WARNING]" prefix
-  // and colours; the line itself is the JSON between them.
-  // eslint-disable-next-line no-control-regex
-  const lines = dev.log().replace(/\x1b\[[0-9;]*m/g, '').split('\n');
-  const events = lines
-    .map((l) => l.slice(l.indexOf('{"')))
-    .filter((l) => l.startsWith('{"'))
-    .map((l) => JSON.parse(l));
+  const events = logEvents(dev.log());
   for (const e of events) {
     assert.equal(typeof e.ts, 'number');
     assert.match(e.level, /^(debug|info|warn|error)$/);

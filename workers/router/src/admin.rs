@@ -9,6 +9,7 @@
 //! room's object and passes its answer on.
 
 use crate::http::{self, json_error, unauthorized};
+use crate::state::{self, Refusal};
 use crate::{admit_client, log, too_many_requests, ROOMS_BINDING};
 use signaling_core::api::AdminCall;
 use signaling_core::config::{Namespace, RouterConfig};
@@ -35,12 +36,16 @@ pub async fn handle(
     };
     let header = req.headers().get("Authorization").ok().flatten();
     if !secret::bearer(header.as_deref()).is_some_and(|given| secret::matches(given, token)) {
-        log(
-            cfg,
-            LogEvent::new(Level::Warn, "admin_refused")
-                .field("action", call.action())
-                .field("reason", "bad_token"),
-        );
+        // Sampled like every other refusal a client can repeat at will.
+        if let Some(held_back) = state::sample_refusal(Refusal::AdminToken, glue::now_ms()) {
+            log(
+                cfg,
+                LogEvent::new(Level::Warn, "admin_refused")
+                    .field("action", call.action())
+                    .field("reason", "bad_token")
+                    .field("unlogged_before", held_back),
+            );
+        }
         // Guessing the token costs the guesser its per-client budget.
         if !admit_client(req, env, cfg).await {
             return too_many_requests(cfg, "admin");

@@ -253,7 +253,7 @@ async fn rooms_health(env: &Env) -> std::result::Result<(), String> {
 /// endpoint gets one line per isolate per window, carrying the count of
 /// those held back (the refusal counter in `/metrics` counts every one).
 fn log_rate_refusal(cfg: &signaling_core::config::RouterConfig, endpoint: &str) {
-    if let Some(held_back) = state::sample_rate_refusal(now_ms()) {
+    if let Some(held_back) = state::sample_refusal(state::Refusal::RateLimited, now_ms()) {
         log(
             cfg,
             LogEvent::new(Level::Warn, "refuse")

@@ -1,6 +1,6 @@
 //! What one router isolate keeps between requests: the parsed configuration
 //! (a configuration error is logged once per isolate), the per-client
-//! connect limiter and the sampler of its refusal lines. Both are per isolate by nature; the README says so.
+//! connect limiter and the samplers of its refusal lines. Both are per isolate by nature; the README says so.
 
 use signaling_core::config::{ConfigError, RouterConfig, Settings};
 use signaling_core::flood::ConnectLimiter;
@@ -14,11 +14,26 @@ thread_local! {
     static CONFIG: RefCell<Option<Rc<Result<RouterConfig, ConfigError>>>> = const { RefCell::new(None) };
     static LIMITER: RefCell<Option<ConnectLimiter>> = const { RefCell::new(None) };
     static RATE_REFUSALS: RefCell<Sampler> = RefCell::new(Sampler::default());
+    static ADMIN_REFUSALS: RefCell<Sampler> = RefCell::new(Sampler::default());
 }
 
-/// Whether a rate refusal may be logged now; `Some(held back)` if so.
-pub fn sample_rate_refusal(now_ms: u64) -> Option<u32> {
-    RATE_REFUSALS.with(|sampler| sampler.borrow_mut().admit(now_ms))
+/// A kind of refusal a client can repeat at will, each logged at most once
+/// per isolate per sample window.
+#[derive(Debug, Clone, Copy)]
+pub enum Refusal {
+    /// Over the per-client limit.
+    RateLimited,
+    /// The admin API with a missing or wrong token.
+    AdminToken,
+}
+
+/// Whether a refusal of this kind may be logged now; `Some(held back)` if so.
+pub fn sample_refusal(kind: Refusal, now_ms: u64) -> Option<u32> {
+    let sampler = match kind {
+        Refusal::RateLimited => &RATE_REFUSALS,
+        Refusal::AdminToken => &ADMIN_REFUSALS,
+    };
+    sampler.with(|sampler| sampler.borrow_mut().admit(now_ms))
 }
 
 /// The isolate's configuration, parsed on first use.
