@@ -13,6 +13,7 @@
 //! - [`room`]: the `GameRoom` state machine (join, relay, offline queue, leave, liveness).
 //! - [`moderation`]: what the admin API does to a live room (inspect, remove, close).
 //! - [`open`]: the open namespace, one home per peer id (join, relay across homes, inbox, leave).
+//! - [`outbox`]: a home's parcels waiting for delivery to other homes, bounded in count and bytes.
 //! - [`flood`]: per-peer and per-IP rate limits on top of `governor`, driven by an external clock.
 //! - [`query`]: the WebSocket query string of the stock client.
 //! - [`ticket`]: signed room tickets (JWT) and dev-mode room ids.
@@ -36,6 +37,7 @@ pub mod log;
 pub mod metrics;
 pub mod moderation;
 pub mod open;
+pub mod outbox;
 pub mod query;
 pub mod room;
 pub mod secret;
