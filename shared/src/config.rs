@@ -370,6 +370,15 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
             Some("open") => Namespace::Open,
             Some(_) => return Err(bad("NAMESPACE", "use 'rooms' or 'open'")),
         };
+        let ice = self.ice()?;
+        if ice.hands_out_credentials() && matches!(tickets, TicketPolicy::RoomIdIsToken) {
+            // Without a ticket key a token proves nothing, so anyone could
+            // take relay bandwidth (and, with Cloudflare, an API call) per request.
+            return Err(bad(
+                "ICE_PROVIDER",
+                "TURN credentials go to ticket holders only: set ROOM_TICKET_SECRET or ROOM_TICKET_PUBLIC_KEY, or use ICE_PROVIDER=static",
+            ));
+        }
         Ok(RouterConfig {
             namespace,
             peerjs_key,
@@ -382,7 +391,7 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
             local_dev: self.flag("LOCAL_DEV", false)?,
             demo: self.flag("DEMO", false)?,
             debug_endpoints: self.flag("DEBUG_ENDPOINTS", false)?,
-            ice: self.ice()?,
+            ice,
             metrics_token: self.text("METRICS_TOKEN"),
             admin_token: self.admin_token()?,
             internal_secret: self.internal_secret("INTERNAL_SECRET")?,
@@ -411,6 +420,14 @@ pub enum IcePolicy {
         api_token: String,
         ttl_secs: u64,
     },
+}
+
+impl IcePolicy {
+    /// Whether each answer mints fresh TURN credentials (relay bandwidth
+    /// the operator pays for), rather than passing on a fixed list.
+    pub fn hands_out_credentials(&self) -> bool {
+        !matches!(self, IcePolicy::Static(_))
+    }
 }
 
 /// The rooms Worker's configuration: the room rules and how rooms report.
@@ -638,6 +655,7 @@ mod tests {
                 "turn:127.0.0.1:3478?transport=udp, turns:t.example:5349",
             ),
             ("TURN_SECRET", "0123456789abcdef"),
+            ("ROOM_TICKET_SECRET", "0123456789abcdef0123456789abcdef"),
         ])
         .router()
         .expect("valid");
@@ -646,6 +664,33 @@ mod tests {
         );
         let dev = settings(&[]).router().expect("valid");
         assert_eq!(dev.ice, IcePolicy::Static(Vec::new()));
+    }
+
+    #[test]
+    fn turn_credentials_go_to_ticket_holders_only() {
+        let turn = [
+            ("ICE_PROVIDER", "turn-secret"),
+            ("TURN_URLS", "turn:127.0.0.1:3478"),
+            ("TURN_SECRET", "0123456789abcdef"),
+        ];
+        let cloudflare = [
+            ("ICE_PROVIDER", "cloudflare"),
+            ("CLOUDFLARE_TURN_KEY_ID", "k"),
+            ("CLOUDFLARE_TURN_API_TOKEN", "t"),
+        ];
+        for provider in [&turn[..], &cloudflare[..]] {
+            // Without a ticket key any token would do: an open relay.
+            for namespace in ["rooms", "open"] {
+                let mut pairs = provider.to_vec();
+                pairs.push(("NAMESPACE", namespace));
+                let err = settings(&pairs).router().err().expect("refused");
+                assert_eq!(err.setting, "ICE_PROVIDER");
+                assert!(err.to_string().contains("ROOM_TICKET_SECRET"), "{err}");
+            }
+            let mut signed = provider.to_vec();
+            signed.push(("ROOM_TICKET_SECRET", "0123456789abcdef0123456789abcdef"));
+            assert!(settings(&signed).router().is_ok());
+        }
     }
 
     #[test]

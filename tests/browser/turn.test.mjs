@@ -9,9 +9,12 @@ import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { launchBrowser, newPeer, start, until, decodeRemoteFrames } from './harness.mjs';
-import { startDev, freePort, httpGet, eventually } from '../e2e/lib.mjs';
+import { startDev, freePort, httpGet, eventually, backendTicket, AUDIENCE } from '../e2e/lib.mjs';
 
 const TURN_SECRET = 'coturn-shared-secret-for-tests';
+const TICKET_KEY = 'turn-test-ticket-secret-0123456789abcdef';
+/** A game backend's ticket for `room`: both the join token and the credential for /ice-servers. */
+const ticketFor = (room) => backendTicket({ room }, {}, TICKET_KEY);
 let dev;
 let devForeign;
 let turn;
@@ -37,6 +40,9 @@ before(async () => {
     `TURN_URLS:turn:127.0.0.1:${port}?transport=udp`,
     `TURN_SECRET:${secret}`,
     'ICE_TTL_SECS:600',
+    // TURN credentials go to ticket holders only.
+    `ROOM_TICKET_SECRET:${TICKET_KEY}`,
+    `TICKET_AUDIENCE:${AUDIENCE}`,
   ];
   [dev, devForeign] = await Promise.all([startDev({ vars: vars(TURN_SECRET) }), startDev({ vars: vars('another-secret-entirely-0123') })]);
   await eventually(() => turnLog.join(''), (t) => /listener opened|Total General servers|relay/i.test(t), 'turnserver listening');
@@ -50,9 +56,9 @@ after(async () => {
   devForeign?.stop();
 });
 
-/** The router's answer for `id`, as a game would fetch it before `new Peer`. */
-async function iceConfig(base, room, id) {
-  const r = await httpGet(base, `/peerjs/ice-servers?id=${id}`, { Authorization: `Bearer ${room}` });
+/** The router's answer for `id` holding `ticket`, as a game would fetch it before `new Peer`. */
+async function iceConfig(base, ticket, id) {
+  const r = await httpGet(base, `/peerjs/ice-servers?id=${id}`, { Authorization: `Bearer ${ticket}` });
   assert.equal(r.status, 200, r.text);
   return { iceServers: r.body.iceServers, iceTransportPolicy: 'relay' };
 }
@@ -70,11 +76,11 @@ const selectedCandidateType = (p, other, where = 'conns') =>
   }, [other, where]);
 
 test('relay only: two clients with credentials from /ice-servers open a DataConnection through coturn', async () => {
-  const room = `turn${Date.now()}`;
+  const ticket = ticketFor(`turn${Date.now()}`);
   const [a, b] = await Promise.all([newPeer(browser, dev.base), newPeer(browser, dev.base)]);
   const [oa, ob] = await Promise.all([
-    start(a, 'ta', room, { config: await iceConfig(dev.base, room, 'ta') }),
-    start(b, 'tb', room, { config: await iceConfig(dev.base, room, 'tb') }),
+    start(a, 'ta', ticket, { config: await iceConfig(dev.base, ticket, 'ta') }),
+    start(b, 'tb', ticket, { config: await iceConfig(dev.base, ticket, 'tb') }),
   ]);
   assert.equal(oa.open, 'ta', JSON.stringify(oa));
   assert.equal(ob.open, 'tb', JSON.stringify(ob));
@@ -87,11 +93,11 @@ test('relay only: two clients with credentials from /ice-servers open a DataConn
 });
 
 test('relay only: a media call through coturn, the callee decodes video frames', async () => {
-  const room = `turnav${Date.now()}`;
+  const ticket = ticketFor(`turnav${Date.now()}`);
   const [a, b] = await Promise.all([newPeer(browser, dev.base), newPeer(browser, dev.base)]);
   await Promise.all([
-    start(a, 'va', room, { config: await iceConfig(dev.base, room, 'va') }),
-    start(b, 'vb', room, { config: await iceConfig(dev.base, room, 'vb') }),
+    start(a, 'va', ticket, { config: await iceConfig(dev.base, ticket, 'va') }),
+    start(b, 'vb', ticket, { config: await iceConfig(dev.base, ticket, 'vb') }),
   ]);
   const startedAt = Date.now();
   await a.eval(() => {
@@ -106,12 +112,12 @@ test('relay only: a media call through coturn, the callee decodes video frames',
   await Promise.all([a.context.close(), b.context.close()]);
 });
 
-/** Two clients of `base` in a new room with the configs `configOf(id)` gives; answers what `connect` saw. */
+/** Two clients of `base` in a new room with the configs `configOf(id, ticket)` gives; answers what `connect` saw. */
 async function connectWith(base, tag, configOf) {
-  const room = `turn${tag}${Date.now()}`;
+  const ticket = ticketFor(`turn${tag}${Date.now()}`);
   const [a, b] = await Promise.all([newPeer(browser, base), newPeer(browser, base)]);
   const [ia, ib] = [`${tag}a`, `${tag}b`];
-  await Promise.all([start(a, ia, room, { config: await configOf(ia, room) }), start(b, ib, room, { config: await configOf(ib, room) })]);
+  await Promise.all([start(a, ia, ticket, { config: await configOf(ia, ticket) }), start(b, ib, ticket, { config: await configOf(ib, ticket) })]);
   // The harness gives up after 60 s; what arrives instead is the answer.
   const connected = await a.eval((other) => h.connect(other), ib);
   await Promise.all([a.context.close(), b.context.close()]);
@@ -128,7 +134,7 @@ test('relay only with a credential coturn must refuse (signed by another secret,
     return { iceServers: [{ urls: `turn:127.0.0.1:${turnPort}?transport=udp`, username, credential }], iceTransportPolicy: 'relay' };
   };
   const [foreign, old] = await Promise.all([
-    connectWith(devForeign.base, 'bad', (id, room) => iceConfig(devForeign.base, room, id)),
+    connectWith(devForeign.base, 'bad', (id, ticket) => iceConfig(devForeign.base, ticket, id)),
     connectWith(dev.base, 'old', expired),
   ]);
   assert.equal(foreign.ok, undefined, `opened with a credential signed by another secret: ${JSON.stringify(foreign)}`);
@@ -137,7 +143,7 @@ test('relay only with a credential coturn must refuse (signed by another secret,
 });
 
 test('relay only through the client helper: joinRoom fetches the credentials itself; data and video cross coturn', async () => {
-  const room = `turnhelper${Date.now()}`;
+  const ticket = ticketFor(`turnhelper${Date.now()}`);
   const pages = [];
   for (const id of ['ha', 'hb']) {
     const context = await browser.newContext();
@@ -154,7 +160,7 @@ test('relay only through the client helper: joinRoom fetches the credentials its
         on: { data: (from, d) => got.push(d), stream: (from, s) => { window.remote = s; } },
       });
       return { id: room.id, turn: room.iceServers.some((s) => String(s.urls).startsWith('turn:') && s.username?.endsWith(`:${i}`)) };
-    }, [id, room]);
+    }, [id, ticket]);
     assert.deepEqual(opened, { id, turn: true }, 'the helper got this peer\'s own TURN credential');
     pages.push({ context, page, eval: (fn, arg) => page.evaluate(fn, arg) });
   }

@@ -7,9 +7,14 @@ import { test } from '../deadlines.mjs';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
-import { BASE, httpGet, startDev, freePort, nowSecs } from './lib.mjs';
+import { BASE, AUDIENCE, backendTicket, httpGet, startDev, freePort, nowSecs } from './lib.mjs';
 
 const TURN_SECRET = 'turn-shared-secret-for-tests';
+// TURN credentials go to ticket holders only (a TURN provider without a
+// ticket key is a configuration error), so these servers verify tickets.
+const TICKET_KEY = 'ice-test-ticket-secret-0123456789abcdef';
+const TICKET_VARS = [`ROOM_TICKET_SECRET:${TICKET_KEY}`, `TICKET_AUDIENCE:${AUDIENCE}`];
+const bearer = (claims) => ({ Authorization: `Bearer ${backendTicket(claims, {}, TICKET_KEY)}` });
 
 test('local dev answers its static list (empty by default), never cached', async () => {
   const r = await httpGet(BASE, '/peerjs/ice-servers?token=room1&id=alice');
@@ -26,11 +31,12 @@ test('turn-secret: a fresh TURN REST credential for the id, bound to the token, 
       'STUN_URLS:stun:127.0.0.1:3478',
       `TURN_SECRET:${TURN_SECRET}`,
       'ICE_TTL_SECS:600',
+      ...TICKET_VARS,
     ],
   });
   try {
     const before = nowSecs();
-    const r = await httpGet(dev.base, '/peerjs/ice-servers?id=alice', { Authorization: 'Bearer room1' });
+    const r = await httpGet(dev.base, '/peerjs/ice-servers?id=alice', bearer({ room: 'room1' }));
     assert.equal(r.status, 200, r.text);
     assert.equal(r.headers.get('cache-control'), 'no-store');
     const [stun, turn] = r.body.iceServers;
@@ -46,6 +52,12 @@ test('turn-secret: a fresh TURN REST credential for the id, bound to the token, 
     assert.match(none.headers.get('www-authenticate') ?? '', /^Bearer/);
     assert.equal((await httpGet(dev.base, '/peerjs/ice-servers?token=room1&id=a%2Fb')).status, 400);
     assert.equal((await httpGet(dev.base, '/peerjs/ice-servers?token=bad%20room')).status, 403);
+    // A room id is no ticket: it proves nothing, so it gets no relay.
+    const plain = await httpGet(dev.base, '/peerjs/ice-servers?id=alice', { Authorization: 'Bearer room1' });
+    assert.equal(plain.status, 403, plain.text);
+    assert.match(plain.body.error, /not a JWT/);
+    const otherSub = await httpGet(dev.base, '/peerjs/ice-servers?id=alice', bearer({ room: 'room1', sub: 'mallory' }));
+    assert.equal(otherSub.status, 403, otherSub.text);
     assert.ok(!dev.log().includes(turn.credential), 'a TURN credential reached the log');
   } finally {
     dev.stop();
@@ -83,13 +95,14 @@ test('cloudflare: each request asks generate-ice-servers with the key and TTL, a
       'CLOUDFLARE_TURN_KEY_ID:key123',
       'CLOUDFLARE_TURN_API_TOKEN:cf-api-token',
       'ICE_TTL_SECS:900',
+      ...TICKET_VARS,
     ],
   });
   try {
-    const first = await httpGet(dev.base, '/peerjs/ice-servers?id=bob', { Authorization: 'Bearer room1' });
+    const first = await httpGet(dev.base, '/peerjs/ice-servers?id=bob', bearer({ room: 'room1' }));
     assert.equal(first.status, 200, first.text);
     assert.equal(first.body.iceServers[1].username, 'cf-user-1');
-    const second = await httpGet(dev.base, '/peerjs/ice-servers?id=bob', { Authorization: 'Bearer room1' });
+    const second = await httpGet(dev.base, '/peerjs/ice-servers?id=bob', bearer({ room: 'room1' }));
     assert.equal(second.body.iceServers[1].username, 'cf-user-2', 'nothing cached across requests');
     assert.deepEqual(calls[0], {
       method: 'POST',
@@ -98,12 +111,29 @@ test('cloudflare: each request asks generate-ice-servers with the key and TTL, a
       body: '{"ttl":900}',
     });
     failing = true;
-    const down = await httpGet(dev.base, '/peerjs/ice-servers?id=bob', { Authorization: 'Bearer room1' });
+    const down = await httpGet(dev.base, '/peerjs/ice-servers?id=bob', bearer({ room: 'room1' }));
     assert.equal(down.status, 502);
     assert.match(down.body.error, /TURN provider unavailable/);
     assert.ok(!dev.log().includes('cf-api-token'), 'the API token reached the log');
   } finally {
     dev.stop();
     standIn.close();
+  }
+});
+
+test('a TURN provider without a ticket key is a configuration error: /health names ICE_PROVIDER and says why', { starts: 1 }, async () => {
+  // Tickets off, a room id or any token would get relay credentials.
+  const dev = await startDev({
+    configs: '-c wrangler.router.toml',
+    vars: ['ICE_PROVIDER:turn-secret', 'TURN_URLS:turn:127.0.0.1:3478', `TURN_SECRET:${TURN_SECRET}`],
+  });
+  try {
+    const health = await httpGet(dev.base, '/health');
+    assert.equal(health.status, 500, health.text);
+    assert.equal(health.body.setting, 'ICE_PROVIDER');
+    assert.match(health.text, /ticket holders only/);
+    assert.notEqual((await httpGet(dev.base, '/peerjs/ice-servers?id=alice', { Authorization: 'Bearer room1' })).status, 200);
+  } finally {
+    dev.stop();
   }
 });
