@@ -25,8 +25,8 @@ use crate::metrics::{Counter, LeaveCause};
 use crate::room::{
     claims_proven_grace, close_socket, drop_frame, judge_drop, kick_notice, live_sender,
     may_replace, oldest_attached_seen, oldest_seen, refuse_id_taken, refuse_try_again,
-    too_many_closing, Cause, PeerState, PeerView, PendingLeave, Queued, RoomConfig, Target,
-    CLOSE_POLICY, CLOSE_REPLACED, CLOSE_TIMEOUT,
+    replace_socket, too_many_closing, Cause, PeerState, PeerView, PendingLeave, Queued, RoomConfig,
+    Target, CLOSE_POLICY, CLOSE_TIMEOUT,
 };
 use crate::step::{SocketOp, Step};
 use serde::{Deserialize, Serialize};
@@ -169,12 +169,7 @@ impl<'c> Home<'c> {
                 (false, true) => "ticket",
                 (false, false) => "stale",
             };
-            close_socket(
-                &mut fx,
-                holder,
-                CLOSE_REPLACED,
-                "Replaced by a newer connection for this id",
-            );
+            replace_socket(&mut fx, holder);
             fx.count(Counter::Takeover, 1);
             fx.log(
                 LogEvent::new(Level::Info, "takeover")

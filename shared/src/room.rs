@@ -402,12 +402,7 @@ impl<'c> Room<'c> {
                 return fx;
             }
             let why = if request.proven { "ticket" } else { "stale" };
-            close_socket(
-                &mut fx,
-                holder,
-                CLOSE_REPLACED,
-                "Replaced by a newer connection for this id",
-            );
+            replace_socket(&mut fx, holder);
             closed.push(holder.socket);
             fx.count(Counter::Takeover, 1);
             fx.log(
@@ -920,6 +915,27 @@ pub(crate) fn close_socket<S: Copy>(fx: &mut Step<S>, peer: &PeerView<S>, code: 
         code,
         reason: reason.to_owned(),
     });
+}
+
+/// What a socket replaced by a newer one of its id is told before its
+/// close: the stock client shows it as a `server-error` and does not
+/// reconnect by itself, and the room helper reports it in these words, so
+/// two tabs of one player do not take the id from each other for ever.
+pub const MSG_REPLACED: &str =
+    "Replaced by a newer connection for this id: this player joined from another tab or device";
+
+/// Tells `holder` it was replaced, then closes it with [`CLOSE_REPLACED`].
+pub(crate) fn replace_socket<S: Copy>(fx: &mut Step<S>, holder: &PeerView<S>) {
+    fx.op(SocketOp::Send {
+        to: Target::Peer(holder.socket),
+        text: frame::render_error(MSG_REPLACED),
+    });
+    close_socket(
+        fx,
+        holder,
+        CLOSE_REPLACED,
+        "Replaced by a newer connection for this id",
+    );
 }
 
 /// The drop of a frame from a socket the server already closed, or `None`

@@ -70,6 +70,8 @@ fn the_same_token_replaces_a_live_socket_and_another_token_is_refused() {
     let again = net.connect("alice", "tok-a");
     assert_eq!(net.types(again), ["OPEN"], "a reconnect gets OPEN");
     assert_eq!(net.socket(first).close.as_ref().map(|c| c.0), Some(4001));
+    // Told why first, so a client that is still there does not take it back.
+    assert_eq!(net.types(first), ["OPEN", "ERROR"]);
     // The replaced socket's close is not a departure: nobody is told.
     let bob = net.connect("bob", "tok-b");
     net.send(bob, &offer("alice"));

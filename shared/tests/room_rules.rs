@@ -57,6 +57,27 @@ fn a_live_id_is_taken_unless_proven_or_stale() {
 }
 
 #[test]
+fn a_replaced_socket_is_told_why_before_it_is_closed() {
+    // The same player in a second tab (a ticket with sub = id): the first
+    // tab's client must not take its id straight back, so it is told in
+    // words the helper and the stock client can show.
+    let mut h = room();
+    let first = h.join("a", false);
+    let second = h.join("a", true);
+    assert_eq!(h.types(second), ["OPEN"]);
+    assert_eq!(h.types(first), ["OPEN", "ERROR"]);
+    let error: serde_json::Value =
+        serde_json::from_str(h.sockets[first].received.last().map_or("", String::as_str))
+            .unwrap_or_default();
+    let msg = error["payload"]["msg"].as_str().unwrap_or_default();
+    assert!(msg.contains("another tab or device"), "{msg}");
+    assert_eq!(
+        h.sockets[first].close.as_ref().map(|c| c.0),
+        Some(CLOSE_REPLACED)
+    );
+}
+
+#[test]
 fn a_stale_holder_is_taken_over_without_leave() {
     let mut h = room();
     let watcher = h.join("w", false);

@@ -2,31 +2,39 @@
 // peerjs@1.5.5 in headless Chromium: the mesh it builds from the roster,
 // streams and data both ways, LEAVE as peer-left, a dropped server
 // connection it comes back from with the same id, a moderator's kick it
-// reports in plain words and does not undo, and a refusal it rejects with.
+// reports in plain words and does not undo, a refusal it rejects with, and
+// the same player in a second tab, which it does not fight for the id.
 import { test, before, after } from '../deadlines.mjs';
 import assert from 'node:assert/strict';
 import { launchBrowser, until } from './harness.mjs';
-import { startDev } from '../e2e/lib.mjs';
+import { startDev, backendTicket, sleep, AUDIENCE } from '../e2e/lib.mjs';
 
 const ADMIN_TOKEN = 'admin-token-for-the-browser-suite-0123';
+const TICKET_KEY = 'client-suite-ticket-secret-0123456789abcdef';
 let dev;
+/** With tickets: a ticket whose `sub` is the id lets a second tab take the id over. */
+let devTickets;
 let browser;
 
 before(async () => {
-  dev = await startDev({ vars: [`ADMIN_TOKEN:${ADMIN_TOKEN}`] });
+  [dev, devTickets] = await Promise.all([
+    startDev({ vars: [`ADMIN_TOKEN:${ADMIN_TOKEN}`] }),
+    startDev({ vars: [`ROOM_TICKET_SECRET:${TICKET_KEY}`, `TICKET_AUDIENCE:${AUDIENCE}`] }),
+  ]);
   browser = await launchBrowser();
-}, { starts: 1 });
+}, { starts: 2 });
 
 after(async () => {
   await browser?.close();
   dev?.stop();
+  devTickets?.stop();
 });
 
-/** A page with the stock client and the helper loaded, events recorded in `window.log`. */
-async function player() {
+/** A page of `base` with the stock client and the helper loaded, events recorded in `window.log`. */
+async function player(base = dev.base) {
   const context = await browser.newContext();
   const page = await context.newPage();
-  await page.goto(`${dev.base}/demo/harness.html`);
+  await page.goto(`${base}/demo/harness.html`);
   const p = { context, page, eval: (fn, arg) => page.evaluate(fn, arg) };
   await p.eval(async () => {
     window.helper = await import('/demo/vendor/peerjs-rooms.js');
@@ -38,6 +46,7 @@ async function player() {
       const on = {};
       for (const name of ['open', 'reconnected', 'reconnecting', 'peer-joined', 'peer-left', 'connection', 'stream', 'closed']) on[name] = record(name);
       on.error = (e) => log.push(['error', e.type, e.text]);
+      on.closed = (c) => log.push(['closed', c.reason, c.text]);
       on.data = (from, data) => (got[from] ??= []).push(data);
       try {
         window.room = await helper.joinRoom({ host: location.hostname, port: Number(location.port), path: '/', token, id, stream, on });
@@ -158,4 +167,25 @@ test('helper: a refused join rejects with the server reason in plain words', asy
   const r = await join(fifth, 'p5', room);
   assert.match(r.refused ?? '', /^The server refused: .*full/i, JSON.stringify(r));
   await Promise.all([...ps, fifth].map((p) => p.context.close()));
+});
+
+test('helper: the same player in a second tab takes the id; the first says so in plain words and does not take it back', async () => {
+  const room = `tw${Date.now()}`;
+  const ticket = backendTicket({ room, sub: 'twin' }, {}, TICKET_KEY);
+  const first = await player(devTickets.base);
+  assert.deepEqual(await join(first, 'twin', ticket), { open: 'twin' });
+  const second = await player(devTickets.base);
+  assert.deepEqual(await join(second, 'twin', ticket), { open: 'twin' });
+  assert.ok(await until(first, () => log.some((e) => e[0] === 'closed'), null, 30_000), JSON.stringify(await first.eval(() => log)));
+  const closed = await events(first, 'closed');
+  assert.deepEqual(closed.map((e) => e[1]), ['replaced'], JSON.stringify(closed));
+  assert.match(closed[0][2], /another tab or device/);
+  // Given time to come back (the helper's first retry is within 500 ms), it does not.
+  await sleep(3_000);
+  assert.deepEqual(await events(first, 'reconnecting'), []);
+  assert.deepEqual(await events(second, 'closed'), []);
+  assert.deepEqual(await events(second, 'reconnecting'), []);
+  const roster = await (await fetch(`${devTickets.base}/peerjs/peers`, { headers: { Authorization: `Bearer ${ticket}` } })).json();
+  assert.deepEqual(roster, ['twin']);
+  await Promise.all([first, second].map((p) => p.context.close()));
 });

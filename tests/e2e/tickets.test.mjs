@@ -79,6 +79,8 @@ test('a ticket whose sub is the id proves it: the new socket takes over, the old
   // hibernatable socket only when the object next hibernates (about 10 s).
   const closed = await old.closed;
   assert.equal(closed.code, 4001);
+  // Told why first: the same player joined from another tab or device.
+  assert.match(old.of('ERROR')[0]?.payload.msg ?? '', /another tab or device/, JSON.stringify(old.of('ERROR')));
   await sleep(2_500);
   assert.equal(other.of('LEAVE').length, 0);
   // Without sub, the same claim is refused.

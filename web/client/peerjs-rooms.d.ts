@@ -8,6 +8,8 @@ export interface Backoff {
   maxMs?: number;
   /** Attempts before giving up with `closed` (default 12). */
   maxAttempts?: number;
+  /** How long a connection must hold before the attempts count from 0 again (default 30000). */
+  stableMs?: number;
 }
 
 export interface RoomError {
@@ -19,7 +21,8 @@ export interface RoomError {
 }
 
 export interface Closed {
-  reason: 'left' | 'refused';
+  /** `replaced`: the same player joined from another tab or device; this one does not take the id back. */
+  reason: 'left' | 'refused' | 'replaced';
   type?: string;
   message?: string;
   text?: string;

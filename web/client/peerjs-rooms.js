@@ -9,11 +9,19 @@
 // when a peer goes, a refusal as an ERROR with a reason, and a reconnect with
 // the same id and token being taken back. No polling.
 
-const DEFAULT_BACKOFF = { initialMs: 500, maxMs: 15_000, maxAttempts: 12 };
+const DEFAULT_BACKOFF = { initialMs: 500, maxMs: 15_000, maxAttempts: 12, stableMs: 30_000 };
+
+/**
+ * The server's ERROR to a socket replaced by a newer one of the same id
+ * (the same player in another tab or device). Taking the id back would
+ * replace that newer tab in turn, for ever: this one leaves instead.
+ */
+const REPLACED = /another tab or device|replaced by a newer connection/i;
 
 /** Plain words for the stock client's error types. */
 const PLAIN_WORDS = {
   'server-error': (m) => `The server refused: ${m}`,
+  replaced: () => 'This player joined from another tab or device, so this one left the room.',
   'unavailable-id': () => 'Someone in this room already uses that name.',
   'peer-unavailable': (m) => `That player is not reachable any more (${m}).`,
   network: () => 'Lost the connection to the server.',
@@ -90,6 +98,8 @@ export class Room extends Emitter {
   #iceServers = [];
   #attempt = 0;
   #retryTimer = null;
+  /** Resets the backoff once a connection has stayed up for `stableMs`. */
+  #stableTimer = null;
   #lastError = null;
   #left = false;
   /** Connections this side started (for the glare rule). */
@@ -128,10 +138,8 @@ export class Room extends Emitter {
 
   /** Leaves the room for good: closes every connection and the Peer. */
   leave() {
-    this.#left = true;
     clearTimeout(this.#retryTimer);
-    this.peer?.destroy();
-    this.emit('closed', { reason: 'left' });
+    this.#close({ reason: 'left' });
   }
 
   async open() {
@@ -213,7 +221,12 @@ export class Room extends Emitter {
 
   async #onOpen(id) {
     const reconnected = this.#attempt > 0;
-    this.#attempt = 0;
+    // The backoff starts again only once this connection has held: a server
+    // that drops us right after each OPEN must not get a retry every 500 ms.
+    clearTimeout(this.#stableTimer);
+    this.#stableTimer = setTimeout(() => {
+      this.#attempt = 0;
+    }, this.#backoff().stableMs);
     this.#lastError = null;
     this.emit(reconnected ? 'reconnected' : 'open', id);
     // Whoever joins calls those already there; they answer.
@@ -334,19 +347,34 @@ export class Room extends Emitter {
     }
   }
 
+  #backoff() {
+    return { ...DEFAULT_BACKOFF, ...(this.#opts.reconnect ?? {}) };
+  }
+
+  #close(closed) {
+    this.#left = true;
+    clearTimeout(this.#stableTimer);
+    this.peer?.destroy();
+    this.emit('closed', closed);
+  }
+
   /** The server connection dropped (or the server refused us): retry or give up. */
   #onDisconnected() {
+    clearTimeout(this.#stableTimer);
     if (this.#left || this.peer?.destroyed) return;
     const { type = 'network', message = '' } = this.#lastError ?? {};
-    const backoff = { ...DEFAULT_BACKOFF, ...(this.#opts.reconnect ?? {}) };
-    if (!isRetryable(type, message) || this.#attempt >= backoff.maxAttempts) {
-      this.#left = true;
-      this.peer?.destroy();
-      this.emit('closed', { reason: 'refused', type, message, text: describeError(type, message) });
+    const backoff = this.#backoff();
+    if (type === 'server-error' && REPLACED.test(String(message))) {
+      this.#close({ reason: 'replaced', type: 'replaced', message, text: describeError('replaced', message) });
       return;
     }
-    // Full jitter over an exponential ceiling: a room's players do not
-    // all come back in the same instant after an outage.
+    if (!isRetryable(type, message) || this.#attempt >= backoff.maxAttempts) {
+      this.#close({ reason: 'refused', type, message, text: describeError(type, message) });
+      return;
+    }
+    // Equal jitter over an exponential ceiling: at least half the ceiling,
+    // so retries slow down as they fail, and the rest random, so a room's
+    // players do not all come back in the same instant after an outage.
     const ceiling = Math.min(backoff.maxMs, backoff.initialMs * 2 ** this.#attempt);
     const delayMs = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
     this.#attempt += 1;
