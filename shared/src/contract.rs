@@ -24,7 +24,9 @@ pub const HEADER_PEER: &str = "X-PeerJS-Peer";
 pub const HEADER_PROVEN: &str = "X-PeerJS-Proven";
 /// `open` for an upgrade into the open namespace (absent: rooms).
 pub const HEADER_NAMESPACE: &str = "X-PeerJS-Namespace";
-/// The [`crate::open::token_digest`] of an open-namespace client's token.
+/// The [`crate::open::token_digest`] of an open-namespace client's token;
+/// in a room's upgrade, the [`crate::ticket::RoomGrant::holder`] of its
+/// ticket (absent without signed tickets).
 pub const HEADER_TOKEN_DIGEST: &str = "X-PeerJS-Token-Digest";
 
 /// An admin removal's block, in seconds (see `moderation.rs`). Signed only
@@ -148,6 +150,8 @@ pub struct Admission {
     pub room: String,
     pub peer: Option<String>,
     pub proven: bool,
+    /// The digest naming the ticket that admitted the peer, if any.
+    pub ticket: Option<String>,
 }
 
 /// Why the rooms Worker refused an internal request.
@@ -193,7 +197,7 @@ pub fn read_open(header: impl Fn(&str) -> Option<String>) -> Result<OpenAdmissio
         .filter(|p| crate::ids::is_valid_peer_id(p))
         .ok_or(ContractError::BadPeer)?;
     let token_digest = header(HEADER_TOKEN_DIGEST)
-        .filter(|d| d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit()))
+        .filter(|d| is_digest(d))
         .ok_or(ContractError::BadTokenDigest)?;
     let proven = header(HEADER_PROVEN).as_deref() == Some("1");
     Ok(OpenAdmission {
@@ -237,7 +241,22 @@ pub fn read(
         None => None,
     };
     let proven = header(HEADER_PROVEN).as_deref() == Some("1");
-    Ok(Admission { room, peer, proven })
+    let ticket = match header(HEADER_TOKEN_DIGEST) {
+        Some(d) if is_digest(&d) => Some(d),
+        Some(_) => return Err(ContractError::BadTokenDigest),
+        None => None,
+    };
+    Ok(Admission {
+        room,
+        peer,
+        proven,
+        ticket,
+    })
+}
+
+/// A SHA-256 digest in hex, as [`crate::secret::sha256_hex`] writes it.
+fn is_digest(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]
@@ -270,7 +289,8 @@ mod tests {
             Admission {
                 room: "r1".into(),
                 peer: Some("alice".into()),
-                proven: true
+                proven: true,
+                ticket: None
             }
         );
     }

@@ -178,9 +178,12 @@ impl Room<'_> {
             });
         }
         fx.count(Counter::Leave(LeaveCause::Removed), 1);
+        // The ticket it joined with is blocked too: with tickets that name
+        // no id, the same player could otherwise come straight back as another.
+        let ticket = targets.iter().find_map(|t| t.state.token_digest.clone());
         let blocked_until_ms = block_secs.map(|secs| {
             let until_ms = now_ms + secs.min(MAX_BLOCK_SECS) * 1000;
-            add_block(meta, id, until_ms);
+            add_block(meta, id, ticket, until_ms);
             until_ms
         });
         let mut event = LogEvent::new(Level::Warn, "removed")
@@ -255,12 +258,20 @@ impl Room<'_> {
     }
 }
 
-/// When a block on `id` ends, if one is in force at `now_ms`.
-pub(crate) fn blocked_until(meta: &RoomMeta, id: &str, now_ms: u64) -> Option<u64> {
+/// When a block on `id`, or on the `ticket` it joins with, ends, if one is
+/// in force at `now_ms`.
+pub(crate) fn blocked_until(
+    meta: &RoomMeta,
+    id: &str,
+    ticket: Option<&str>,
+    now_ms: u64,
+) -> Option<u64> {
     meta.blocks
         .iter()
-        .find(|b| b.id == id && b.until_ms > now_ms)
+        .filter(|b| b.until_ms > now_ms)
+        .filter(|b| b.id == id || (ticket.is_some() && b.ticket.as_deref() == ticket))
         .map(|b| b.until_ms)
+        .max()
 }
 
 /// Refuses a join of a blocked id, saying when it may come back.
@@ -287,9 +298,9 @@ pub(crate) fn forget_ended_blocks(meta: &mut RoomMeta, now_ms: u64) -> bool {
     meta.blocks.len() != before
 }
 
-/// Blocks `id` until `until_ms` (a later block of the same id replaces it),
-/// keeping at most [`MAX_BLOCKS_PER_ROOM`].
-fn add_block(meta: &mut RoomMeta, id: &str, until_ms: u64) {
+/// Blocks `id` and its `ticket` until `until_ms` (a later block of the same
+/// id replaces it), keeping at most [`MAX_BLOCKS_PER_ROOM`].
+fn add_block(meta: &mut RoomMeta, id: &str, ticket: Option<String>, until_ms: u64) {
     meta.blocks.retain(|b| b.id != id);
     if meta.blocks.len() >= MAX_BLOCKS_PER_ROOM {
         if let Some(soonest) = meta
@@ -304,6 +315,7 @@ fn add_block(meta: &mut RoomMeta, id: &str, until_ms: u64) {
     }
     meta.blocks.push(Block {
         id: id.to_owned(),
+        ticket,
         until_ms,
     });
 }

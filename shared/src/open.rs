@@ -41,10 +41,7 @@ const CORRESPONDENT_REFRESH_MS: u64 = CORRESPONDENT_TTL_MS / 4;
 /// The digest of a client's token, as the router sends it and the
 /// attachment keeps it: the token itself is never stored.
 pub fn token_digest(token: &str) -> String {
-    hmac_sha256::Hash::hash(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::secret::sha256_hex(token)
 }
 
 /// One frame on its way to another id's home.

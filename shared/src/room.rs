@@ -321,6 +321,10 @@ pub struct RoomMeta {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Block {
     pub id: String,
+    /// The ticket the removed peer joined with (see [`JoinRequest::ticket`]):
+    /// another id with the same ticket is refused too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
     pub until_ms: u64,
 }
 
@@ -351,6 +355,9 @@ pub struct JoinRequest {
     pub id: String,
     /// A ticket with `sub == id` proved the identity.
     pub proven: bool,
+    /// Which ticket admitted this peer ([`crate::ticket::RoomGrant::holder`]):
+    /// a block covers it as well as the id. `None` without signed tickets.
+    pub ticket: Option<String>,
 }
 
 /// The room rules, parameterised by configuration.
@@ -379,7 +386,9 @@ impl<'c> Room<'c> {
             refuse_try_again(&mut fx, &request.id, msg);
             return fx;
         }
-        if let Some(until_ms) = crate::moderation::blocked_until(meta, &request.id, now_ms) {
+        if let Some(until_ms) =
+            crate::moderation::blocked_until(meta, &request.id, request.ticket.as_deref(), now_ms)
+        {
             crate::moderation::refuse_blocked(&mut fx, &request.id, until_ms, now_ms);
             return fx;
         }
@@ -449,7 +458,7 @@ impl<'c> Room<'c> {
                 joined_ms: now_ms,
                 seen_ms: now_ms,
                 closing: false,
-                token_digest: None,
+                token_digest: request.ticket.clone(),
             },
         });
         fx.op(SocketOp::Send {

@@ -3,7 +3,9 @@
 //! `==` on strings stops at the first differing byte, so its timing tells a
 //! prober how much of a guess was right. Both sides are hashed first (the
 //! comparison then takes the same time whatever their lengths) and the
-//! digests are compared without an early exit.
+//! digests are compared without an early exit. Also the one digest that
+//! stands for a secret where it must be remembered (a client's token, a
+//! ticket): the secret itself is never stored.
 
 /// True when `given` is `expected`, in time independent of where they differ.
 pub fn matches(given: &str, expected: &str) -> bool {
@@ -13,6 +15,14 @@ pub fn matches(given: &str, expected: &str) -> bool {
         .zip(b.iter())
         .fold(0u8, |acc, (x, y)| acc | (x ^ y))
         == 0
+}
+
+/// SHA-256 of `secret`, in lowercase hex.
+pub fn sha256_hex(secret: &str) -> String {
+    hmac_sha256::Hash::hash(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The bearer token of an `Authorization` header value, if it has one.

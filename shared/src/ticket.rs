@@ -63,6 +63,19 @@ pub struct RoomGrant {
     pub room: String,
     /// The ticket named this peer id in `sub`: the bearer owns the id.
     pub proves_id: bool,
+    /// A digest naming the ticket itself: its `jti` when it has one (a
+    /// backend's one ticket per player session), else the whole ticket. A
+    /// moderator's block covers it, so a ticket that names no id cannot
+    /// bring a removed player straight back under another id. `None` when
+    /// tickets are off (a room id is shared by the whole room).
+    pub holder: Option<String>,
+}
+
+/// What a verified token says.
+struct Verified {
+    room: String,
+    sub: Option<String>,
+    holder: Option<String>,
 }
 
 /// Why a token was refused; the text is what the stock client shows.
@@ -114,7 +127,7 @@ pub struct RoomClaims {
 impl TicketPolicy {
     /// Decides which room `token` admits peer `id` to, at `now_secs`.
     pub fn admit(&self, token: &str, id: &str, now_secs: u64) -> Result<RoomGrant, TicketError> {
-        let (room, sub) = self.verify(token, now_secs)?;
+        let Verified { room, sub, holder } = self.verify(token, now_secs)?;
         let require_sub = matches!(self, TicketPolicy::Signed { limits, .. } if limits.require_sub);
         let proves_id = match sub.as_deref() {
             None if require_sub => return Err(TicketError::SubjectRequired),
@@ -122,13 +135,17 @@ impl TicketPolicy {
             Some(sub) if sub == id => true,
             Some(_) => return Err(TicketError::SubjectMismatch),
         };
-        Ok(RoomGrant { room, proves_id })
+        Ok(RoomGrant {
+            room,
+            proves_id,
+            holder,
+        })
     }
 
     /// The room a token names, for reading that room's roster. `sub` is not
     /// checked here: reading the roster claims no identity.
     pub fn room_of(&self, token: &str, now_secs: u64) -> Result<String, TicketError> {
-        self.verify(token, now_secs).map(|(room, _)| room)
+        self.verify(token, now_secs).map(|v| v.room)
     }
 
     /// The open namespace: does `token` prove that its bearer owns `id`?
@@ -146,20 +163,32 @@ impl TicketPolicy {
         }
     }
 
-    /// Verifies the token; returns the room and the optional `sub`.
-    fn verify(&self, token: &str, now_secs: u64) -> Result<(String, Option<String>), TicketError> {
+    /// Verifies the token: its room, its `sub` and the ticket's digest.
+    fn verify(&self, token: &str, now_secs: u64) -> Result<Verified, TicketError> {
         if !self.is_signed() {
             if !crate::ids::is_valid_room_id(token) {
                 return Err(TicketError::BadRoomId);
             }
-            return Ok((token.to_owned(), None));
+            return Ok(Verified {
+                room: token.to_owned(),
+                sub: None,
+                holder: None,
+            });
         }
         let claims = self.verify_signed(token, now_secs)?;
         let room = claims.custom.room.ok_or(TicketError::MissingRoom)?;
         if !crate::ids::is_valid_room_id(&room) {
             return Err(TicketError::BadRoomClaim);
         }
-        Ok((room, claims.subject))
+        let holder = match &claims.jwt_id {
+            Some(jti) => crate::secret::sha256_hex(&format!("jti:{jti}")),
+            None => crate::secret::sha256_hex(&format!("ticket:{token}")),
+        };
+        Ok(Verified {
+            room,
+            sub: claims.subject,
+            holder: Some(holder),
+        })
     }
 
     /// Checks a signed ticket's signature, algorithm, times, issuer and
@@ -242,6 +271,7 @@ pub struct TicketClaims {
     pub iat_secs: Option<u64>,
     pub iss: Option<String>,
     pub aud: Option<String>,
+    pub jti: Option<String>,
 }
 
 /// Signs an HS256 ticket, for the `mint-ticket` tool and tests.
@@ -265,7 +295,7 @@ fn to_jwt_claims(c: &TicketClaims) -> JWTClaims<RoomClaims> {
         invalid_before: c.nbf_secs.map(UnixTimeStamp::from_secs),
         audiences: c.aud.clone().map(Audiences::AsString),
         issuer: c.iss.clone(),
-        jwt_id: None,
+        jwt_id: c.jti.clone(),
         subject: c.sub.clone(),
         nonce: None,
         custom: RoomClaims {
@@ -305,13 +335,39 @@ mod tests {
     }
 
     #[test]
+    fn a_grant_names_its_ticket_by_jti_or_else_by_the_whole_ticket() {
+        let p = hs_policy();
+        let holder = |c: &TicketClaims| p.admit(&mint(c), "a", NOW).map(|g| g.holder);
+        let session = TicketClaims {
+            jti: Some("session-7".into()),
+            ..claims("r")
+        };
+        let reissued = TicketClaims {
+            iat_secs: Some(NOW - 1),
+            ..session.clone()
+        };
+        // One jti, one holder, however often the backend re-signs it.
+        assert_eq!(holder(&session), holder(&reissued));
+        assert!(holder(&session).is_ok_and(|h| h.is_some()));
+        // Without a jti, each ticket is its own holder.
+        let plain = claims("r");
+        let other = TicketClaims {
+            iat_secs: Some(NOW - 1),
+            ..claims("r")
+        };
+        assert_ne!(holder(&plain), holder(&other));
+        assert_ne!(holder(&plain), holder(&session));
+    }
+
+    #[test]
     fn dev_mode_uses_the_token_as_the_room() {
         let p = TicketPolicy::RoomIdIsToken;
         assert_eq!(
             p.admit("room1", "a", NOW),
             Ok(RoomGrant {
                 room: "room1".into(),
-                proves_id: false
+                proves_id: false,
+                holder: None
             })
         );
         assert_eq!(p.admit("bad room", "a", NOW), Err(TicketError::BadRoomId));

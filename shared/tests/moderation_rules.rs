@@ -122,6 +122,37 @@ fn a_block_refuses_the_rejoin_with_the_time_left_then_ends_and_leaves_nothing_st
 }
 
 #[test]
+fn a_block_covers_the_ticket_so_the_player_cannot_come_back_under_another_id() {
+    let mut h = room();
+    let watcher = h.join_with_ticket("w", false, Some("ticket-w"));
+    let _b = h.join_with_ticket("b", false, Some("ticket-b"));
+    h.remove("b", Some(30)).expect("b is in the room");
+    // The same ticket (it names no id) under another id: still removed.
+    let disguised = h.join_with_ticket("b2", false, Some("ticket-b"));
+    assert_eq!(h.types(disguised), ["ERROR"]);
+    assert!(
+        h.sockets[disguised].received[0].contains("rejoin in 30 s"),
+        "{:?}",
+        h.sockets[disguised].received
+    );
+    // Another player's ticket, and the watcher, are not affected.
+    let other = h.join_with_ticket("c", false, Some("ticket-c"));
+    assert_eq!(h.types(other), ["OPEN"]);
+    assert!(h.sockets[watcher].open);
+    // Without signed tickets nothing but the id is known: another id gets in.
+    let mut dev = room();
+    let _x = dev.join("x", false);
+    dev.remove("x", Some(30));
+    let y = dev.join("y", false);
+    assert_eq!(dev.types(y), ["OPEN"]);
+    // Once the block ends, the ticket works again.
+    h.advance(30_001);
+    h.heartbeat(watcher);
+    let back = h.join_with_ticket("b2", false, Some("ticket-b"));
+    assert_eq!(h.types(back), ["OPEN"]);
+}
+
+#[test]
 fn a_block_alone_keeps_the_record_until_it_ends() {
     let mut h = room();
     let b = h.join("b", false);

@@ -4,7 +4,7 @@
 // with an ADMIN_TOKEN; the shared plain server has none.
 import { test, before, after } from '../deadlines.mjs';
 import assert from 'node:assert/strict';
-import { BASE, connect, join, httpGet, httpRequest, startDev, eventually, unique, logEvents, sleep } from './lib.mjs';
+import { BASE, AUDIENCE, backendTicket, connect, join, httpGet, httpRequest, startDev, eventually, unique, logEvents, sleep } from './lib.mjs';
 
 const TOKEN = 'admin-token-for-the-e2e-tests-0123';
 const auth = { Authorization: `Bearer ${TOKEN}` };
@@ -142,6 +142,41 @@ test('kick: the peer sees the reason and 4003, the others LEAVE at once, a block
   assert.equal((await kick(room, 'nobody')).status, 404, 'a peer not in the room');
   a.close();
   carolAgain.close();
+});
+
+test('a block covers the ticket: the removed player cannot come back under another id with it', { starts: 1 }, async () => {
+  // Tickets that name no id (TICKET_REQUIRE_SUB off, the default).
+  const key = 'admin-suite-ticket-secret-0123456789abcdef';
+  const signed = await startDev({ vars: [`ADMIN_TOKEN:${TOKEN}`, `ROOM_TICKET_SECRET:${key}`, `TICKET_AUDIENCE:${AUDIENCE}`] });
+  try {
+    const room = unique('adt');
+    const ticket = (claims = {}) => backendTicket({ room, ...claims }, {}, key);
+    const [bobs, bobsSession] = [ticket(), ticket({ jti: 'session-bob' })];
+    const a = await join(signed.base, 'alice', ticket());
+    const b = await join(signed.base, 'bob', bobs);
+    const c = await join(signed.base, 'carl', bobsSession);
+    for (const id of ['bob', 'carl']) {
+      const r = await httpRequest(signed.base, `/admin/rooms/${room}/peers/${id}/kick?block=60`, { method: 'POST', headers: auth });
+      assert.equal(r.status, 200, r.text);
+    }
+    await b.next('ERROR');
+    await c.next('ERROR');
+    // The same ticket under another id: refused, with the time left.
+    const disguised = await connect(signed.base, { id: 'bobby', token: bobs });
+    assert.match((await disguised.next('ERROR')).payload.msg, /you may rejoin in \d+ s/);
+    assert.equal((await disguised.closed).code, 4003);
+    // A ticket re-signed for the same session (same jti): refused too.
+    const resigned = await connect(signed.base, { id: 'carla', token: ticket({ jti: 'session-bob' }) });
+    assert.match((await resigned.next('ERROR')).payload.msg, /you may rejoin in \d+ s/);
+    // Anyone else's ticket still gets in.
+    const dora = await join(signed.base, 'dora', ticket());
+    const inspected = await httpRequest(signed.base, `/admin/rooms/${room}`, { headers: auth });
+    assert.deepEqual(inspected.body.peers.map((p) => p.id).sort(), ['alice', 'dora']);
+    a.close();
+    dora.close();
+  } finally {
+    signed.stop();
+  }
 });
 
 test('a kick racing a reconnect: the id ends up out of the room either way', async () => {

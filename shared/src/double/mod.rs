@@ -85,6 +85,11 @@ impl Harness {
 
     /// A new socket joins as `id`; returns its index.
     pub fn join(&mut self, id: &str, proven: bool) -> usize {
+        self.join_with_ticket(id, proven, None)
+    }
+
+    /// A join admitted by the ticket `ticket` (see `JoinRequest::ticket`).
+    pub fn join_with_ticket(&mut self, id: &str, proven: bool, ticket: Option<&str>) -> usize {
         let index = self.sockets.len();
         self.sockets.push(Socket {
             state: None,
@@ -101,6 +106,7 @@ impl Harness {
             JoinRequest {
                 id: id.to_owned(),
                 proven,
+                ticket: ticket.map(str::to_owned),
             },
             self.now,
         );

@@ -2,7 +2,7 @@
 //! should, for tests and for checking a backend's own tickets against ours.
 //!
 //! ```text
-//! ROOM_TICKET_SECRET=... cargo run -q -p tools --bin mint-ticket -- --room r1 [--sub alice] [--ttl 300] [--iss X] [--aud Y]
+//! ROOM_TICKET_SECRET=... cargo run -q -p tools --bin mint-ticket -- --room r1 [--sub alice] [--ttl 300] [--iss X] [--aud Y] [--jti Z]
 //! ROOM_TICKET_SECRET=... cargo run -q -p tools --bin mint-ticket -- --sub alice   # open namespace
 //! ```
 //! Prints the token on stdout. The secret comes from the environment only,
@@ -12,7 +12,7 @@ use signaling_core::ticket::{mint_hs256, TicketClaims};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-const USAGE: &str = "usage: ROOM_TICKET_SECRET=... mint-ticket (--room ROOM [--sub PEER_ID] | --sub PEER_ID) [--ttl SECONDS] [--iss ISSUER] [--aud AUDIENCE]";
+const USAGE: &str = "usage: ROOM_TICKET_SECRET=... mint-ticket (--room ROOM [--sub PEER_ID] | --sub PEER_ID) [--ttl SECONDS] [--iss ISSUER] [--aud AUDIENCE] [--jti SESSION_ID]";
 
 fn main() -> ExitCode {
     match run() {
@@ -50,6 +50,7 @@ fn run() -> Result<String, String> {
             "--sub" => claims.sub = Some(value),
             "--iss" => claims.iss = Some(value),
             "--aud" => claims.aud = Some(value),
+            "--jti" => claims.jti = Some(value),
             "--ttl" => {
                 let ttl: u64 = value
                     .parse()

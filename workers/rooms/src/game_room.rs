@@ -211,6 +211,7 @@ impl GameRoom {
         let request = JoinRequest {
             id,
             proven: admission.proven,
+            ticket: admission.ticket,
         };
         let joiner = Some(&pair.server);
         self.run(

@@ -347,14 +347,28 @@ async fn demo(env: &Env, req: &Request, file: &str) -> Result<Response> {
 }
 
 /// An internal request about `room`; with `peer`, an upgrade for that peer id.
-fn internal_request(path: &str, room: &str, peer: Option<(&str, bool)>) -> Result<Request> {
+fn internal_request(path: &str, room: &str, peer: Option<Joiner<'_>>) -> Result<Request> {
     let mut headers = vec![(contract::HEADER_ROOM, room)];
-    if let Some((id, proven)) = peer {
+    if let Some(joiner) = peer {
         headers.push(("Upgrade", "websocket"));
-        headers.push((contract::HEADER_PEER, id));
-        headers.push((contract::HEADER_PROVEN, if proven { "1" } else { "0" }));
+        headers.push((contract::HEADER_PEER, joiner.id));
+        headers.push((
+            contract::HEADER_PROVEN,
+            if joiner.proven { "1" } else { "0" },
+        ));
+        if let Some(ticket) = joiner.ticket {
+            headers.push((contract::HEADER_TOKEN_DIGEST, ticket));
+        }
     }
     http::internal_request(Method::Get, path, &headers, None)
+}
+
+/// The peer of a room's upgrade, as its ticket admitted it.
+struct Joiner<'a> {
+    id: &'a str,
+    proven: bool,
+    /// [`signaling_core::ticket::RoomGrant::holder`]: what a block covers besides the id.
+    ticket: Option<&'a str>,
 }
 
 /// `GET /debug/rooms/{room}`: the room's wake counters, for local tests.
@@ -396,7 +410,11 @@ fn rooms_admission(
     internal_request(
         contract::PATH_CONNECT,
         &grant.room,
-        Some((&peer.id, grant.proves_id)),
+        Some(Joiner {
+            id: &peer.id,
+            proven: grant.proves_id,
+            ticket: grant.holder.as_deref(),
+        }),
     )
     .map(Ok)
 }
