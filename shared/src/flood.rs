@@ -12,9 +12,12 @@
 
 use governor::clock::Clock;
 use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
 use governor::state::keyed::HashMapStateStore;
+use governor::state::StateStore;
 use governor::{Quota, RateLimiter};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::hash::Hash;
 use std::num::NonZeroU32;
 use std::rc::Rc;
@@ -254,24 +257,14 @@ impl PeerFloodGuard {
 /// them forgives nothing), then the least recently seen eighth, so an
 /// address that is out of budget stays so however many others come.
 ///
-/// GCRA written out (a "theoretical arrival time" per key) rather than
-/// `governor` plus an LRU crate: governor's keyed store cannot evict one key,
-/// and the pair cost the router about 4 KiB of gzipped wasm.
+/// The arithmetic is governor's GCRA; the table is ours ([`ClientTable`]),
+/// since governor's own keyed stores cannot evict one key.
 pub struct ConnectLimiter {
-    /// Microseconds between two connects at the steady rate; 0 = no limit.
-    interval_us: u64,
-    /// How far ahead of now a client's arrival time may run (the burst).
-    tolerance_us: u64,
-    clients: std::collections::HashMap<String, Budget>,
-    calls: u64,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Budget {
-    /// When the client's budget is full again, in microseconds.
-    tat_us: u64,
-    /// The limiter's call count when this client last called: recency.
-    seen: u64,
+    clock: ExternalClock,
+    /// The limiter's table, shared to count it.
+    clients: Rc<RefCell<HashMap<String, Client>>>,
+    /// `None` when the limit is off (`per_minute` of 0).
+    limiter: Option<RateLimiter<String, ClientTable, ExternalClock, NoOpMiddleware<Duration>>>,
 }
 
 /// Most distinct clients one isolate remembers.
@@ -280,58 +273,35 @@ pub const MAX_TRACKED_IPS: usize = 10_000;
 impl ConnectLimiter {
     /// `per_minute` of 0 disables the limit; `burst` of 0 means "same as per_minute".
     pub fn new(per_minute: u32, burst: u32) -> Self {
-        let interval_us = if per_minute == 0 {
-            0
-        } else {
-            60_000_000 / u64::from(per_minute)
-        };
-        let burst = if burst == 0 { per_minute } else { burst };
+        let clock = ExternalClock::default();
+        let table = ClientTable::new(clock.clone());
+        let clients = Rc::clone(&table.clients);
+        let limiter = NonZeroU32::new(per_minute).map(|rate| {
+            let burst = NonZeroU32::new(burst).unwrap_or(rate);
+            let quota = Quota::per_minute(rate).allow_burst(burst);
+            // Created at the clock's zero, so governor's stored times are
+            // plain times since the epoch, which the table compares with now.
+            RateLimiter::new(quota, table, clock.clone())
+        });
         ConnectLimiter {
-            interval_us,
-            tolerance_us: interval_us * u64::from(burst.saturating_sub(1)),
-            clients: std::collections::HashMap::new(),
-            calls: 0,
+            clock,
+            clients,
+            limiter,
         }
     }
 
     /// True when the client `key` may connect now.
     pub fn allow(&mut self, key: &str, now_ms: u64) -> bool {
-        if self.interval_us == 0 {
+        let Some(limiter) = &self.limiter else {
             return true;
-        }
-        let now_us = now_ms * 1_000;
-        if !self.clients.contains_key(key) && self.clients.len() >= MAX_TRACKED_IPS {
-            self.make_room(now_us);
-        }
-        self.calls += 1;
-        let budget = self.clients.entry(key.to_owned()).or_insert(Budget {
-            tat_us: now_us,
-            seen: 0,
-        });
-        budget.seen = self.calls;
-        let tat = budget.tat_us.max(now_us);
-        if tat - now_us > self.tolerance_us {
-            return false;
-        }
-        budget.tat_us = tat + self.interval_us;
-        true
-    }
-
-    fn make_room(&mut self, now_us: u64) {
-        self.clients.retain(|_, b| b.tat_us > now_us);
-        if self.clients.len() < MAX_TRACKED_IPS {
-            return;
-        }
-        let mut seen: Vec<u64> = self.clients.values().map(|b| b.seen).collect();
-        let eighth = seen.len() / 8;
-        let (_, cutoff, _) = seen.select_nth_unstable(eighth);
-        let cutoff = *cutoff;
-        self.clients.retain(|_, b| b.seen > cutoff);
+        };
+        self.clock.set_ms(now_ms);
+        limiter.check_key(&key.to_owned()).is_ok()
     }
 
     /// How many clients the table holds now.
     pub fn tracked(&self) -> usize {
-        self.clients.len()
+        self.clients.borrow().len()
     }
 
     /// Seconds until `ip` may try again, for `Retry-After` (at least 1).
@@ -340,6 +310,75 @@ impl ConnectLimiter {
             1
         } else {
             (60 / u64::from(per_minute)).max(1)
+        }
+    }
+}
+
+/// governor's state (a client's theoretical arrival time) for at most
+/// [`MAX_TRACKED_IPS`] clients, with when each last called.
+pub struct ClientTable {
+    clock: ExternalClock,
+    clients: Rc<RefCell<HashMap<String, Client>>>,
+    calls: Cell<u64>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Client {
+    /// When the client's budget is full again (governor's state).
+    tat: Nanos,
+    /// The table's call count when this client last called: recency.
+    seen: u64,
+}
+
+impl ClientTable {
+    fn new(clock: ExternalClock) -> Self {
+        ClientTable {
+            clock,
+            clients: Rc::new(RefCell::new(HashMap::new())),
+            calls: Cell::new(0),
+        }
+    }
+
+    /// Forgets the clients whose budget has refilled, then, if the table is
+    /// still full, the least recently seen eighth.
+    fn make_room(clients: &mut HashMap<String, Client>, now: Nanos) {
+        clients.retain(|_, c| c.tat > now);
+        if clients.len() < MAX_TRACKED_IPS {
+            return;
+        }
+        let mut seen: Vec<u64> = clients.values().map(|c| c.seen).collect();
+        let eighth = seen.len() / 8;
+        let (_, cutoff, _) = seen.select_nth_unstable(eighth);
+        let cutoff = *cutoff;
+        clients.retain(|_, c| c.seen > cutoff);
+    }
+}
+
+impl StateStore for ClientTable {
+    type Key = String;
+
+    fn measure_and_replace<T, F, E>(&self, key: &String, f: F) -> Result<T, E>
+    where
+        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+    {
+        let mut clients = self.clients.borrow_mut();
+        if !clients.contains_key(key) && clients.len() >= MAX_TRACKED_IPS {
+            Self::make_room(&mut clients, Nanos::from(self.clock.now()));
+        }
+        let seen = self.calls.get() + 1;
+        self.calls.set(seen);
+        let outcome = f(clients.get(key).map(|c| c.tat));
+        match outcome {
+            Ok((allowed, tat)) => {
+                clients.insert(key.clone(), Client { tat, seen });
+                Ok(allowed)
+            }
+            Err(refused) => {
+                if let Some(client) = clients.get_mut(key) {
+                    client.seen = seen;
+                }
+                Err(refused)
+            }
         }
     }
 }
