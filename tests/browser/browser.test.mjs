@@ -183,6 +183,42 @@ test('11. after 15 s idle (room evicted), a new peer joins and connects to every
   for (const q of mesh) await q.context.close().catch(() => {});
 });
 
+test('glare: two stock clients that connect() and call() each other at the same moment end with two of each, all working', async () => {
+  // PeerJS does not resolve glare: each side's connect() and call() is its
+  // own connection (its own connectionId), so the pair holds two
+  // DataConnections and, when both answer, two MediaConnections. Never none.
+  const room = `glare${Date.now()}`;
+  const [a, b] = [await newPeer(), await newPeer()];
+  await start(a, 'ga', room);
+  await start(b, 'gb', room);
+  const setUp = (p) => p.eval(() => {
+    window.glare = { data: [], calls: [], got: [], streams: 0 };
+    peer.on('connection', (c) => { glare.data.push(c); c.on('data', (d) => glare.got.push(d)); });
+    peer.on('call', (call) => { glare.calls.push(call); call.on('stream', () => { glare.streams += 1; }); });
+  });
+  await Promise.all([setUp(a), setUp(b)]);
+  const dial = (p, other) => p.eval((o) => {
+    const c = peer.connect(o, { reliable: true });
+    c.on('data', (d) => glare.got.push(d));
+    const call = peer.call(o, window.stream);
+    call.on('stream', () => { glare.streams += 1; });
+    glare.data.push(c);
+    glare.calls.push(call);
+  }, other);
+  await Promise.all([dial(a, 'gb'), dial(b, 'ga')]);
+  const settled = (p) => until(p, () => glare.data.filter((c) => c.open).length === 2 && glare.streams === 2, null, 60_000);
+  const [okA, okB] = await Promise.all([settled(a), settled(b)]);
+  const seen = (p) => p.eval(() => ({ open: glare.data.filter((c) => c.open).length, ids: new Set(glare.data.map((c) => c.connectionId)).size, streams: glare.streams }));
+  const [sa, sb] = [await seen(a), await seen(b)];
+  console.log(`glare, stock client: ga ${JSON.stringify(sa)}, gb ${JSON.stringify(sb)}`);
+  assert.ok(okA && okB, `ga ${JSON.stringify(sa)}, gb ${JSON.stringify(sb)}`);
+  assert.deepEqual([sa, sb], [{ open: 2, ids: 2, streams: 2 }, { open: 2, ids: 2, streams: 2 }]);
+  // Both DataConnections carry data: an app that keeps either one works.
+  await a.eval(() => glare.data.forEach((c, i) => c.send(`from-ga-${i}`)));
+  assert.ok(await until(b, () => glare.got.length === 2), JSON.stringify(await b.eval(() => glare.got)));
+  await Promise.all([a.context.close(), b.context.close()]);
+});
+
 test('demo page: two tabs in a call show each other, the roster and no error (screenshot for the README)', async () => {
   const room = `demo${Date.now()}`;
   const tabs = [];

@@ -189,3 +189,66 @@ test('helper: the same player in a second tab takes the id; the first says so in
   assert.deepEqual(roster, ['twin']);
   await Promise.all([first, second].map((p) => p.context.close()));
 });
+
+test('helper: two players whose roster reads return together both dial; the glare rule leaves one connection of each kind', async () => {
+  // Each helper's roster read is held until both are waiting, then both are
+  // released at once, so both connect() and call() the other at about the
+  // same moment: with the stock client alone that is two DataConnections and
+  // two calls (browser.test.mjs). Whether both really dial depends on whose
+  // OFFER arrives first, so the pair is tried until both did (at most 6
+  // times); every try must end with one shared connection.
+  const join2 = (p, id, room) => p.eval(async ([i, r]) => {
+    const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
+    window.got = [];
+    window.left = [];
+    window.waiting = false;
+    window.release = false;
+    // Counts the DataConnections this side starts.
+    window.dialed = 0;
+    class CountingPeer extends Peer {
+      connect(...args) {
+        window.dialed += 1;
+        return super.connect(...args);
+      }
+    }
+    const heldRoster = async (url, init) => {
+      if (!String(url).endsWith('/peers')) return fetch(url, init);
+      for (;;) {
+        const res = await fetch(url, init);
+        if ((await res.clone().json()).length >= 2) {
+          window.waiting = true;
+          while (!window.release) await new Promise((resolve) => setTimeout(resolve, 2));
+          return res;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    };
+    window.room = await helper.joinRoom({
+      host: location.hostname, port: Number(location.port), path: '/', token: r, id: i, stream, fetch: heldRoster, Peer: CountingPeer,
+      on: { data: (from, d) => got.push(d), 'peer-left': (who) => left.push(who) },
+    });
+    return room.id;
+  }, [id, room]);
+  const tries = [];
+  for (let attempt = 0; attempt < 6; attempt += 1) {
+    const room = `hg${attempt}${Date.now()}`;
+    const [a, b] = [await player(), await player()];
+    assert.deepEqual(await Promise.all([join2(a, 'gx', room), join2(b, 'gy', room)]), ['gx', 'gy']);
+    assert.ok(await until(a, () => waiting) && await until(b, () => waiting), 'a roster read never listed both');
+    await Promise.all([a.eval(() => { window.release = true; }), b.eval(() => { window.release = true; })]);
+    const linkedTo = (p, other) => until(p, (o) => !!room.peers.get(o)?.data?.open && !!room.peers.get(o)?.stream, other, 60_000);
+    assert.ok(await linkedTo(a, 'gy') && await linkedTo(b, 'gx'), 'no data connection and stream both ways');
+    // One DataConnection, the same on both sides, carrying data; nobody left.
+    const kept = (p, other) => p.eval((o) => room.peers.get(o).data.connectionId, other);
+    assert.equal(await kept(a, 'gy'), await kept(b, 'gx'));
+    await a.eval(() => room.send('gy', 'one-link'));
+    assert.ok(await until(b, () => got.includes('one-link')), JSON.stringify(await b.eval(() => got)));
+    assert.deepEqual([await a.eval(() => left), await b.eval(() => left)], [[], []]);
+    const dialed = [await a.eval(() => dialed), await b.eval(() => dialed)];
+    tries.push(dialed);
+    await Promise.all([a, b].map((p) => p.context.close()));
+    if (dialed[0] === 1 && dialed[1] === 1) break;
+  }
+  console.log(`helper glare: DataConnections started by (gx, gy) per try: ${JSON.stringify(tries)}`);
+  assert.ok(tries.some(([x, y]) => x === 1 && y === 1), `never both dialed: ${JSON.stringify(tries)}`);
+});
