@@ -4,6 +4,7 @@
 // with an ADMIN_TOKEN; the shared plain server has none.
 import { test, before, after } from '../deadlines.mjs';
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { BASE, AUDIENCE, backendTicket, connect, join, httpGet, httpRequest, startDev, eventually, unique, logEvents, sleep } from './lib.mjs';
 
 const TOKEN = 'admin-token-for-the-e2e-tests-0123';
@@ -150,7 +151,9 @@ test('a block covers the ticket: the removed player cannot come back under anoth
   const signed = await startDev({ vars: [`ADMIN_TOKEN:${TOKEN}`, `ROOM_TICKET_SECRET:${key}`, `TICKET_AUDIENCE:${AUDIENCE}`] });
   try {
     const room = unique('adt');
-    const ticket = (claims = {}) => backendTicket({ room, ...claims }, {}, key);
+    // Each player's own ticket, as a backend mints them: two tickets with the
+    // same claims signed in the same second are byte-identical, one holder.
+    const ticket = (claims = {}) => backendTicket({ room, player: randomUUID(), ...claims }, {}, key);
     const [bobs, bobsSession] = [ticket(), ticket({ jti: 'session-bob' })];
     const a = await join(signed.base, 'alice', ticket());
     const b = await join(signed.base, 'bob', bobs);
