@@ -544,17 +544,17 @@ mod tests {
         let rooms = settings(&[]).rooms().expect("defaults are valid");
         assert_eq!(rooms.room, RoomConfig::default());
         assert_eq!(rooms.room.max_peers, 4);
-        assert_eq!(rooms.room.alive_timeout_ms, 15_000);
+        assert_eq!(rooms.room.alive_timeout_ms, 90_000);
         let stats = StatsConfig {
             shards: 8,
-            gauge_ttl_ms: 175_000,
+            gauge_ttl_ms: 300_000,
             reports: true,
         };
         assert_eq!(rooms.stats, stats);
         let slower = settings(&[("LIVENESS_SWEEP_MS", "90000")])
             .rooms()
             .expect("valid");
-        assert_eq!(slower.stats.gauge_ttl_ms, 262_500, "2.5 x (alive + sweep)");
+        assert_eq!(slower.stats.gauge_ttl_ms, 450_000, "2.5 x (alive + sweep)");
         let router = settings(&[]).router().expect("defaults are valid");
         assert_eq!(router.peerjs_key, "peerjs");
         assert_eq!(router.mounts, vec!["/peerjs/".to_owned(), "/".to_owned()]);

@@ -19,8 +19,8 @@ fn an_unproven_join_never_takes_over_a_stale_proven_holder() {
     let mut h = room();
     let watcher = h.join("w", false);
     let victim = h.join("a", true);
-    // The victim's network stalls: no heartbeats for 16 s (stale at 15 s).
-    h.advance(16_000);
+    // The victim's network stalls: no heartbeats past the alive timeout.
+    h.advance(RoomConfig::default().alive_timeout_ms + 1_000);
     h.heartbeat(watcher);
     let thief = h.join("a", false);
     assert_eq!(h.types(thief), ["ID-TAKEN"], "a sub-less join is refused");
@@ -126,7 +126,7 @@ fn open_namespace_an_unproven_token_never_replaces_a_proven_id() {
     let mut net = OpenNet::new(RoomConfig::default());
     let watcher = net.connect("w", "tok-w");
     let victim = net.connect_as("a", "ticket-of-a", true);
-    net.advance(16_000);
+    net.advance(RoomConfig::default().alive_timeout_ms + 1_000);
     net.heartbeat(watcher);
     let thief = net.connect("a", "tok-thief");
     assert_eq!(net.types(thief), ["ID-TAKEN"], "stale but proven");

@@ -84,8 +84,9 @@ fn the_same_token_replaces_a_live_socket_and_another_token_is_refused() {
 #[test]
 fn a_stale_holder_is_replaced_by_anyone_and_a_proven_ticket_replaces_a_live_one() {
     let mut net = net();
+    let alive = RoomConfig::default().alive_timeout_ms;
     let silent = net.connect("alice", "tok-a");
-    net.advance(14_000);
+    net.advance(alive - 1_000);
     let early = net.connect("alice", "tok-b");
     assert_eq!(net.types(early), ["ID-TAKEN"], "not stale yet");
     net.advance(2_000);
@@ -220,8 +221,10 @@ fn a_silent_socket_is_swept_and_announced() {
     let alice = net.connect("alice", "tok-a");
     let bob = net.connect("bob", "tok-b");
     net.send(bob, &offer("alice"));
-    // The promise with default settings: announced within 75 s of silence.
-    for _ in 0..15 {
+    // The promise with default settings: announced within alive + sweep
+    // (2 minutes) of silence, at the next 5 s step.
+    let cfg = RoomConfig::default();
+    for _ in 0..=(cfg.alive_timeout_ms + cfg.sweep_interval_ms) / 5_000 {
         net.advance(5_000);
         net.heartbeat(bob); // bob heartbeats, alice went silent
     }
