@@ -30,8 +30,13 @@ before(async () => {
 }, { starts: 1 });
 
 after(async () => {
-  chromium?.stop();
-  dev?.stop();
+  // Each step on its own: a Chromium that will not go must not keep the
+  // Workers (and this file's process) alive.
+  try {
+    await chromium?.stop();
+  } finally {
+    dev?.stop();
+  }
 });
 
 /** Chromium with its DevTools endpoint, flags as the harness's (loopback WebRTC), no Playwright. */
@@ -45,8 +50,9 @@ async function launchChromium() {
     '--use-fake-device-for-media-stream', '--disable-features=WebRtcHideLocalIpsWithMdns',
     '--enable-features=IntensiveWakeUpThrottling:grace_period_seconds/10',
     `--remote-debugging-port=${port}`, `--user-data-dir=${profile}`, 'about:blank',
-  ], { stdio: 'ignore' });
+  ], { stdio: 'ignore', detached: true }); // its own process group: stop() kills renderers too
   const endpoint = `http://127.0.0.1:${port}`;
+  const sockets = [];
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     try {
@@ -61,6 +67,7 @@ async function launchChromium() {
     async tab(url) {
       const target = await (await fetch(`${endpoint}/json/new?${url}`, { method: 'PUT' })).json();
       const ws = new WebSocket(target.webSocketDebuggerUrl);
+      sockets.push(ws);
       await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = reject; });
       let last = 0;
       const waiting = new Map();
@@ -85,9 +92,23 @@ async function launchChromium() {
       while (Date.now() < loadDeadline && !(await evaluate(loaded))) await sleep(100);
       return { evaluate, lifecycle: (state) => send('Page.setWebLifecycleState', { state }), close: () => ws.close() };
     },
-    stop() {
-      child.kill('SIGKILL');
-      rmSync(profile, { recursive: true, force: true });
+    /** Kills Chromium and waits for it, then removes its profile (best effort: it is a temp dir). */
+    async stop() {
+      for (const ws of sockets) ws.close();
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          child.kill('SIGKILL');
+        }
+        await Promise.race([exited, sleep(10_000)]);
+      }
+      try {
+        rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+      } catch (e) {
+        console.log(`# left Chromium's profile ${profile}: ${e.code ?? e.message}`);
+      }
     },
   };
 }
