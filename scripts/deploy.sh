@@ -19,17 +19,12 @@ export PATH="$root/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 wrangler=(node node_modules/wrangler/bin/wrangler.js)
 config=(-c "wrangler.$tier.toml" --env "$env")
 
-# Secrets each tier needs per environment (one of a|b means either).
-required_secrets() {
-  case "$tier" in
-    # METRICS_TOKEN: outside local dev, /metrics answers 503 without it.
-    router) echo "ROOM_TICKET_SECRET|ROOM_TICKET_PUBLIC_KEY"; echo "METRICS_TOKEN"; echo "INTERNAL_SECRET" ;;
-    rooms) echo "INTERNAL_SECRET" ;;
-  esac
-}
+# The secrets each tier needs: those the settings table marks "required to
+# deploy" (scripts/lib.sh, required_secrets).
+. scripts/lib.sh
 
 check_secrets() {
-  local needed; needed=$(required_secrets)
+  local needed; needed=$(required_secrets "$tier")
   [ -z "$needed" ] && return 0
   local have
   if ! have=$("${wrangler[@]}" secret list "${config[@]}" --format json 2>/dev/null); then

@@ -2,12 +2,14 @@
 # Runs both Workers in one `wrangler dev` session (the router is served on
 # 127.0.0.1:$PORT; the rooms Worker runs in the same workerd, reachable only
 # through the binding). Extra arguments go to wrangler (e.g. --var K:V).
-# Any setting of the README's configuration table given in the environment
-# (`LOG_LEVEL=debug make dev`) reaches both Workers.
+# Any setting of the configuration table (docs/reference.md, generated from
+# shared/src/settings.rs) given in the environment (`LOG_LEVEL=debug make
+# dev`) reaches both Workers.
 # SIGTERM/Ctrl-C to this process stops every process it started.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+. scripts/lib.sh
 PORT="${PORT:-9000}"
 INSPECTOR_PORT="${INSPECTOR_PORT:-$((PORT + 20000))}"
 PERSIST_TO="${PERSIST_TO:-$root/.wrangler/state}"
@@ -25,10 +27,8 @@ export X_LOCAL_OBSERVABILITY="${X_LOCAL_OBSERVABILITY:-false}" X_LOCAL_EXPLORER=
 # DEV_CONFIGS lets a test run the router alone (to see the rooms tier missing).
 read -r -a configs <<<"${DEV_CONFIGS:--c wrangler.router.toml -c wrangler.rooms.toml}"
 
-# Settings from the environment. The names are the README's configuration
-# table (the one list of settings a user sees).
-settings=$(awk -F'|' '/^\| `[A-Z]/ && ($3 ~ /router|rooms|both/) {print $2}' README.md |
-  grep -oE '`[A-Z][A-Z0-9_]+`' | tr -d '`')
+# Settings from the environment: every name of the generated table.
+settings=$(setting_rows | awk -F'|' '{print $2}' | tr -d '` ')
 env_vars=() dev_vars=""
 for name in $settings; do
   if [ -n "${!name+set}" ]; then

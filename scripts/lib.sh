@@ -26,3 +26,26 @@ dev_private() {
   SKIP_BUILD=1 PORT=$port INSPECTOR_PORT=$(free_port) PERSIST_TO="$(mktemp -d)" \
     WRANGLER_REGISTRY_PATH="$(mktemp -d)" exec scripts/dev.sh "$@"
 }
+
+# The rows of the settings table (docs/reference.md, generated from
+# shared/src/settings.rs; a host test keeps the two equal), one per line:
+# | `NAME` | tier | default | range | secret | meaning |
+setting_rows() {
+  local root; root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  sed -n '/^<!-- settings table: generated/,/^<!-- end of settings table/p' "$root/docs/reference.md" |
+    grep '^| `[A-Z]'
+}
+
+# required_secrets TIER: the secrets TIER cannot be deployed without, one
+# group per line, alternatives joined by '|' (ROOM_TICKET_PUBLIC_KEY|ROOM_TICKET_SECRET).
+required_secrets() {
+  setting_rows | awk -F'|' -v tier="$1" '
+    $6 ~ /required to deploy/ && ($3 ~ tier || $3 ~ /both/) {
+      name = $2; gsub(/[` ]/, "", name)
+      group = name
+      if (match($6, /`[A-Z0-9_]+`/)) group = name "|" substr($6, RSTART + 1, RLENGTH - 2)
+      n = split(group, parts, "|")
+      if (n == 2 && parts[2] < parts[1]) group = parts[2] "|" parts[1]
+      print group
+    }' | sort -u
+}

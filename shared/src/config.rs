@@ -1,4 +1,6 @@
-//! Every setting, its default and its validation.
+//! Reading the settings: each value parsed and validated against its
+//! declaration in `settings.rs` (name, default, range), and the rules that
+//! tie settings together.
 //!
 //! Settings arrive as strings (wrangler `[vars]` and secrets). A bad value is
 //! a [`ConfigError`] naming the setting: the Workers log it, answer `/health`
@@ -7,7 +9,8 @@
 use crate::cors::AllowedOrigins;
 use crate::log::Level;
 use crate::room::RoomConfig;
-use crate::ticket::{TicketKey, TicketLimits, TicketPolicy, DEFAULT_TICKET_MAX_LIFETIME_SECS};
+use crate::settings::{self as declared, Kind, Setting};
+use crate::ticket::{TicketKey, TicketLimits, TicketPolicy};
 use jwt_simple::prelude::{Ed25519PublicKey, HS256Key};
 
 /// A setting with a bad value.
@@ -45,13 +48,27 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
             .filter(|v| !v.is_empty())
     }
 
-    fn number(
-        &self,
-        name: &'static str,
-        default: u64,
-        min: u64,
-        max: u64,
-    ) -> Result<u64, ConfigError> {
+    /// A text setting, its declared default when unset.
+    fn text_or_default(&self, setting: &Setting) -> String {
+        match (self.text(setting.name), setting.kind) {
+            (Some(value), _) => value,
+            (None, Kind::Text { default }) => default.to_owned(),
+            (None, _) => String::new(),
+        }
+    }
+
+    /// A number setting, its declared default when unset.
+    fn number(&self, setting: &Setting) -> Result<u64, ConfigError> {
+        self.number_or(setting, setting.number_default())
+    }
+
+    /// A number setting, `default` when unset (a derived default).
+    fn number_or(&self, setting: &Setting, default: u64) -> Result<u64, ConfigError> {
+        let (min, max) = match setting.kind {
+            Kind::Number { min, max, .. } | Kind::Derived { min, max } => (min, max),
+            Kind::Flag { .. } | Kind::Text { .. } => (0, u64::MAX),
+        };
+        let name = setting.name;
         let Some(text) = self.text(name) else {
             return Ok(default);
         };
@@ -64,7 +81,9 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
         Ok(value)
     }
 
-    fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+    fn flag(&self, setting: &Setting) -> Result<bool, ConfigError> {
+        let default = matches!(setting.kind, Kind::Flag { default: true });
+        let name = setting.name;
         match self.text(name).map(|t| t.to_ascii_lowercase()).as_deref() {
             None => Ok(default),
             Some("true" | "1" | "yes" | "on") => Ok(true),
@@ -106,70 +125,27 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
 
     /// The rooms Worker's settings.
     pub fn rooms(&self) -> Result<RoomsWorkerConfig, ConfigError> {
-        let d = RoomConfig::default();
         let room = RoomConfig {
-            max_peers: self.number("MAX_PEERS_PER_ROOM", d.max_peers as u64, 1, 64)? as usize,
-            max_message_bytes: self.number(
-                "MAX_MESSAGE_BYTES",
-                d.max_message_bytes as u64,
-                256,
-                1 << 20,
-            )? as usize,
-            expire_timeout_ms: self.number(
-                "EXPIRE_TIMEOUT_MS",
-                d.expire_timeout_ms,
-                500,
-                600_000,
-            )?,
-            leave_grace_ms: self.number("LEAVE_GRACE_MS", d.leave_grace_ms, 0, 60_000)?,
-            alive_timeout_ms: self.number(
-                "ALIVE_TIMEOUT_MS",
-                d.alive_timeout_ms,
-                1_000,
-                3_600_000,
-            )?,
-            sweep_interval_ms: self.number(
-                "LIVENESS_SWEEP_MS",
-                d.sweep_interval_ms,
-                1_000,
-                3_600_000,
-            )?,
-            max_queued_messages: self.number(
-                "MAX_QUEUED_MESSAGES",
-                d.max_queued_messages as u64,
-                0,
-                10_000,
-            )? as usize,
-            max_queued_bytes: self.number(
-                "MAX_QUEUED_BYTES",
-                d.max_queued_bytes as u64,
-                0,
-                64 << 20,
-            )? as usize,
-            max_queued_per_sender: self.number(
-                "MAX_QUEUED_PER_SENDER",
-                d.max_queued_per_sender as u64,
-                1,
-                10_000,
-            )? as usize,
-            peer_msgs_per_sec: self.number(
-                "PEER_MSGS_PER_SEC",
-                u64::from(d.peer_msgs_per_sec),
-                0,
-                100_000,
-            )? as u32,
+            max_peers: self.number(&declared::MAX_PEERS_PER_ROOM)? as usize,
+            max_message_bytes: self.number(&declared::MAX_MESSAGE_BYTES)? as usize,
+            expire_timeout_ms: self.number(&declared::EXPIRE_TIMEOUT_MS)?,
+            leave_grace_ms: self.number(&declared::LEAVE_GRACE_MS)?,
+            alive_timeout_ms: self.number(&declared::ALIVE_TIMEOUT_MS)?,
+            sweep_interval_ms: self.number(&declared::LIVENESS_SWEEP_MS)?,
+            max_queued_messages: self.number(&declared::MAX_QUEUED_MESSAGES)? as usize,
+            max_queued_bytes: self.number(&declared::MAX_QUEUED_BYTES)? as usize,
+            max_queued_per_sender: self.number(&declared::MAX_QUEUED_PER_SENDER)? as usize,
+            peer_msgs_per_sec: self.number(&declared::PEER_MSGS_PER_SEC)? as u32,
         };
         // A live room reports at least every liveness sweep, and sweeps come
         // at most `alive + sweep` apart, so its gauge lives 2.5 times that.
         let stats = StatsConfig {
-            shards: self.number("STATS_SHARDS", u64::from(DEFAULT_STATS_SHARDS), 1, 256)? as u32,
-            gauge_ttl_ms: self.number(
-                "STATS_TTL_MS",
+            shards: self.number(&declared::STATS_SHARDS)? as u32,
+            gauge_ttl_ms: self.number_or(
+                &declared::STATS_TTL_MS,
                 (room.alive_timeout_ms + room.sweep_interval_ms) * 5 / 2,
-                1_000,
-                86_400_000,
             )?,
-            reports: self.flag("STATS_REPORTS", true)?,
+            reports: self.flag(&declared::STATS_REPORTS)?,
         };
         let internal_secrets = [
             self.internal_secret("INTERNAL_SECRET")?,
@@ -213,10 +189,10 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
 
     /// `ICE_PROVIDER` and the settings of the chosen provider.
     fn ice(&self) -> Result<IcePolicy, ConfigError> {
-        let ttl_secs = self.number("ICE_TTL_SECS", 3_600, 60, 86_400)?;
+        let ttl_secs = self.number(&declared::ICE_TTL_SECS)?;
         match self.text("ICE_PROVIDER").as_deref() {
             None | Some("static") => {
-                let text = self.text("ICE_SERVERS").unwrap_or_else(|| "[]".into());
+                let text = self.text_or_default(&declared::ICE_SERVERS);
                 let list = serde_json::from_str(&text).map_err(|e| {
                     bad(
                         "ICE_SERVERS",
@@ -242,9 +218,7 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
                 })
             }
             Some("cloudflare") => {
-                let base_url = self
-                    .text("CLOUDFLARE_TURN_BASE_URL")
-                    .unwrap_or_else(|| "https://rtc.live.cloudflare.com".into());
+                let base_url = self.text_or_default(&declared::CLOUDFLARE_TURN_BASE_URL);
                 if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
                     return Err(bad("CLOUDFLARE_TURN_BASE_URL", "not an http(s) URL"));
                 }
@@ -276,9 +250,7 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
 
     /// The router's settings.
     pub fn router(&self) -> Result<RouterConfig, ConfigError> {
-        let peerjs_key = self
-            .text("PEERJS_KEY")
-            .unwrap_or_else(|| "peerjs".to_owned());
+        let peerjs_key = self.text_or_default(&declared::PEERJS_KEY);
         if peerjs_key.len() > 64
             || !peerjs_key
                 .bytes()
@@ -286,16 +258,11 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
         {
             return Err(bad("PEERJS_KEY", "use 1-64 letters, digits, '_' or '-'"));
         }
-        let mounts = parse_mounts(
-            &self
-                .text("MOUNT_PATHS")
-                .unwrap_or_else(|| "/,/peerjs/".into()),
-        )?;
-        let origins =
-            AllowedOrigins::parse(&self.text("ALLOWED_ORIGINS").unwrap_or_else(|| "*".into()))
-                .map_err(|p| bad("ALLOWED_ORIGINS", p))?;
-        let require_tickets = self.flag("REQUIRE_TICKETS", false)?;
-        let leeway_secs = self.number("TICKET_LEEWAY_SECS", 5, 0, 300)?;
+        let mounts = parse_mounts(&self.text_or_default(&declared::MOUNT_PATHS))?;
+        let origins = AllowedOrigins::parse(&self.text_or_default(&declared::ALLOWED_ORIGINS))
+            .map_err(|p| bad("ALLOWED_ORIGINS", p))?;
+        let require_tickets = self.flag(&declared::REQUIRE_TICKETS)?;
+        let leeway_secs = self.number(&declared::TICKET_LEEWAY_SECS)?;
         let secret = self.text("ROOM_TICKET_SECRET");
         let public_key = self.text("ROOM_TICKET_PUBLIC_KEY");
         let key = match (secret, public_key) {
@@ -324,13 +291,8 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
             (None, None) => None,
         };
         let limits = TicketLimits {
-            max_lifetime_secs: self.number(
-                "TICKET_MAX_LIFETIME_SECS",
-                DEFAULT_TICKET_MAX_LIFETIME_SECS,
-                60,
-                30 * 86_400,
-            )?,
-            require_sub: self.flag("TICKET_REQUIRE_SUB", false)?,
+            max_lifetime_secs: self.number(&declared::TICKET_MAX_LIFETIME_SECS)?,
+            require_sub: self.flag(&declared::TICKET_REQUIRE_SUB)?,
         };
         let audience = self.text("TICKET_AUDIENCE");
         if require_tickets && key.is_some() && audience.is_none() {
@@ -357,14 +319,9 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
             }
             None => TicketPolicy::RoomIdIsToken,
         };
-        let connects_per_minute = self.number("CONNECTS_PER_MINUTE_PER_IP", 60, 0, 100_000)? as u32;
-        let connect_burst = self.number("CONNECT_BURST_PER_IP", 20, 0, 100_000)? as u32;
-        let ipv6_prefix_bits = self.number(
-            "IPV6_PREFIX_BITS",
-            u64::from(crate::flood::DEFAULT_IPV6_PREFIX_BITS),
-            16,
-            128,
-        )? as u8;
+        let connects_per_minute = self.number(&declared::CONNECTS_PER_MINUTE_PER_IP)? as u32;
+        let connect_burst = self.number(&declared::CONNECT_BURST_PER_IP)? as u32;
+        let ipv6_prefix_bits = self.number(&declared::IPV6_PREFIX_BITS)? as u8;
         let namespace = match self.text("NAMESPACE").as_deref() {
             None | Some("rooms") => Namespace::Rooms,
             Some("open") => Namespace::Open,
@@ -388,9 +345,9 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
             connects_per_minute,
             connect_burst,
             ipv6_prefix_bits,
-            local_dev: self.flag("LOCAL_DEV", false)?,
-            demo: self.flag("DEMO", false)?,
-            debug_endpoints: self.flag("DEBUG_ENDPOINTS", false)?,
+            local_dev: self.flag(&declared::LOCAL_DEV)?,
+            demo: self.flag(&declared::DEMO)?,
+            debug_endpoints: self.flag(&declared::DEBUG_ENDPOINTS)?,
             ice,
             metrics_token: self.text("METRICS_TOKEN"),
             admin_token: self.admin_token()?,
@@ -440,11 +397,6 @@ pub struct RoomsWorkerConfig {
     pub internal_secrets: Vec<String>,
     pub log_level: Level,
 }
-
-/// Default number of stats shards: each room reports at most every few
-/// seconds and an object takes about 1,000 requests/s, so 8 shards carry
-/// tens of thousands of active rooms, while a scrape costs only 8 subrequests.
-pub const DEFAULT_STATS_SHARDS: u32 = 8;
 
 /// How rooms report to the stats shards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -385,7 +385,7 @@ impl StateStore for ClientTable {
 
 /// Default `IPV6_PREFIX_BITS`: one IPv6 subscriber usually holds a whole
 /// /64 (often a /56 or a /48), so the limit keys on the /64, not the address.
-pub const DEFAULT_IPV6_PREFIX_BITS: u8 = 64;
+pub const DEFAULT_IPV6_PREFIX_BITS: u8 = crate::settings::IPV6_PREFIX_BITS.number_default() as u8;
 
 /// The key a client is limited by: an IPv4 address as it is; an IPv6 one
 /// cut to its first `v6_prefix_bits` bits (`2001:db8::/64`), an

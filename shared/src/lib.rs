@@ -41,6 +41,7 @@ pub mod outbox;
 pub mod query;
 pub mod room;
 pub mod secret;
+pub mod settings;
 pub mod step;
 pub mod target;
 pub mod ticket;

@@ -85,7 +85,7 @@ pub fn echo_close_code(client_code: Option<usize>) -> u16 {
     }
 }
 
-/// The room's knobs; see the README's configuration table for defaults.
+/// The room's knobs; their defaults are declared in `settings.rs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomConfig {
     pub max_peers: usize,
@@ -104,17 +104,18 @@ pub struct RoomConfig {
 
 impl Default for RoomConfig {
     fn default() -> Self {
+        use crate::settings as declared;
         RoomConfig {
-            max_peers: 4,
-            max_message_bytes: 65_536,
-            expire_timeout_ms: 5_000,
-            leave_grace_ms: 2_000,
-            alive_timeout_ms: 90_000,
-            sweep_interval_ms: 30_000,
-            max_queued_messages: 128,
-            max_queued_bytes: 512 * 1024,
-            max_queued_per_sender: 32,
-            peer_msgs_per_sec: 100,
+            max_peers: declared::MAX_PEERS_PER_ROOM.number_default() as usize,
+            max_message_bytes: declared::MAX_MESSAGE_BYTES.number_default() as usize,
+            expire_timeout_ms: declared::EXPIRE_TIMEOUT_MS.number_default(),
+            leave_grace_ms: declared::LEAVE_GRACE_MS.number_default(),
+            alive_timeout_ms: declared::ALIVE_TIMEOUT_MS.number_default(),
+            sweep_interval_ms: declared::LIVENESS_SWEEP_MS.number_default(),
+            max_queued_messages: declared::MAX_QUEUED_MESSAGES.number_default() as usize,
+            max_queued_bytes: declared::MAX_QUEUED_BYTES.number_default() as usize,
+            max_queued_per_sender: declared::MAX_QUEUED_PER_SENDER.number_default() as usize,
+            peer_msgs_per_sec: declared::PEER_MSGS_PER_SEC.number_default() as u32,
         }
     }
 }

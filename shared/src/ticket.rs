@@ -46,7 +46,8 @@ pub struct TicketLimits {
 }
 
 /// Default `TICKET_MAX_LIFETIME_SECS`: four hours, a long game session.
-pub const DEFAULT_TICKET_MAX_LIFETIME_SECS: u64 = 4 * 3_600;
+pub const DEFAULT_TICKET_MAX_LIFETIME_SECS: u64 =
+    crate::settings::TICKET_MAX_LIFETIME_SECS.number_default();
 
 impl Default for TicketLimits {
     fn default() -> Self {

@@ -140,3 +140,12 @@ for (const tier of ['rooms', 'router']) {
     });
   }
 }
+
+test('deploy.sh requires the secrets the settings table marks, per tier', () => {
+  // The table is generated from shared/src/settings.rs (a host test keeps them
+  // equal); a secret dropped from it would let a tier deploy without it.
+  const required = (tier) => execFileSync('bash', ['-c', `. scripts/lib.sh; required_secrets ${tier}`], { cwd: root })
+    .toString().trim().split('\n');
+  assert.deepEqual(required('router'), ['INTERNAL_SECRET', 'METRICS_TOKEN', 'ROOM_TICKET_PUBLIC_KEY|ROOM_TICKET_SECRET']);
+  assert.deepEqual(required('rooms'), ['INTERNAL_SECRET']);
+});

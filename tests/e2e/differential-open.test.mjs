@@ -1,7 +1,7 @@
 // Open mode (NAMESPACE=open) against the reference server peer@1.0.2, case
 // by case: both get the same ids and each client its own random token, as
 // the stock client makes up when an app sets none. Where we mean to match,
-// both must give the same answer; each deliberate difference (README,
+// both must give the same answer; each deliberate difference (docs/reference.md,
 // "Deviations") asserts each side's behaviour.
 import { test } from '../deadlines.mjs';
 import assert from 'node:assert/strict';

@@ -1,6 +1,6 @@
 // The same wire-level cases against our Workers and the reference server
 // peer@1.0.2. Where we mean to match, both must give the same answer; where
-// we deviate on purpose (README, "Deviations"), each side's behaviour is
+// we deviate on purpose (docs/reference.md, "Deviations"), each side's behaviour is
 // asserted explicitly. The reference has no rooms: it gets the same ids,
 // and the token only as the per-client secret it is there.
 import { test } from '../deadlines.mjs';

@@ -37,8 +37,8 @@ test('a plain GET on the socket path is 426 with a reason; the runtime drops its
   // RFC 9110 wants `Upgrade: websocket` on a 426. The router sets it, but
   // workerd removes `Upgrade` (a hop-by-hop header) from any non-101
   // response. This pins that finding: when it fails, the runtime passes the
-  // header on and the README's deviation note can go.
-  assert.equal(r.headers.get('upgrade'), null, 'workerd now passes Upgrade on: update the README');
+  // header on and the deviation note in docs/reference.md can go.
+  assert.equal(r.headers.get('upgrade'), null, 'workerd now passes Upgrade on: update docs/reference.md');
 });
 
 test('a 401 from the roster names its scheme in WWW-Authenticate', async () => {

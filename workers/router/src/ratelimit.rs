@@ -9,7 +9,7 @@ use worker::js_sys::{Object, Promise, Reflect};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
-/// Name of the optional binding (README, "Security model").
+/// Name of the optional binding (docs/reference.md, "Security model").
 pub const BINDING: &str = "CONNECT_LIMITER";
 
 #[wasm_bindgen]
