@@ -20,9 +20,8 @@ export CLOUDFLARE_CF_FETCH_ENABLED=false CARGO_NET_OFFLINE=true
 export WRANGLER_LOG_PATH="$root/.wrangler/logs"
 # wrangler 4's local observability streams every invocation (each relayed
 # frame) into a tracing Durable Object, and the local explorer rides on it:
-# with them on, even a minimal JS relay saturates on this machine
-# (../shared/docs/platform.md). Production has neither; local dev does not
-# need them.
+# with them on, even a minimal JS relay saturates a 2-core machine.
+# Production has neither; local dev does not need them.
 export X_LOCAL_OBSERVABILITY="${X_LOCAL_OBSERVABILITY:-false}" X_LOCAL_EXPLORER="${X_LOCAL_EXPLORER:-false}"
 # DEV_CONFIGS lets a test run the router alone (to see the rooms tier missing).
 read -r -a configs <<<"${DEV_CONFIGS:--c wrangler.router.toml -c wrangler.rooms.toml}"

@@ -6,7 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 use signaling_core::double::Harness;
 use signaling_core::metrics::Counter;
-use signaling_core::room::RoomConfig;
+use signaling_core::peer::Limits;
 
 const IDS: [&str; 6] = ["a", "b", "c", "d", "e", "f"];
 const KINDS: [&str; 6] = [
@@ -19,11 +19,11 @@ const KINDS: [&str; 6] = [
 ];
 
 fuzz_target!(|data: &[u8]| {
-    let cfg = RoomConfig {
+    let cfg = Limits {
         max_queued_messages: 4,
         max_queued_bytes: 500,
         peer_msgs_per_sec: 20,
-        ..RoomConfig::default()
+        ..Limits::default()
     };
     let mut rooms = [Harness::new(cfg.clone()), Harness::new(cfg.clone())];
     let mut seq = 0u32;

@@ -6,7 +6,9 @@
 //! Run: `cargo bench -p signaling-core --bench relay`
 
 use signaling_core::flood::PeerFloodGuard;
-use signaling_core::room::{PeerState, PeerView, Room, RoomConfig, RoomMeta};
+use signaling_core::peer::{Limits, PeerView};
+use signaling_core::room::{Room, RoomMeta};
+use signaling_core::socket::PeerState;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -28,9 +30,9 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 fn main() {
-    let cfg = RoomConfig {
+    let cfg = Limits {
         peer_msgs_per_sec: 0, // measure the relay, not the limiter's refusals
-        ..RoomConfig::default()
+        ..Limits::default()
     };
     let room = Room::new(&cfg);
     let peers: Vec<PeerView<usize>> = ["a", "b", "c", "d"]

@@ -8,7 +8,7 @@
 
 use crate::cors::AllowedOrigins;
 use crate::log::Level;
-use crate::room::RoomConfig;
+use crate::peer::Limits;
 use crate::settings::{self as declared, Kind, Setting};
 use crate::ticket::{TicketKey, TicketLimits, TicketPolicy};
 use jwt_simple::prelude::{Ed25519PublicKey, HS256Key};
@@ -125,7 +125,7 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
 
     /// The rooms Worker's settings.
     pub fn rooms(&self) -> Result<RoomsWorkerConfig, ConfigError> {
-        let room = RoomConfig {
+        let limits = Limits {
             max_peers: self.number(&declared::MAX_PEERS_PER_ROOM)? as usize,
             max_message_bytes: self.number(&declared::MAX_MESSAGE_BYTES)? as usize,
             expire_timeout_ms: self.number(&declared::EXPIRE_TIMEOUT_MS)?,
@@ -143,7 +143,7 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
             shards: self.number(&declared::STATS_SHARDS)? as u32,
             gauge_ttl_ms: self.number_or(
                 &declared::STATS_TTL_MS,
-                (room.alive_timeout_ms + room.sweep_interval_ms) * 5 / 2,
+                (limits.alive_timeout_ms + limits.sweep_interval_ms) * 5 / 2,
             )?,
             reports: self.flag(&declared::STATS_REPORTS)?,
         };
@@ -155,7 +155,7 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
         .flatten()
         .collect();
         Ok(RoomsWorkerConfig {
-            room,
+            limits,
             stats,
             internal_secrets,
             log_level: self.log_level()?,
@@ -387,10 +387,10 @@ impl IcePolicy {
     }
 }
 
-/// The rooms Worker's configuration: the room rules and how rooms report.
+/// The rooms Worker's configuration: the peer limits and how objects report.
 #[derive(Debug, Clone)]
 pub struct RoomsWorkerConfig {
-    pub room: RoomConfig,
+    pub limits: Limits,
     pub stats: StatsConfig,
     /// `INTERNAL_SECRET` and, during a rotation, `INTERNAL_SECRET_PREVIOUS`:
     /// when any is set, internal requests must carry the router's signature.
@@ -494,9 +494,9 @@ mod tests {
     #[test]
     fn defaults_are_the_documented_ones() {
         let rooms = settings(&[]).rooms().expect("defaults are valid");
-        assert_eq!(rooms.room, RoomConfig::default());
-        assert_eq!(rooms.room.max_peers, 4);
-        assert_eq!(rooms.room.alive_timeout_ms, 90_000);
+        assert_eq!(rooms.limits, Limits::default());
+        assert_eq!(rooms.limits.max_peers, 4);
+        assert_eq!(rooms.limits.alive_timeout_ms, 90_000);
         let stats = StatsConfig {
             shards: 8,
             gauge_ttl_ms: 300_000,

@@ -56,8 +56,9 @@ impl RefuseReason {
     }
 }
 
-/// Why a peer left the room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Why a peer left: counted by cause, and stored with a pending LEAVE
+/// (serialized by variant name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum LeaveCause {
     /// Its socket closed and it did not come back within the grace period.
     Closed,

@@ -16,11 +16,10 @@
 
 use crate::frame;
 use crate::log::{Level, LogEvent};
-use crate::metrics::{Counter, LeaveCause, RefuseReason};
-use crate::room::{
-    close_socket, oldest_attached_seen, Block, PeerView, Room, RoomMeta, Target, CLOSE_REMOVED,
-    CLOSE_ROOM_CLOSED,
-};
+use crate::metrics::{Counter, LeaveCause};
+use crate::peer::{close_socket, oldest_attached_seen, PeerView, CLOSE_REMOVED, CLOSE_ROOM_CLOSED};
+use crate::room::{Block, Room, RoomMeta, REMOVED_MESSAGE};
+use crate::socket::Recipient;
 use crate::step::{SocketOp, Step};
 use serde::Serialize;
 
@@ -45,8 +44,6 @@ pub fn parse_block_secs(text: &str) -> Result<u64, BadBlock> {
 /// scripted moderator cannot grow a room's record without bound.
 pub const MAX_BLOCKS_PER_ROOM: usize = 64;
 
-/// What the stock client shows (as a `server-error`) when it is removed.
-pub const REMOVED_MESSAGE: &str = "You were removed from this room by a moderator";
 /// What every peer of a closed room is shown.
 pub const ROOM_CLOSED_MESSAGE: &str = "This room was closed by a moderator";
 
@@ -158,7 +155,7 @@ impl Room<'_> {
         };
         for target in &targets {
             fx.op(SocketOp::Send {
-                to: Target::Peer(target.socket),
+                to: Recipient::Peer(target.socket),
                 text: frame::render_error(&notice),
             });
             close_socket(&mut fx, target, CLOSE_REMOVED, "Removed by a moderator");
@@ -173,7 +170,7 @@ impl Room<'_> {
             .collect();
         for other in &others {
             fx.op(SocketOp::Send {
-                to: Target::Peer(other.socket),
+                to: Recipient::Peer(other.socket),
                 text: frame::render_leave(id, &other.state.id),
             });
         }
@@ -229,7 +226,7 @@ impl Room<'_> {
         }
         for peer in &live {
             fx.op(SocketOp::Send {
-                to: Target::Peer(peer.socket),
+                to: Recipient::Peer(peer.socket),
                 text: frame::render_error(ROOM_CLOSED_MESSAGE),
             });
             close_socket(
@@ -256,46 +253,6 @@ impl Room<'_> {
         };
         (fx, Some(closure))
     }
-}
-
-/// When a block on `id`, or on the `ticket` it joins with, ends, if one is
-/// in force at `now_ms`.
-pub(crate) fn blocked_until(
-    meta: &RoomMeta,
-    id: &str,
-    ticket: Option<&str>,
-    now_ms: u64,
-) -> Option<u64> {
-    meta.blocks
-        .iter()
-        .filter(|b| b.until_ms > now_ms)
-        .filter(|b| b.id == id || (ticket.is_some() && b.ticket.as_deref() == ticket))
-        .map(|b| b.until_ms)
-        .max()
-}
-
-/// Refuses a join of a blocked id, saying when it may come back.
-pub(crate) fn refuse_blocked<S>(fx: &mut Step<S>, id: &str, until_ms: u64, now_ms: u64) {
-    let secs = until_ms.saturating_sub(now_ms).div_ceil(1000);
-    let msg = format!("{REMOVED_MESSAGE}; you may rejoin in {secs} s");
-    fx.op(SocketOp::Refuse {
-        frame: frame::render_error(&msg),
-        code: CLOSE_REMOVED,
-        reason: "Removed by a moderator".to_owned(),
-    });
-    fx.count(Counter::ConnectionRefused(RefuseReason::Blocked), 1);
-    fx.log(
-        LogEvent::new(Level::Info, "refuse")
-            .peer(id)
-            .field("reason", RefuseReason::Blocked.label()),
-    );
-}
-
-/// Drops the blocks that have ended; answers whether any did.
-pub(crate) fn forget_ended_blocks(meta: &mut RoomMeta, now_ms: u64) -> bool {
-    let before = meta.blocks.len();
-    meta.blocks.retain(|b| b.until_ms > now_ms);
-    meta.blocks.len() != before
 }
 
 /// Blocks `id` and its `ticket` until `until_ms` (a later block of the same

@@ -22,13 +22,14 @@ use crate::flood::{Admit, KickFor, PeerFloodGuard};
 use crate::frame::{self, ClientFrame, DropReason, RelayKind};
 use crate::log::{Level, LogEvent};
 use crate::metrics::{Counter, LeaveCause};
-use crate::room::{
+use crate::peer::{
     claims_proven_grace, close_socket, drop_frame, judge_drop, kick_notice, live_sender,
     may_replace, oldest_attached_seen, oldest_seen, refuse_id_taken, refuse_try_again,
-    replace_socket, too_many_closing, Cause, PeerState, PeerView, PendingLeave, Queued, RoomConfig,
-    Target, CLOSE_POLICY, CLOSE_TIMEOUT,
+    replace_socket, too_many_closing, Limits, PeerView, PendingLeave, Queued, CLOSE_POLICY,
+    CLOSE_TIMEOUT,
 };
-use crate::step::{SocketOp, Step};
+use crate::socket::{PeerState, Recipient};
+use crate::step::{Forward, Parcel, SocketOp, Step};
 use serde::{Deserialize, Serialize};
 
 /// How many recent correspondents a home remembers for its `LEAVE`.
@@ -42,25 +43,6 @@ const CORRESPONDENT_REFRESH_MS: u64 = CORRESPONDENT_TTL_MS / 4;
 /// attachment keeps it: the token itself is never stored.
 pub fn token_digest(token: &str) -> String {
     crate::secret::sha256_hex(token)
-}
-
-/// One frame on its way to another id's home.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Parcel {
-    pub kind: RelayKind,
-    /// The rendered frame, `src` already overwritten by the sender's home.
-    pub text: String,
-    /// Made by the server (`EXPIRE`, `LEAVE` for a gone peer), not relayed
-    /// for a client: not counted as a relay, not a sign of a correspondent.
-    #[serde(default)]
-    pub notice: bool,
-}
-
-/// A parcel and the id whose home it goes to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Forward {
-    pub to: String,
-    pub parcel: Parcel,
 }
 
 /// What one home sends another: parcels from `src`, in order.
@@ -118,13 +100,13 @@ pub struct OpenJoin {
 
 /// The rules of one id's home.
 pub struct Home<'c> {
-    pub cfg: &'c RoomConfig,
+    pub cfg: &'c Limits,
     /// The id this home is for (the object's name).
     pub me: &'c str,
 }
 
 impl<'c> Home<'c> {
-    pub fn new(cfg: &'c RoomConfig, me: &'c str) -> Self {
+    pub fn new(cfg: &'c Limits, me: &'c str) -> Self {
         Home { cfg, me }
     }
 
@@ -186,7 +168,7 @@ impl<'c> Home<'c> {
             },
         });
         fx.op(SocketOp::Send {
-            to: Target::Joiner,
+            to: Recipient::Joiner,
             text: frame::OPEN.to_owned(),
         });
         fx.count(Counter::ConnectionAccepted, 1);
@@ -212,7 +194,7 @@ impl<'c> Home<'c> {
                     .field("count", keys.len()),
             );
             fx.op(SocketOp::Deliver {
-                to: Target::Joiner,
+                to: Recipient::Joiner,
                 keys,
             });
         }
@@ -244,12 +226,12 @@ impl<'c> Home<'c> {
             Admit::Kick => {
                 drop_frame(&mut fx, self.me, DropReason::RateLimited, bytes.len());
                 fx.op(SocketOp::Send {
-                    to: Target::Peer(from),
+                    to: Recipient::Peer(from),
                     text: frame::render_error("Rate limit exceeded"),
                 });
                 fx.log(LogEvent::new(Level::Warn, "rate_limit").peer(self.me));
                 flood.forget(self.me);
-                self.retire(&mut fx, rec, sender, Cause::Kicked, None, now_ms);
+                self.retire(&mut fx, rec, sender, LeaveCause::Kicked, None, now_ms);
                 self.plan_alarm(&mut fx, rec, None, now_ms);
                 return fx;
             }
@@ -278,7 +260,7 @@ impl<'c> Home<'c> {
         if dst.as_ref() == self.me {
             // To itself, as the reference allows: no other home involved.
             fx.op(SocketOp::Send {
-                to: Target::Peer(from),
+                to: Recipient::Peer(from),
                 text,
             });
             fx.count(Counter::Relayed(kind), 1);
@@ -334,7 +316,14 @@ impl<'c> Home<'c> {
     ) {
         let (code, reason) = kick_notice(fx, sender.socket, self.me, why, self.cfg);
         flood.forget(self.me);
-        self.retire(fx, rec, sender, Cause::Kicked, Some((code, reason)), now_ms);
+        self.retire(
+            fx,
+            rec,
+            sender,
+            LeaveCause::Kicked,
+            Some((code, reason)),
+            now_ms,
+        );
         self.plan_alarm(fx, rec, None, now_ms);
     }
 
@@ -354,7 +343,7 @@ impl<'c> Home<'c> {
         for parcel in &delivery.parcels {
             if let Some(holder) = live {
                 fx.op(SocketOp::Send {
-                    to: Target::Peer(holder.socket),
+                    to: Recipient::Peer(holder.socket),
                     text: parcel.text.clone(),
                 });
                 if parcel.notice {
@@ -427,7 +416,7 @@ impl<'c> Home<'c> {
                 rec.leave = Some(PendingLeave {
                     id: self.me.to_owned(),
                     due_ms: now_ms + self.cfg.leave_grace_ms,
-                    cause: Cause::Closed,
+                    cause: LeaveCause::Closed,
                     proven: gone.state.proven,
                 });
             }
@@ -459,7 +448,7 @@ impl<'c> Home<'c> {
                 .iter()
                 .find(|p| p.is_live() && p.is_stale(now_ms, self.cfg))
             {
-                self.retire(&mut fx, rec, stale, Cause::Timeout, None, now_ms);
+                self.retire(&mut fx, rec, stale, LeaveCause::Timeout, None, now_ms);
                 retired = Some(stale.socket);
             }
         }
@@ -484,11 +473,11 @@ impl<'c> Home<'c> {
                         },
                     });
                 }
-                fx.count(Counter::Leave(leave.cause.into()), 1);
+                fx.count(Counter::Leave(leave.cause), 1);
                 fx.log(
                     LogEvent::new(Level::Info, "leave")
                         .peer(self.me)
-                        .field("cause", LeaveCause::from(leave.cause).label())
+                        .field("cause", leave.cause.label())
                         .field("told", told.len()),
                 );
                 rec.correspondents.clear();
@@ -596,17 +585,17 @@ impl<'c> Home<'c> {
         fx: &mut Step<S>,
         rec: &mut HomeRecord,
         peer: &PeerView<S>,
-        cause: Cause,
+        cause: LeaveCause,
         ending: Option<(u16, &str)>,
         now_ms: u64,
     ) {
         let (code, reason, due) = match cause {
-            Cause::Timeout => (
+            LeaveCause::Timeout => (
                 CLOSE_TIMEOUT,
                 "No heartbeat within the alive timeout",
                 now_ms,
             ),
-            Cause::Kicked | Cause::Closed | Cause::Removed => (
+            LeaveCause::Kicked | LeaveCause::Closed | LeaveCause::Removed => (
                 CLOSE_POLICY,
                 "Rate limit exceeded",
                 now_ms + self.cfg.leave_grace_ms,
@@ -617,7 +606,7 @@ impl<'c> Home<'c> {
         fx.log(
             LogEvent::new(Level::Info, "retire")
                 .peer(self.me)
-                .field("cause", LeaveCause::from(cause).label()),
+                .field("cause", cause.label()),
         );
         fx.record_changed = true;
         rec.leave = Some(PendingLeave {
@@ -629,7 +618,7 @@ impl<'c> Home<'c> {
     }
 
     /// The next alarm: the sweep (while a socket is live; `seen` is its last
-    /// sign of life, see [`RoomConfig::next_sweep_ms`]), the LEAVE, the
+    /// sign of life, see [`Limits::next_sweep_ms`]), the LEAVE, the
     /// inbox's first expiry. Changes it only when it differs.
     fn plan_alarm<S>(
         &self,
@@ -658,5 +647,14 @@ impl<'c> Home<'c> {
         rec.alarm_ms = wanted;
         fx.record_changed = true;
         fx.alarm_changed = true;
+    }
+}
+
+impl crate::step::DurableRecord for HomeRecord {
+    fn is_empty(&self) -> bool {
+        HomeRecord::is_empty(self)
+    }
+    fn alarm_ms(&self) -> Option<u64> {
+        self.alarm_ms
     }
 }

@@ -11,7 +11,7 @@
 //! Sans-IO: the rooms Worker (`workers/rooms/src/outbox.rs`) pushes the
 //! core's [`Forward`]s here and carries out the deliveries.
 
-use crate::open::{Forward, Parcel};
+use crate::step::{Forward, Parcel};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Parcels one delivery carries at most.

@@ -1,7 +1,7 @@
 //! The one table of settings: each setting's name, tier, kind, default,
 //! range and one line of doc, declared once.
 //!
-//! `config.rs` parses through these declarations, `RoomConfig::default`
+//! `config.rs` parses through these declarations, `Limits::default`
 //! takes its defaults from them, and `docs/reference.md`'s configuration
 //! table is [`markdown_table`]'s output (a test fails when the two differ).
 //! `scripts/dev.sh` forwards the settings named in that table and

@@ -15,10 +15,11 @@
 //! operations against its [`Sockets`], add the counts, write the logs, and
 //! write storage (puts, deletes, the record if changed, the alarm if changed).
 
+use crate::frame::RelayKind;
 use crate::log::LogEvent;
 use crate::metrics::Counter;
-use crate::open::Forward;
-use crate::room::{PeerState, Target};
+use crate::socket::{PeerState, Recipient};
+use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use std::collections::BTreeMap;
 
@@ -31,24 +32,6 @@ pub trait DurableRecord:
     fn is_empty(&self) -> bool;
     /// The alarm the record wants.
     fn alarm_ms(&self) -> Option<u64>;
-}
-
-impl DurableRecord for crate::room::RoomMeta {
-    fn is_empty(&self) -> bool {
-        crate::room::RoomMeta::is_empty(self)
-    }
-    fn alarm_ms(&self) -> Option<u64> {
-        self.alarm_ms
-    }
-}
-
-impl DurableRecord for crate::open::HomeRecord {
-    fn is_empty(&self) -> bool {
-        crate::open::HomeRecord::is_empty(self)
-    }
-    fn alarm_ms(&self) -> Option<u64> {
-        self.alarm_ms
-    }
 }
 
 /// One operation on the room's sockets.
@@ -65,7 +48,7 @@ pub enum SocketOp<S> {
         reason: String,
     },
     Send {
-        to: Target<S>,
+        to: Recipient<S>,
         text: String,
     },
     /// Replace a socket's attachment.
@@ -81,7 +64,7 @@ pub enum SocketOp<S> {
     /// Send the stored frames under `keys`, in order, to `to` (the step's
     /// `deletes` remove them from storage afterwards).
     Deliver {
-        to: Target<S>,
+        to: Recipient<S>,
         keys: Vec<String>,
     },
 }
@@ -158,7 +141,7 @@ pub trait Sockets<S> {
     fn accept(&mut self, state: &PeerState) -> Result<(), Self::Error>;
     fn refuse(&mut self, frame: &str, code: u16, reason: &str) -> Result<(), Self::Error>;
     /// A socket that closed meanwhile is skipped: its close event follows.
-    fn send(&mut self, to: Target<S>, text: &str);
+    fn send(&mut self, to: Recipient<S>, text: &str);
     fn save_state(&mut self, socket: S, state: &PeerState) -> Result<(), Self::Error>;
     /// Sends the close frame; a socket already gone is skipped.
     fn close(&mut self, socket: S, code: u16, reason: &str);
@@ -194,4 +177,23 @@ pub fn carry_out<S: Copy, K: Sockets<S>>(
         }
     }
     Ok(())
+}
+
+/// One frame on its way to another id's home.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parcel {
+    pub kind: RelayKind,
+    /// The rendered frame, `src` already overwritten by the sender's home.
+    pub text: String,
+    /// Made by the server (`EXPIRE`, `LEAVE` for a gone peer), not relayed
+    /// for a client: not counted as a relay, not a sign of a correspondent.
+    #[serde(default)]
+    pub notice: bool,
+}
+
+/// A parcel and the id whose home it goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forward {
+    pub to: String,
+    pub parcel: Parcel,
 }

@@ -4,10 +4,10 @@
 use signaling_core::double::Harness;
 use signaling_core::frame::DropReason;
 use signaling_core::metrics::Counter;
-use signaling_core::room::RoomConfig;
+use signaling_core::peer::Limits;
 
 fn room() -> Harness {
-    Harness::new(RoomConfig::default())
+    Harness::new(Limits::default())
 }
 
 fn offer(dst: &str, sdp: &str) -> String {
@@ -20,7 +20,7 @@ fn an_unproven_join_never_takes_over_a_stale_proven_holder() {
     let watcher = h.join("w", false);
     let victim = h.join("a", true);
     // The victim's network stalls: no heartbeats past the alive timeout.
-    h.advance(RoomConfig::default().alive_timeout_ms + 1_000);
+    h.advance(Limits::default().alive_timeout_ms + 1_000);
     h.heartbeat(watcher);
     let thief = h.join("a", false);
     assert_eq!(h.types(thief), ["ID-TAKEN"], "a sub-less join is refused");
@@ -123,10 +123,10 @@ fn a_few_large_frames_from_one_member_do_not_fill_the_queue_bytes() {
 #[test]
 fn open_namespace_an_unproven_token_never_replaces_a_proven_id() {
     use signaling_core::double::open::OpenNet;
-    let mut net = OpenNet::new(RoomConfig::default());
+    let mut net = OpenNet::new(Limits::default());
     let watcher = net.connect("w", "tok-w");
     let victim = net.connect_as("a", "ticket-of-a", true);
-    net.advance(RoomConfig::default().alive_timeout_ms + 1_000);
+    net.advance(Limits::default().alive_timeout_ms + 1_000);
     net.heartbeat(watcher);
     let thief = net.connect("a", "tok-thief");
     assert_eq!(net.types(thief), ["ID-TAKEN"], "stale but proven");

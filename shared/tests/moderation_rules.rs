@@ -4,11 +4,12 @@
 
 use signaling_core::double::Harness;
 use signaling_core::metrics::{Counter, LeaveCause, RefuseReason};
-use signaling_core::moderation::{REMOVED_MESSAGE, ROOM_CLOSED_MESSAGE};
-use signaling_core::room::{RoomConfig, CLOSE_REMOVED, CLOSE_ROOM_CLOSED};
+use signaling_core::moderation::ROOM_CLOSED_MESSAGE;
+use signaling_core::peer::{Limits, CLOSE_REMOVED, CLOSE_ROOM_CLOSED};
+use signaling_core::room::REMOVED_MESSAGE;
 
 fn room() -> Harness {
-    Harness::new(RoomConfig::default())
+    Harness::new(Limits::default())
 }
 
 fn offer(dst: &str) -> String {
@@ -35,7 +36,7 @@ fn inspect_lists_the_live_peers_with_join_time_and_last_activity() {
     assert_eq!(seen.peers[1].joined_ms, 1_003_000);
     assert!(!seen.is_empty());
     assert!(
-        Harness::new(RoomConfig::default()).inspect().is_empty(),
+        Harness::new(Limits::default()).inspect().is_empty(),
         "a room nobody is in"
     );
 }

@@ -4,7 +4,7 @@
 use signaling_core::double::open::{Client, OpenNet};
 use signaling_core::frame::DropReason;
 use signaling_core::metrics::{Counter, RefuseReason};
-use signaling_core::room::RoomConfig;
+use signaling_core::peer::Limits;
 
 fn offer(dst: &str) -> String {
     format!(r#"{{"type":"OFFER","dst":"{dst}","payload":{{"sdp":"x"}}}}"#)
@@ -15,7 +15,7 @@ fn candidate(dst: &str, n: u32) -> String {
 }
 
 fn net() -> OpenNet {
-    OpenNet::new(RoomConfig::default())
+    OpenNet::new(Limits::default())
 }
 
 fn payloads(net: &OpenNet, client: Client, kind: &str) -> Vec<serde_json::Value> {
@@ -84,7 +84,7 @@ fn the_same_token_replaces_a_live_socket_and_another_token_is_refused() {
 #[test]
 fn a_stale_holder_is_replaced_by_anyone_and_a_proven_ticket_replaces_a_live_one() {
     let mut net = net();
-    let alive = RoomConfig::default().alive_timeout_ms;
+    let alive = Limits::default().alive_timeout_ms;
     let silent = net.connect("alice", "tok-a");
     net.advance(alive - 1_000);
     let early = net.connect("alice", "tok-b");
@@ -223,7 +223,7 @@ fn a_silent_socket_is_swept_and_announced() {
     net.send(bob, &offer("alice"));
     // The promise with default settings: announced within alive + sweep
     // (2 minutes) of silence, at the next 5 s step.
-    let cfg = RoomConfig::default();
+    let cfg = Limits::default();
     for _ in 0..=(cfg.alive_timeout_ms + cfg.sweep_interval_ms) / 5_000 {
         net.advance(5_000);
         net.heartbeat(bob); // bob heartbeats, alice went silent
@@ -265,9 +265,9 @@ fn eviction_between_any_two_events_loses_nothing() {
 
 #[test]
 fn a_flood_to_random_ids_leaves_bounded_work_and_nothing_behind() {
-    let mut net = OpenNet::new(RoomConfig {
+    let mut net = OpenNet::new(Limits {
         peer_msgs_per_sec: 50,
-        ..RoomConfig::default()
+        ..Limits::default()
     });
     let mallory = net.connect("mallory", "tok-m");
     for n in 0..2_000 {

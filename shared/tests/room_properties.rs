@@ -8,7 +8,7 @@
 use proptest::prelude::*;
 use signaling_core::double::Harness;
 use signaling_core::metrics::Counter;
-use signaling_core::room::RoomConfig;
+use signaling_core::peer::Limits;
 
 #[derive(Debug, Clone)]
 enum Step {
@@ -59,12 +59,12 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-fn config() -> RoomConfig {
-    RoomConfig {
+fn config() -> Limits {
+    Limits {
         max_queued_messages: 5,
         max_queued_bytes: 600,
         alive_timeout_ms: 15_000,
-        ..RoomConfig::default()
+        ..Limits::default()
     }
 }
 
@@ -136,7 +136,7 @@ proptest! {
         sends in proptest::collection::vec((0..3usize, 0..3usize), 1..12),
         join_after in proptest::option::of(0..8_000u64),
     ) {
-        let mut h = Harness::new(RoomConfig { max_queued_messages: 100, ..RoomConfig::default() });
+        let mut h = Harness::new(Limits { max_queued_messages: 100, ..Limits::default() });
         let a = h.join("a", false);
         let mut queued = 0;
         for (i, (dst, kind)) in sends.iter().enumerate() {

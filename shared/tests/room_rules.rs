@@ -3,10 +3,10 @@
 use signaling_core::double::Harness;
 use signaling_core::frame::{DropReason, RelayKind};
 use signaling_core::metrics::{Counter, LeaveCause};
-use signaling_core::room::{RoomConfig, CLOSE_POLICY, CLOSE_REPLACED, CLOSE_TIMEOUT};
+use signaling_core::peer::{Limits, CLOSE_POLICY, CLOSE_REPLACED, CLOSE_TIMEOUT};
 
 fn room() -> Harness {
-    Harness::new(RoomConfig::default())
+    Harness::new(Limits::default())
 }
 
 fn offer(dst: &str) -> String {
@@ -82,7 +82,7 @@ fn a_stale_holder_is_taken_over_without_leave() {
     let mut h = room();
     let watcher = h.join("w", false);
     let old = h.join("a", false);
-    let alive = RoomConfig::default().alive_timeout_ms;
+    let alive = Limits::default().alive_timeout_ms;
     h.advance(alive - 5_000);
     h.heartbeat(watcher);
     // Not stale yet 5 s before the alive timeout.
@@ -181,11 +181,11 @@ fn expired_messages_get_one_expire_per_pair() {
 #[test]
 fn the_queue_is_bounded_by_count_and_bytes() {
     // One seat, so the one sender's fair share is the whole queue.
-    let mut h = Harness::new(RoomConfig {
+    let mut h = Harness::new(Limits {
         max_peers: 1,
         max_queued_messages: 3,
         max_queued_bytes: 10_000,
-        ..RoomConfig::default()
+        ..Limits::default()
     });
     let a = h.join("a", false);
     for _ in 0..5 {
@@ -248,7 +248,7 @@ fn a_message_to_a_peer_in_its_grace_period_waits_for_its_return() {
 #[test]
 fn the_sweep_closes_silent_peers_and_announces_them_within_alive_plus_sweep() {
     let mut h = room();
-    let cfg = RoomConfig::default();
+    let cfg = Limits::default();
     let promised = cfg.alive_timeout_ms + cfg.sweep_interval_ms;
     let a = h.join("a", false);
     let silent = h.join("s", false);
@@ -304,7 +304,7 @@ fn a_stale_peer_frees_its_seat_for_a_newcomer() {
     let mut h = room();
     let ids = ["a", "b", "c", "d"];
     let peers: Vec<usize> = ids.iter().map(|id| h.join(id, false)).collect();
-    h.advance(RoomConfig::default().alive_timeout_ms + 1_000);
+    h.advance(Limits::default().alive_timeout_ms + 1_000);
     for p in &peers[1..] {
         h.heartbeat(*p);
     }
@@ -351,9 +351,9 @@ fn bad_frames_are_dropped_and_counted_never_answered() {
 
 #[test]
 fn a_flooder_is_limited_then_kicked_and_announced() {
-    let mut h = Harness::new(RoomConfig {
+    let mut h = Harness::new(Limits {
         peer_msgs_per_sec: 10,
-        ..RoomConfig::default()
+        ..Limits::default()
     });
     let flooder = h.join("f", false);
     let b = h.join("b", false);
@@ -414,10 +414,12 @@ fn state_survives_eviction_between_any_two_events() {
 
 #[test]
 fn the_roster_lists_live_peers_only() {
-    use signaling_core::room::{PeerState, PeerView, Room};
-    let cfg = RoomConfig {
+    use signaling_core::peer::PeerView;
+    use signaling_core::room::Room;
+    use signaling_core::socket::PeerState;
+    let cfg = Limits {
         alive_timeout_ms: 15_000,
-        ..RoomConfig::default()
+        ..Limits::default()
     };
     let state = |id: &str, closing: bool, seen: u64| PeerState {
         id: id.into(),

@@ -11,7 +11,9 @@ pub mod open;
 
 use crate::flood::PeerFloodGuard;
 use crate::metrics::Counter;
-use crate::room::{JoinRequest, PeerState, PeerView, Room, RoomConfig, RoomMeta, Target};
+use crate::peer::{Limits, PeerView};
+use crate::room::{JoinRequest, Room, RoomMeta};
+use crate::socket::{PeerState, Recipient};
 use crate::step::{carry_out, Sockets, Step};
 use std::collections::BTreeMap;
 
@@ -26,7 +28,7 @@ pub struct Socket {
 }
 
 pub struct Harness {
-    pub cfg: RoomConfig,
+    pub cfg: Limits,
     pub sockets: Vec<Socket>,
     pub meta: RoomMeta,
     pub stored_meta: Option<RoomMeta>,
@@ -44,7 +46,7 @@ pub struct Harness {
 }
 
 impl Harness {
-    pub fn new(cfg: RoomConfig) -> Self {
+    pub fn new(cfg: Limits) -> Self {
         let flood = PeerFloodGuard::new(cfg.peer_msgs_per_sec);
         Harness {
             cfg,
@@ -278,10 +280,10 @@ pub(crate) struct DoubleSockets<'a> {
 }
 
 impl DoubleSockets<'_> {
-    fn index(&self, to: Target<usize>) -> Option<usize> {
+    fn index(&self, to: Recipient<usize>) -> Option<usize> {
         match to {
-            Target::Peer(i) => Some(i),
-            Target::Joiner => self.joiner,
+            Recipient::Peer(i) => Some(i),
+            Recipient::Joiner => self.joiner,
         }
     }
 }
@@ -306,7 +308,7 @@ impl Sockets<usize> for DoubleSockets<'_> {
         Ok(())
     }
 
-    fn send(&mut self, to: Target<usize>, text: &str) {
+    fn send(&mut self, to: Recipient<usize>, text: &str) {
         if let Some(socket) = self.index(to).map(|i| &mut self.sockets[i]) {
             if socket.open {
                 socket.received.push(text.to_owned());

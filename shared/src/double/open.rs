@@ -6,8 +6,9 @@
 use super::{parse_received, DoubleSockets, Socket};
 use crate::flood::PeerFloodGuard;
 use crate::metrics::Counter;
-use crate::open::{token_digest, Delivery, Forward, Home, HomeRecord, OpenJoin};
-use crate::room::{PeerView, RoomConfig};
+use crate::open::{token_digest, Delivery, Home, HomeRecord, OpenJoin};
+use crate::peer::{Limits, PeerView};
+use crate::step::Forward;
 use crate::step::{carry_out, Step};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -50,7 +51,7 @@ pub struct Client(usize);
 
 /// The whole namespace.
 pub struct OpenNet {
-    pub cfg: RoomConfig,
+    pub cfg: Limits,
     pub homes: BTreeMap<String, HomeDouble>,
     clients: Vec<(String, usize)>,
     in_flight: VecDeque<(String, Forward)>,
@@ -59,7 +60,7 @@ pub struct OpenNet {
 }
 
 impl OpenNet {
-    pub fn new(cfg: RoomConfig) -> Self {
+    pub fn new(cfg: Limits) -> Self {
         OpenNet {
             cfg,
             homes: BTreeMap::new(),

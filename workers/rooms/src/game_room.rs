@@ -26,7 +26,9 @@ use signaling_core::frame;
 use signaling_core::log::{Level, LogEvent};
 use signaling_core::metrics::Counter;
 use signaling_core::moderation::parse_block_secs;
-use signaling_core::room::{echo_close_code, JoinRequest, PeerState, PeerView, Room, RoomMeta};
+use signaling_core::peer::{echo_close_code, PeerView};
+use signaling_core::room::{JoinRequest, Room, RoomMeta};
+use signaling_core::socket::PeerState;
 use signaling_core::step::Step;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -57,7 +59,7 @@ impl DurableObject for GameRoom {
         let (state, raw) = RawState::split(state);
         let room = state.id().name().unwrap_or_else(|| "unknown".to_owned());
         let config = runtime::config(&env);
-        let per_sec = (*config).as_ref().map_or(0, |c| c.room.peer_msgs_per_sec);
+        let per_sec = (*config).as_ref().map_or(0, |c| c.limits.peer_msgs_per_sec);
         if let Ok(pair) = WebSocketRequestResponsePair::new(frame::HEARTBEAT, frame::HEARTBEAT) {
             state.set_websocket_auto_response(&pair);
         }
@@ -94,7 +96,7 @@ impl DurableObject for GameRoom {
                 let (_, peers) =
                     self.sockets
                         .peers(&self.state, &self.raw, Read::FreshWithHeartbeats);
-                Response::from_json(&Room::new(&cfg.room).roster(&peers, runtime::now_ms()))
+                Response::from_json(&Room::new(&cfg.limits).roster(&peers, runtime::now_ms()))
             }
             // Observing the counters must not change them: no wake counted.
             contract::PATH_STATS => runtime::room_stats(&self.state, &self.room).await,
@@ -154,7 +156,7 @@ impl GameRoom {
         // Frames still arriving on a socket the server closed (a kicked
         // flooder's backlog) meet the core's rule before the await, so the
         // backlog cannot stall the room's other members.
-        let room = Room::new(&cfg.room);
+        let room = Room::new(&cfg.limits);
         let early = self
             .sockets
             .with_attachment(&self.state, &ws, |sender| {
@@ -375,7 +377,7 @@ impl GameRoom {
         let Ok(cfg) = self.config.as_ref() else {
             return Ok(());
         };
-        let room = Room::new(&cfg.room);
+        let room = Room::new(&cfg.limits);
         self.tail()
             .run(read, joiner, |meta, sockets, peers, now| {
                 handler(&room, meta, sockets, peers, now)

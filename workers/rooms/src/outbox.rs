@@ -17,8 +17,9 @@ use signaling_core::contract;
 use signaling_core::frame::DropReason;
 use signaling_core::log::{Level, LogEvent};
 use signaling_core::metrics::Counter;
-use signaling_core::open::{Delivery, Forward, Parcel};
+use signaling_core::open::Delivery;
 use signaling_core::outbox;
+use signaling_core::step::{Forward, Parcel};
 use std::cell::RefCell;
 use worker::{Env, Headers, Method, Request, RequestInit};
 

@@ -24,7 +24,9 @@ use signaling_core::frame;
 use signaling_core::log::{Level, LogEvent};
 use signaling_core::metrics::Counter;
 use signaling_core::open::{Delivery, Home, HomeRecord, OpenJoin};
-use signaling_core::room::{echo_close_code, PeerState, PeerView, Room};
+use signaling_core::peer::{echo_close_code, PeerView};
+use signaling_core::room::Room;
+use signaling_core::socket::PeerState;
 use signaling_core::step::Step;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -62,7 +64,7 @@ impl DurableObject for PeerHome {
         let me = state.id().name().unwrap_or_default();
         let key = stats_key(&me);
         let config = runtime::config(&env);
-        let per_sec = (*config).as_ref().map_or(0, |c| c.room.peer_msgs_per_sec);
+        let per_sec = (*config).as_ref().map_or(0, |c| c.limits.peer_msgs_per_sec);
         if let Ok(pair) = WebSocketRequestResponsePair::new(frame::HEARTBEAT, frame::HEARTBEAT) {
             state.set_websocket_auto_response(&pair);
         }
@@ -147,7 +149,7 @@ impl PeerHome {
         let early = self
             .sockets
             .with_attachment(&self.state, &ws, |sender| {
-                Room::new(&cfg.room).from_closed_socket(sender, len)
+                Room::new(&cfg.limits).from_closed_socket(sender, len)
             })
             .flatten();
         if let Some(dropped) = early {
@@ -318,7 +320,7 @@ impl PeerHome {
         let Ok(cfg) = self.config.as_ref() else {
             return Ok(());
         };
-        let home = Home::new(&cfg.room, &self.me);
+        let home = Home::new(&cfg.limits, &self.me);
         self.tail()
             .run(read, joiner, |rec, sockets, peers, now| {
                 handler(&home, rec, sockets, peers, now)

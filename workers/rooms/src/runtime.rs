@@ -23,8 +23,8 @@ thread_local! {
 /// when the settings are bad: such an object ignores messages anyway).
 pub fn message_limit(config: &std::result::Result<RoomsWorkerConfig, ConfigError>) -> usize {
     config.as_ref().map_or_else(
-        |_| signaling_core::room::RoomConfig::default().max_message_bytes,
-        |c| c.room.max_message_bytes,
+        |_| signaling_core::peer::Limits::default().max_message_bytes,
+        |c| c.limits.max_message_bytes,
     )
 }
 

@@ -3,7 +3,8 @@
 //! runtime's side of the core's socket interpreter ([`RoomSockets`]).
 
 use crate::runtime::RawState;
-use signaling_core::room::{PeerState, PeerView, Target};
+use signaling_core::peer::PeerView;
+use signaling_core::socket::{PeerState, Recipient};
 use signaling_core::step::Sockets;
 use std::cell::{RefCell, RefMut};
 use worker::{Error, Result, State, WebSocket};
@@ -140,10 +141,10 @@ pub struct RoomSockets<'a> {
 }
 
 impl RoomSockets<'_> {
-    fn target(&self, to: Target<usize>) -> Option<&WebSocket> {
+    fn target(&self, to: Recipient<usize>) -> Option<&WebSocket> {
         match to {
-            Target::Peer(i) => self.sockets.get(i),
-            Target::Joiner => self.joiner,
+            Recipient::Peer(i) => self.sockets.get(i),
+            Recipient::Joiner => self.joiner,
         }
     }
 }
@@ -171,7 +172,7 @@ impl Sockets<usize> for RoomSockets<'_> {
         Ok(())
     }
 
-    fn send(&mut self, to: Target<usize>, text: &str) {
+    fn send(&mut self, to: Recipient<usize>, text: &str) {
         if let Some(ws) = self.target(to) {
             let _ = ws.send_with_str(text);
         }

@@ -12,7 +12,7 @@ use crate::runtime::{self, RawState};
 use crate::sockets::{Read, RoomSockets, SocketList};
 use crate::stats::Reporter;
 use signaling_core::log::Level;
-use signaling_core::room::PeerView;
+use signaling_core::peer::PeerView;
 use signaling_core::step::{carry_out, DurableRecord, Step};
 use std::collections::BTreeMap;
 use worker::{Result, State, WebSocket};

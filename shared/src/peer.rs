@@ -1,0 +1,464 @@
+//! What both machines (a room, `room.rs`, and a home, `open.rs`) share
+//! about one peer: its socket's state and view, the limits it lives under,
+//! how a frame reaches it, the takeover rule for its id, and the shared
+//! notices (replaced, id taken, try again, kicked, dropped frames) with
+//! their close codes.
+
+use crate::flood::{DropKind, DropVerdict, KickFor, PeerFloodGuard};
+use crate::frame::{self, DropReason};
+use crate::log::{Level, LogEvent};
+use crate::metrics::{Counter, LeaveCause, RefuseReason};
+use crate::socket::{PeerState, Recipient};
+use crate::step::{SocketOp, Step};
+use serde::{Deserialize, Serialize};
+
+/// Close code for a refused join (room full, id taken) and a flooding peer.
+pub const CLOSE_POLICY: u16 = 1008;
+/// Close code for a socket replaced by a newer connection with the same id.
+pub const CLOSE_REPLACED: u16 = 4001;
+/// Close code for a peer that stopped heartbeating.
+pub const CLOSE_TIMEOUT: u16 = 4002;
+/// Close code for "try again later" (RFC 6455 1013).
+pub const CLOSE_TRY_AGAIN: u16 = 1013;
+/// Close code for a peer a moderator removed (and for its refused rejoin
+/// while the removal blocks its id).
+pub const CLOSE_REMOVED: u16 = 4003;
+/// Close code for every peer of a room a moderator closed.
+pub const CLOSE_ROOM_CLOSED: u16 = 4004;
+
+/// Sockets of one id the server closed but whose clients have not
+/// completed the close: the runtime keeps listing them (and every join,
+/// close and alarm rereads the list) until they do. A client that ignores
+/// close frames and keeps taking its id over would grow the list without
+/// bound; past this many, its joins are refused until some complete.
+pub const MAX_CLOSING_PER_ID: usize = 8;
+/// The same bound for the whole room.
+pub const MAX_CLOSING_PER_ROOM: usize = 32;
+
+/// The refusal for a join while too many server-closed sockets linger
+/// (see [`MAX_CLOSING_PER_ID`]), or `None`.
+pub(crate) fn too_many_closing<S>(peers: &[PeerView<S>], id: &str) -> Option<&'static str> {
+    let closing = peers.iter().filter(|p| p.state.closing);
+    let (of_id, all) = closing.fold((0, 0), |(of_id, all), p| {
+        (of_id + usize::from(p.state.id == id), all + 1)
+    });
+    if of_id >= MAX_CLOSING_PER_ID {
+        Some("Too many connections for this id are still closing; retry later")
+    } else if all >= MAX_CLOSING_PER_ROOM {
+        Some("Too many connections are still closing; retry later")
+    } else {
+        None
+    }
+}
+
+/// Refuses a join with a reason and `CLOSE_TRY_AGAIN`.
+pub(crate) fn refuse_try_again<S>(fx: &mut Step<S>, id: &str, msg: &str) {
+    fx.op(SocketOp::Refuse {
+        frame: frame::render_error(msg),
+        code: CLOSE_TRY_AGAIN,
+        reason: msg.to_owned(),
+    });
+    fx.count(Counter::ConnectionRefused(RefuseReason::RateLimited), 1);
+    fx.log(
+        LogEvent::new(Level::Warn, "refuse")
+            .peer(id)
+            .field("reason", "closing_backlog"),
+    );
+}
+
+/// The code the server echoes to finish a client-initiated close
+/// handshake: the client's own, unless it is one that may not be sent
+/// (1005 "no code", 1006 "abnormal", or outside 1000-4999), then 1000.
+pub fn echo_close_code(client_code: Option<usize>) -> u16 {
+    match client_code {
+        Some(c) if (1000..=4999).contains(&c) && c != 1005 && c != 1006 => c as u16,
+        _ => 1000,
+    }
+}
+
+/// The limits every peer of one object lives under (a room, or a home in
+/// the open namespace); their defaults are declared in `settings.rs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub max_peers: usize,
+    pub max_message_bytes: usize,
+    pub expire_timeout_ms: u64,
+    pub leave_grace_ms: u64,
+    pub alive_timeout_ms: u64,
+    pub sweep_interval_ms: u64,
+    pub max_queued_messages: usize,
+    pub max_queued_bytes: usize,
+    /// Open namespace: how many of one destination's queued messages one
+    /// sender may hold, so one sender cannot fill another peer's inbox.
+    pub max_queued_per_sender: usize,
+    pub peer_msgs_per_sec: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        use crate::settings as declared;
+        Limits {
+            max_peers: declared::MAX_PEERS_PER_ROOM.number_default() as usize,
+            max_message_bytes: declared::MAX_MESSAGE_BYTES.number_default() as usize,
+            expire_timeout_ms: declared::EXPIRE_TIMEOUT_MS.number_default(),
+            leave_grace_ms: declared::LEAVE_GRACE_MS.number_default(),
+            alive_timeout_ms: declared::ALIVE_TIMEOUT_MS.number_default(),
+            sweep_interval_ms: declared::LIVENESS_SWEEP_MS.number_default(),
+            max_queued_messages: declared::MAX_QUEUED_MESSAGES.number_default() as usize,
+            max_queued_bytes: declared::MAX_QUEUED_BYTES.number_default() as usize,
+            max_queued_per_sender: declared::MAX_QUEUED_PER_SENDER.number_default() as usize,
+            peer_msgs_per_sec: declared::PEER_MSGS_PER_SEC.number_default() as u32,
+        }
+    }
+}
+
+impl Limits {
+    /// When to sweep next, given the earliest last sign of life among the
+    /// live peers: the latest moment that still finds a peer that falls
+    /// silent right after it within `alive_timeout_ms + sweep_interval_ms`
+    /// of its last sign of life. Peers that heartbeat (every 5 s) keep the
+    /// sweeps about `alive + sweep - 5 s` apart, never less than a second.
+    pub fn next_sweep_ms(&self, oldest_seen_ms: u64, now_ms: u64) -> u64 {
+        (oldest_seen_ms + self.alive_timeout_ms + self.sweep_interval_ms).max(now_ms + 1_000)
+    }
+}
+
+impl Limits {
+    /// Rooms namespace: the offline queue is shared fairly. One sender may
+    /// hold at most `1 / max_peers` of its messages and of its bytes
+    /// (rounded up), so a member that fills its share, however fast, leaves
+    /// every other member's share untouched.
+    pub fn within_sender_share(&self, queue: &[Queued], sender: &str, bytes: usize) -> bool {
+        let peers = self.max_peers.max(1);
+        let (held, held_bytes) = queue
+            .iter()
+            .filter(|q| q.src == sender)
+            .fold((0, 0), |(n, b), q| (n + 1, b + q.bytes));
+        held < self.max_queued_messages.div_ceil(peers)
+            && held_bytes + bytes <= self.max_queued_bytes.div_ceil(peers)
+    }
+
+    /// Keeps `sweep_due` in step with the live peers (`oldest_seen`, `None`
+    /// when there are none): cleared when nobody is left, planned by
+    /// [`Limits::next_sweep_ms`] when someone is and none is due.
+    /// Answers whether it changed.
+    pub(crate) fn plan_sweep(
+        &self,
+        sweep_due: &mut Option<u64>,
+        oldest_seen: Option<u64>,
+        now_ms: u64,
+    ) -> bool {
+        match (oldest_seen, *sweep_due) {
+            (None, due) => {
+                *sweep_due = None;
+                due.is_some()
+            }
+            (Some(seen), None) => {
+                *sweep_due = Some(self.next_sweep_ms(seen, now_ms));
+                true
+            }
+            (Some(_), Some(_)) => false,
+        }
+    }
+}
+
+/// The earliest last sign of life among `peers` (`None` when there are
+/// none), heartbeat timestamps included: for the rules that read them.
+pub(crate) fn oldest_seen<'a, S: 'a>(peers: impl Iterator<Item = &'a PeerView<S>>) -> Option<u64> {
+    peers.map(PeerView::last_seen_ms).min()
+}
+
+/// The same from the attachments alone, for frames and closes, which never
+/// read heartbeat timestamps (the adapter does not fetch them there). It is
+/// never later than [`oldest_seen`], so a sweep planned from it only comes
+/// early.
+pub(crate) fn oldest_attached_seen<'a, S: 'a>(
+    peers: impl Iterator<Item = &'a PeerView<S>>,
+) -> Option<u64> {
+    peers.map(|p| p.state.seen_ms.max(p.state.joined_ms)).min()
+}
+
+/// One socket as the core sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerView<S> {
+    pub socket: S,
+    pub state: PeerState,
+    /// When the runtime last auto-responded to this socket's HEARTBEAT.
+    pub heartbeat_ms: Option<u64>,
+}
+
+impl<S> PeerView<S> {
+    pub(crate) fn last_seen_ms(&self) -> u64 {
+        self.state
+            .seen_ms
+            .max(self.heartbeat_ms.unwrap_or(0))
+            .max(self.state.joined_ms)
+    }
+
+    pub(crate) fn is_stale(&self, now_ms: u64, cfg: &Limits) -> bool {
+        now_ms.saturating_sub(self.last_seen_ms()) >= cfg.alive_timeout_ms
+    }
+
+    pub(crate) fn is_live(&self) -> bool {
+        !self.state.closing
+    }
+}
+
+/// A message waiting in storage for its destination to join.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Queued {
+    pub seq: u64,
+    pub src: String,
+    pub dst: String,
+    pub bytes: usize,
+    pub queued_ms: u64,
+}
+
+impl Queued {
+    /// Storage key of the rendered frame; zero-padded so keys sort by `seq`.
+    pub fn key(&self) -> String {
+        queued_key(self.seq)
+    }
+}
+
+/// Storage key of a queued frame.
+pub fn queued_key(seq: u64) -> String {
+    format!("q/{seq:020}")
+}
+
+/// A peer whose socket closed; LEAVE goes out at `due_ms` unless it is back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingLeave {
+    pub id: String,
+    pub due_ms: u64,
+    pub cause: LeaveCause,
+    /// The id was proven: only a proven join may claim it during the grace.
+    #[serde(default)]
+    pub proven: bool,
+}
+
+/// May a join replace a holder of its id (a live socket, or one in its
+/// leave grace)? A proof of the id always may; without one, never a proven
+/// holder (stale or not: a stalled network must not hand the id, and the
+/// SDP queued for it, to whoever asks), and an unproven one only when it is
+/// the same client or has gone stale.
+pub(crate) fn may_replace(
+    holder_proven: bool,
+    join_proven: bool,
+    same_client_or_stale: bool,
+) -> bool {
+    join_proven || (!holder_proven && same_client_or_stale)
+}
+
+/// A proven id's leave grace is pending: an unproven join must wait it out.
+pub(crate) fn claims_proven_grace(leaves: &[PendingLeave], id: &str, join_proven: bool) -> bool {
+    !join_proven && leaves.iter().any(|l| l.id == id && l.proven)
+}
+
+/// Closes a socket on the server's initiative: mark it first, so that its
+/// later close event and any view of it treat it as gone.
+pub(crate) fn close_socket<S: Copy>(fx: &mut Step<S>, peer: &PeerView<S>, code: u16, reason: &str) {
+    let mut state = peer.state.clone();
+    state.closing = true;
+    fx.op(SocketOp::SaveState {
+        socket: peer.socket,
+        state,
+    });
+    fx.op(SocketOp::Close {
+        socket: peer.socket,
+        code,
+        reason: reason.to_owned(),
+    });
+}
+
+/// What a socket replaced by a newer one of its id is told before its
+/// close: the stock client shows it as a `server-error` and does not
+/// reconnect by itself, and the room helper reports it in these words, so
+/// two tabs of one player do not take the id from each other for ever.
+pub const MSG_REPLACED: &str =
+    "Replaced by a newer connection for this id: this player joined from another tab or device";
+
+/// Tells `holder` it was replaced, then closes it with [`CLOSE_REPLACED`].
+pub(crate) fn replace_socket<S: Copy>(fx: &mut Step<S>, holder: &PeerView<S>) {
+    fx.op(SocketOp::Send {
+        to: Recipient::Peer(holder.socket),
+        text: frame::render_error(MSG_REPLACED),
+    });
+    close_socket(
+        fx,
+        holder,
+        CLOSE_REPLACED,
+        "Replaced by a newer connection for this id",
+    );
+}
+
+/// The drop of a frame from a socket the server already closed, or `None`
+/// for a live sender (see [`Room::from_closed_socket`]).
+pub(crate) fn closed_sender_drop<S>(sender: &PeerState, bytes: usize) -> Option<Step<S>> {
+    if !sender.closing {
+        return None;
+    }
+    let mut fx = Step::default();
+    drop_frame(&mut fx, &sender.id, DropReason::SenderNotLive, bytes);
+    Some(fx)
+}
+
+/// The live peer that sent a frame of `bytes` on `from`; `Err` is the whole
+/// step when there is none (an unknown socket: nothing; a socket the server
+/// closed: its frame dropped). Rooms and homes alike start a frame here.
+// The step is returned by value as every handler returns its step; boxing
+// it would add an allocation for nothing.
+#[allow(clippy::result_large_err)]
+pub(crate) fn live_sender<S: Copy + Eq>(
+    peers: &[PeerView<S>],
+    from: S,
+    bytes: usize,
+) -> Result<&PeerView<S>, Step<S>> {
+    let sender = peers
+        .iter()
+        .find(|p| p.socket == from)
+        .ok_or_else(Step::default)?;
+    match closed_sender_drop(&sender.state, bytes) {
+        Some(dropped) => Err(dropped),
+        None => Ok(sender),
+    }
+}
+
+/// Refuses a join whose id is held: `ID-TAKEN`, as the reference sends.
+pub(crate) fn refuse_id_taken<S>(fx: &mut Step<S>, id: &str, why: &'static str) {
+    fx.op(SocketOp::Refuse {
+        frame: frame::ID_TAKEN.to_owned(),
+        code: CLOSE_POLICY,
+        reason: "ID is taken".to_owned(),
+    });
+    fx.count(Counter::ConnectionRefused(RefuseReason::IdTaken), 1);
+    fx.log(
+        LogEvent::new(Level::Info, "refuse")
+            .peer(id)
+            .field("reason", "id_taken")
+            .field("why", why),
+    );
+}
+
+/// Close code for a peer kicked for oversized frames (RFC 6455 "message too big").
+pub const CLOSE_TOO_BIG: u16 = 1009;
+
+/// Counts a dropped frame and judges its sender by it
+/// ([`PeerFloodGuard::note_drop`]): one warn line per peer per window, the
+/// rest at debug; `Some` when the sender is to be closed for it.
+pub(crate) fn judge_drop<S>(
+    fx: &mut Step<S>,
+    flood: &mut PeerFloodGuard,
+    peer: &str,
+    reason: DropReason,
+    bytes: usize,
+    now_ms: u64,
+) -> Option<KickFor> {
+    fx.count(Counter::Dropped(reason), 1);
+    let kind = match reason {
+        DropReason::TooLarge => DropKind::Oversized,
+        DropReason::Malformed
+        | DropReason::MissingType
+        | DropReason::UnknownType
+        | DropReason::MissingDst
+        | DropReason::InvalidDst => DropKind::Faulty,
+        _ => DropKind::Blameless,
+    };
+    let verdict = flood.note_drop(peer, kind, now_ms);
+    let level = match verdict {
+        DropVerdict::Quiet => Level::Debug,
+        DropVerdict::Log { .. } | DropVerdict::Kick(_) => Level::Warn,
+    };
+    let mut event = LogEvent::new(level, "drop")
+        .peer(peer)
+        .field("reason", reason.label())
+        .field("bytes", bytes);
+    if let DropVerdict::Log { unlogged_before } = verdict {
+        if unlogged_before > 0 {
+            event = event.field("unlogged_before", unlogged_before);
+        }
+    }
+    fx.log(event);
+    match verdict {
+        DropVerdict::Kick(why) => Some(why),
+        _ => None,
+    }
+}
+
+/// Tells a peer it is being kicked for its drops (the ERROR the stock
+/// client shows) and logs it; answers the close code and reason to use.
+pub(crate) fn kick_notice<S>(
+    fx: &mut Step<S>,
+    socket: S,
+    id: &str,
+    why: KickFor,
+    cfg: &Limits,
+) -> (u16, &'static str) {
+    let (msg, code, reason) = kick_words(why, cfg);
+    fx.op(SocketOp::Send {
+        to: Recipient::Peer(socket),
+        text: frame::render_error(&msg),
+    });
+    fx.log(
+        LogEvent::new(Level::Warn, "kick")
+            .peer(id)
+            .field("reason", reason),
+    );
+    (code, reason)
+}
+
+/// What a peer kicked for its drops is told: the ERROR text (which the
+/// stock client shows) and the close code and reason.
+pub(crate) fn kick_words(why: KickFor, cfg: &Limits) -> (String, u16, &'static str) {
+    match why {
+        KickFor::Faulty => (
+            format!(
+                "Too many invalid messages ({} in {} s)",
+                crate::flood::MAX_FAULTY_FRAMES + 1,
+                crate::flood::DROP_WINDOW_MS / 1000
+            ),
+            CLOSE_POLICY,
+            "Too many invalid messages",
+        ),
+        KickFor::Oversized => (
+            format!(
+                "Messages too big (the limit is {} bytes)",
+                cfg.max_message_bytes
+            ),
+            CLOSE_TOO_BIG,
+            "Message too big",
+        ),
+    }
+}
+
+/// Counts and logs a dropped frame.
+pub(crate) fn drop_frame<S>(fx: &mut Step<S>, peer: &str, reason: DropReason, bytes: usize) {
+    fx.count(Counter::Dropped(reason), 1);
+    // A flood must not turn into a flood of log lines: its frames are
+    // logged at debug; the kick itself is logged at warn.
+    let level = match reason {
+        DropReason::RateLimited | DropReason::SenderNotLive => Level::Debug,
+        _ => Level::Warn,
+    };
+    fx.log(
+        LogEvent::new(level, "drop")
+            .peer(peer)
+            .field("reason", reason.label())
+            .field("bytes", bytes),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_close_is_echoed_with_a_code_one_may_send() {
+        assert_eq!(echo_close_code(Some(1000)), 1000);
+        assert_eq!(echo_close_code(Some(4123)), 4123);
+        assert_eq!(echo_close_code(Some(1001)), 1001);
+        for unsendable in [Some(1005), Some(1006), Some(999), Some(5000), Some(0), None] {
+            assert_eq!(echo_close_code(unsendable), 1000, "{unsendable:?}");
+        }
+    }
+}
