@@ -34,6 +34,7 @@ pub mod frame;
 pub mod ice;
 pub mod ids;
 pub mod log;
+pub mod machine;
 pub mod metrics;
 pub mod moderation;
 pub mod open;

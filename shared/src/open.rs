@@ -658,3 +658,37 @@ impl crate::step::DurableRecord for HomeRecord {
         self.alarm_ms
     }
 }
+
+impl crate::machine::Machine for Home<'_> {
+    type Record = HomeRecord;
+    type Join = OpenJoin;
+
+    fn join<S: Copy + Eq>(
+        &self,
+        record: &mut HomeRecord,
+        peers: &[PeerView<S>],
+        request: OpenJoin,
+        now_ms: u64,
+    ) -> Step<S> {
+        Home::join(self, record, peers, request, now_ms)
+    }
+
+    fn handle_input<S: Copy + Eq>(
+        &self,
+        record: &mut HomeRecord,
+        peers: &[PeerView<S>],
+        input: crate::machine::Input<'_, S>,
+        flood: &mut PeerFloodGuard,
+        now_ms: u64,
+    ) -> Step<S> {
+        use crate::machine::Input;
+        match input {
+            Input::Frame { from, bytes } => self.frame(record, peers, from, bytes, flood, now_ms),
+            Input::TooLarge { from, len } => {
+                self.too_large(record, peers, from, len, flood, now_ms)
+            }
+            Input::Closed { gone } => self.closed(record, peers, gone, flood, now_ms),
+            Input::Alarm => self.alarm(record, peers, now_ms),
+        }
+    }
+}

@@ -292,9 +292,12 @@ pub(crate) fn replace_socket<S: Copy>(fx: &mut Step<S>, holder: &PeerView<S>) {
     );
 }
 
-/// The drop of a frame from a socket the server already closed, or `None`
-/// for a live sender (see [`Room::from_closed_socket`]).
-pub(crate) fn closed_sender_drop<S>(sender: &PeerState, bytes: usize) -> Option<Step<S>> {
+/// A frame from a socket the server already closed (a kicked flooder's
+/// backlog, a replaced socket) is dropped: the step that says so, or
+/// `None` for a live sender. `live_sender` applies it first; a host may
+/// apply it before loading anything, so such a backlog costs the object's
+/// other peers nothing.
+pub fn closed_sender_drop<S>(sender: &PeerState, bytes: usize) -> Option<Step<S>> {
     if !sender.closing {
         return None;
     }

@@ -19,8 +19,8 @@ use crate::frame::{self, ClientFrame, DropReason};
 use crate::log::{Level, LogEvent};
 use crate::metrics::{Counter, LeaveCause, RefuseReason};
 use crate::peer::{
-    claims_proven_grace, close_socket, closed_sender_drop, drop_frame, judge_drop, kick_notice,
-    live_sender, may_replace, oldest_attached_seen, oldest_seen, refuse_id_taken, refuse_try_again,
+    claims_proven_grace, close_socket, drop_frame, judge_drop, kick_notice, live_sender,
+    may_replace, oldest_attached_seen, oldest_seen, refuse_id_taken, refuse_try_again,
     replace_socket, too_many_closing, Limits, PeerView, PendingLeave, Queued, CLOSE_POLICY,
     CLOSE_REMOVED, CLOSE_TIMEOUT,
 };
@@ -393,15 +393,6 @@ impl<'c> Room<'c> {
         self.plan_alarm(fx, meta, oldest_attached_seen(others), now_ms);
     }
 
-    /// A frame from a socket the server already closed (a kicked flooder's
-    /// backlog, a replaced socket) is dropped: the step that says so, or
-    /// `None` for a live sender. [`Room::frame`] applies it first; an adapter
-    /// may apply it before loading anything, so such a backlog costs the
-    /// room's other members nothing.
-    pub fn from_closed_socket<S>(&self, sender: &PeerState, bytes: usize) -> Option<Step<S>> {
-        closed_sender_drop(sender, bytes)
-    }
-
     /// A socket closed or errored. `peers` may or may not still list it.
     /// Like [`Room::frame`], it never reads `heartbeat_ms`.
     pub fn closed<S: Copy + Eq>(
@@ -681,6 +672,40 @@ pub(crate) fn forget_ended_blocks(meta: &mut RoomMeta, now_ms: u64) -> bool {
     let before = meta.blocks.len();
     meta.blocks.retain(|b| b.until_ms > now_ms);
     meta.blocks.len() != before
+}
+
+impl crate::machine::Machine for Room<'_> {
+    type Record = RoomMeta;
+    type Join = JoinRequest;
+
+    fn join<S: Copy + Eq>(
+        &self,
+        record: &mut RoomMeta,
+        peers: &[PeerView<S>],
+        request: JoinRequest,
+        now_ms: u64,
+    ) -> Step<S> {
+        Room::join(self, record, peers, request, now_ms)
+    }
+
+    fn handle_input<S: Copy + Eq>(
+        &self,
+        record: &mut RoomMeta,
+        peers: &[PeerView<S>],
+        input: crate::machine::Input<'_, S>,
+        flood: &mut PeerFloodGuard,
+        now_ms: u64,
+    ) -> Step<S> {
+        use crate::machine::Input;
+        match input {
+            Input::Frame { from, bytes } => self.frame(record, peers, from, bytes, flood, now_ms),
+            Input::TooLarge { from, len } => {
+                self.too_large(record, peers, from, len, flood, now_ms)
+            }
+            Input::Closed { gone } => self.closed(record, peers, gone, flood, now_ms),
+            Input::Alarm => self.alarm(record, peers, now_ms),
+        }
+    }
 }
 
 #[cfg(test)]

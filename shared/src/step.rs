@@ -1,19 +1,22 @@
-//! What one room handler changed ([`Step`]), and the one interpreter of its
-//! socket operations ([`carry_out`]) that the Durable Object and the
-//! in-memory double both run.
+//! What one handler changed ([`Step`]), and the one interpreter that
+//! carries a whole step out ([`apply`]), which the Durable Objects' host
+//! and the in-memory doubles all run.
 //!
-//! A handler of [`crate::room::Room`] runs without I/O and says, in one value:
+//! A machine's handler runs without I/O and says, in one value:
 //! - the socket operations to carry out, in order ([`SocketOp`]);
 //! - what durable state changed: frames to store, keys to delete, whether the
-//!   room's record changed and whether the alarm it names changed;
+//!   record changed and whether the alarm it names changed;
 //! - the counters to add and the log events to write;
 //! - in the open namespace, the frames to hand to other peers' objects
-//!   ([`Forward`]), which the caller sends after the rest.
+//!   ([`Forward`]).
 //!
-//! The caller's tail is then always the same sequence: read the queued
-//! frames the step delivers ([`Step::reads`]), [`carry_out`] the socket
-//! operations against its [`Sockets`], add the counts, write the logs, and
-//! write storage (puts, deletes, the record if changed, the alarm if changed).
+//! The caller reads the queued frames the step delivers ([`Step::reads`]),
+//! then [`apply`] carries out, in this order: the socket operations against
+//! its [`Sockets`], the forwards, the counts and the logs (all to its
+//! [`Effects`], none of which waits), and answers the storage [`Writes`] to
+//! await, in their order: puts, deletes, the record if changed, the alarm if
+//! changed. Forwards go out before any storage await, so a sender's parcels
+//! keep their order.
 
 use crate::frame::RelayKind;
 use crate::log::LogEvent;
@@ -108,7 +111,7 @@ impl<S> Default for Step<S> {
 
 impl<S> Step<S> {
     /// The stored keys the socket operations deliver: the caller reads them
-    /// before [`carry_out`].
+    /// before [`apply`].
     pub fn reads(&self) -> Vec<String> {
         self.ops
             .iter()
@@ -149,7 +152,7 @@ pub trait Sockets<S> {
 
 /// Carries out a step's socket operations in order; `stored` holds the
 /// frames [`Step::reads`] named (a key missing from it is skipped).
-pub fn carry_out<S: Copy, K: Sockets<S>>(
+fn carry_out<S: Copy, K: Sockets<S>>(
     ops: &[SocketOp<S>],
     stored: &BTreeMap<String, String>,
     sockets: &mut K,
@@ -196,4 +199,54 @@ pub struct Parcel {
 pub struct Forward {
     pub to: String,
     pub parcel: Parcel,
+}
+
+/// Where a step's effects other than sockets and storage go.
+pub trait Effects {
+    /// Frames for other peers' objects, in order.
+    fn forward(&mut self, forwards: Vec<Forward>);
+    fn count(&mut self, counter: Counter, by: u64);
+    fn log(&mut self, event: LogEvent);
+}
+
+/// The storage writes a step leaves, to await in field order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Writes {
+    pub puts: Vec<(String, String)>,
+    pub deletes: Vec<String>,
+    /// Write the record back (or delete its key when it is empty).
+    pub record: bool,
+    /// Point the runtime's alarm at the record's `alarm_ms`.
+    pub alarm: bool,
+}
+
+impl Writes {
+    /// Nothing to write: a relay between live peers.
+    pub fn is_empty(&self) -> bool {
+        self.puts.is_empty() && self.deletes.is_empty() && !self.record && !self.alarm
+    }
+}
+
+/// Carries out a whole step (see the module header for the order);
+/// `stored` holds the frames [`Step::reads`] named.
+pub fn apply<S: Copy, K: Sockets<S>, E: Effects>(
+    step: Step<S>,
+    stored: &BTreeMap<String, String>,
+    sockets: &mut K,
+    effects: &mut E,
+) -> Result<Writes, K::Error> {
+    carry_out(&step.ops, stored, sockets)?;
+    effects.forward(step.forwards);
+    for (counter, by) in step.counts {
+        effects.count(counter, by);
+    }
+    for event in step.logs {
+        effects.log(event);
+    }
+    Ok(Writes {
+        puts: step.puts,
+        deletes: step.deletes,
+        record: step.record_changed,
+        alarm: step.alarm_changed,
+    })
 }

@@ -1,7 +1,7 @@
 //! An in-memory stand-in for the `GameRoom` Durable Object: it owns sockets
 //! (with attachments and auto-response timestamps), a storage map and one
 //! alarm, feeds events to the core and carries out each [`Step`] with the
-//! same interpreter ([`carry_out`]) and in the same order as the Worker.
+//! same interpreter as the Worker's host ([`crate::step::apply`]), in the same order.
 //! Tests then look at what each socket received.
 //!
 //! [`open`] does the same for the open namespace: many homes, and the
@@ -14,7 +14,7 @@ use crate::metrics::Counter;
 use crate::peer::{Limits, PeerView};
 use crate::room::{JoinRequest, Room, RoomMeta};
 use crate::socket::{PeerState, Recipient};
-use crate::step::{carry_out, Sockets, Step};
+use crate::step::{apply, Effects, Forward, Sockets, Step};
 use std::collections::BTreeMap;
 
 /// One socket as the runtime would hold it.
@@ -202,8 +202,8 @@ impl Harness {
         Room::new(&self.cfg).inspect(&self.meta, &self.views(), self.now)
     }
 
-    /// The Worker's tail, in the Worker's order: read what the step
-    /// delivers, carry out its socket operations, count, then storage.
+    /// The host's order (`step::apply`): read what the step delivers, carry
+    /// it out, then storage.
     fn apply(&mut self, step: Step<usize>, joiner: Option<usize>, before: &RoomMeta) {
         // The core's claim is what the Worker relies on to skip writes.
         assert!(
@@ -221,19 +221,20 @@ impl Harness {
             joiner,
             clients_ignore_close: self.clients_ignore_close,
         };
-        let Ok(()) = carry_out(&step.ops, &stored, &mut sockets);
-        self.logs.extend(step.logs);
-        for (counter, by) in step.counts {
-            *self.counters.entry(counter).or_insert(0) += by;
-        }
-        self.storage.extend(step.puts);
-        for key in &step.deletes {
+        let mut effects = Recorded {
+            logs: &mut self.logs,
+            counters: &mut self.counters,
+            forwards: &mut Vec::new(),
+        };
+        let Ok(writes) = apply(step, &stored, &mut sockets, &mut effects);
+        self.storage.extend(writes.puts);
+        for key in &writes.deletes {
             self.storage.remove(key);
         }
-        if step.record_changed {
+        if writes.record {
             self.stored_meta = (!self.meta.is_empty()).then(|| self.meta.clone());
         }
-        if step.alarm_changed {
+        if writes.alarm {
             self.alarm = self.meta.alarm_ms;
         }
     }
@@ -324,5 +325,25 @@ impl Sockets<usize> for DoubleSockets<'_> {
     fn close(&mut self, socket: usize, code: u16, reason: &str) {
         self.sockets[socket].close = Some((code, reason.to_owned()));
         self.sockets[socket].open = self.clients_ignore_close;
+    }
+}
+
+/// A double's effects: logs and counters kept for the tests to read, and
+/// forwards kept for the open namespace's double to deliver.
+pub(crate) struct Recorded<'a> {
+    pub logs: &'a mut Vec<crate::log::LogEvent>,
+    pub counters: &'a mut BTreeMap<Counter, u64>,
+    pub forwards: &'a mut Vec<Forward>,
+}
+
+impl Effects for Recorded<'_> {
+    fn forward(&mut self, forwards: Vec<Forward>) {
+        self.forwards.extend(forwards);
+    }
+    fn count(&mut self, counter: Counter, by: u64) {
+        *self.counters.entry(counter).or_insert(0) += by;
+    }
+    fn log(&mut self, event: crate::log::LogEvent) {
+        self.logs.push(event);
     }
 }

@@ -3,13 +3,14 @@
 //! delivered one by one in the order the steps made them, as the Worker's
 //! per-destination outbox does.
 
+use super::Recorded;
 use super::{parse_received, DoubleSockets, Socket};
 use crate::flood::PeerFloodGuard;
 use crate::metrics::Counter;
 use crate::open::{token_digest, Delivery, Home, HomeRecord, OpenJoin};
 use crate::peer::{Limits, PeerView};
 use crate::step::Forward;
-use crate::step::{carry_out, Step};
+use crate::step::{apply, Step};
 use std::collections::{BTreeMap, VecDeque};
 
 /// One home, as its Durable Object would hold it.
@@ -56,6 +57,8 @@ pub struct OpenNet {
     clients: Vec<(String, usize)>,
     in_flight: VecDeque<(String, Forward)>,
     pub counters: BTreeMap<Counter, u64>,
+    /// Every log line the steps asked for, in order.
+    pub logs: Vec<crate::log::LogEvent>,
     pub now: u64,
 }
 
@@ -67,6 +70,7 @@ impl OpenNet {
             clients: Vec::new(),
             in_flight: VecDeque::new(),
             counters: BTreeMap::new(),
+            logs: Vec::new(),
             now: 1_000_000,
         }
     }
@@ -245,21 +249,24 @@ impl OpenNet {
             joiner,
             clients_ignore_close: false,
         };
-        let Ok(()) = carry_out(&step.ops, &stored, &mut sockets);
-        for (counter, by) in step.counts {
-            *self.counters.entry(counter).or_insert(0) += by;
-        }
-        home.storage.extend(step.puts);
-        for key in &step.deletes {
+        let mut forwards = Vec::new();
+        let mut effects = Recorded {
+            logs: &mut self.logs,
+            counters: &mut self.counters,
+            forwards: &mut forwards,
+        };
+        let Ok(writes) = apply(step, &stored, &mut sockets, &mut effects);
+        home.storage.extend(writes.puts);
+        for key in &writes.deletes {
             home.storage.remove(key);
         }
-        if step.record_changed {
+        if writes.record {
             home.stored_rec = (!home.rec.is_empty()).then(|| home.rec.clone());
         }
-        if step.alarm_changed {
+        if writes.alarm {
             home.alarm = home.rec.alarm_ms;
         }
         self.in_flight
-            .extend(step.forwards.into_iter().map(|f| (id.to_owned(), f)));
+            .extend(forwards.into_iter().map(|f| (id.to_owned(), f)));
     }
 }

@@ -4,13 +4,15 @@
 //!
 //! - `runtime`: the few JS facts the core cannot know (time, auto-response
 //!   timestamps, log output, per-isolate counters).
-//! - `game_room`: the Durable Object, a thin adapter around
-//!   `signaling_core::room`.
+//! - `host`: the one body of every object that holds sockets: socket
+//!   cache, record, flood guard, stats, outbox, configuration, and the
+//!   order in which a core step is carried out.
+//! - `game_room`: the Durable Object per game room, a host over
+//!   `signaling_core::room` plus the roster and the admin API.
 //! - `peer_home`: the open namespace's Durable Object, one per peer id, a
-//!   thin adapter around `signaling_core::open`; `outbox`: its deliveries
-//!   to other homes.
+//!   host over `signaling_core::open` plus deliveries from other homes;
+//!   `outbox`: its deliveries to other homes.
 //! - `record`: an object's durable record in memory and in storage.
-//! - `tail`: what every handler of a room or a home does after the core.
 //! - `sockets`: how the object reads its hibernatable sockets, and the
 //!   runtime's side of the core's socket interpreter.
 //! - `stats`: the stats shards rooms report to, and their gathering.
@@ -18,13 +20,13 @@
 //!   message's length is judged before it is copied into wasm memory.
 
 mod game_room;
+mod host;
 mod outbox;
 mod peer_home;
 mod record;
 mod runtime;
 mod sockets;
 mod stats;
-mod tail;
 mod ws_exports;
 
 pub use game_room::GameRoom;

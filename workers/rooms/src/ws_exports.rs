@@ -10,8 +10,7 @@
 //! trait exactly as the macro would send them.
 
 /// Exports `webSocketMessage`, `webSocketClose` and `webSocketError` for a
-/// Durable Object type with `on_message(ws, glue::Incoming)` and its
-/// settings in `config`.
+/// Durable Object type whose `host` is a `crate::host::Host`.
 // rustfmt re-indents an attribute inside a macro on every run; keep it as written.
 #[rustfmt::skip]
 macro_rules! websocket_exports {
@@ -33,10 +32,10 @@ macro_rules! websocket_exports {
                     message: JsValue,
                 ) -> ::std::result::Result<JsValue, JsValue> {
                     ::std::panic::AssertUnwindSafe(async move {
-                        let limit = crate::runtime::message_limit(&self.config);
+                        let limit = crate::runtime::message_limit(&self.host.config);
                         let incoming = glue::read_message(&message, limit);
                         drop(message);
-                        self.on_message(ws.into(), incoming)
+                        self.host.on_message(ws.into(), incoming)
                             .await
                             .map(|_| JsValue::NULL)
                             .map_err(JsValue::from)

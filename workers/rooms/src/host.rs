@@ -1,0 +1,351 @@
+//! The one body of every Durable Object that holds sockets: a game room
+//! (`game_room.rs`) and a home of the open namespace (`peer_home.rs`) are
+//! thin wrappers around a [`Host`], which owns what they share: the socket
+//! cache, the durable record, the flood guard, the stats reporter, the
+//! outbox and the configuration (checked once per event: a misconfigured
+//! object answers every event with the configuration error).
+//!
+//! Every event goes the same way: read the sockets and the record, run the
+//! core's machine on the record in place without yielding, then carry out
+//! its [`Step`] in one fixed order ([`Host::finish`]): read the frames it
+//! delivers, the core's socket interpreter, the forwards into the outbox
+//! (before any storage await, so a sender's parcels keep their order),
+//! counters, logs, storage, the alarm; then drain the outbox.
+//!
+//! The record the machine changes is the in-memory copy itself, so storage
+//! writes and the alarm always carry the latest state (see `record.rs`),
+//! and correctness does not hang on which awaits the input gates cover.
+
+use crate::outbox::Outbox;
+use crate::record::Record;
+use crate::runtime::{self, RawState};
+use crate::sockets::{Read, RoomSockets, SocketList};
+use crate::stats::Reporter;
+use signaling_core::config::{ConfigError, RoomsWorkerConfig};
+use signaling_core::flood::PeerFloodGuard;
+use signaling_core::frame;
+use signaling_core::log::{Level, LogEvent};
+use signaling_core::machine::{Input, Machine};
+use signaling_core::metrics::Counter;
+use signaling_core::peer::{closed_sender_drop, echo_close_code, Limits, PeerView};
+use signaling_core::socket::PeerState;
+use signaling_core::step::{apply, DurableRecord, Effects, Forward, Step};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use worker::{
+    Env, Response, Result, State, WebSocket, WebSocketPair, WebSocketRequestResponsePair,
+};
+
+/// What a kind of object adds to the host: its machine and how it is named.
+pub trait Kind: 'static {
+    type Record: DurableRecord;
+    type Join;
+    type Core<'a>: Machine<Record = Self::Record, Join = Self::Join>;
+    /// The machine over this object's peers; `name` is the object's name.
+    fn core<'a>(limits: &'a Limits, name: &'a str) -> Self::Core<'a>;
+    /// The key its gauge, counters and debug view go under.
+    fn stats_key(name: &str) -> String;
+    /// Whether its log lines name it as a room (a home's lines name the peer).
+    const LOGS_NAME_THE_ROOM: bool;
+}
+
+/// The parts of one object; see the module header.
+pub struct Host<K: Kind> {
+    pub state: State,
+    raw: RawState,
+    /// The object's name: the room, or the peer id a home is for.
+    pub name: String,
+    key: String,
+    /// The isolate's settings (`runtime::config`), shared by its objects.
+    pub config: Rc<std::result::Result<RoomsWorkerConfig, ConfigError>>,
+    record: Record<K::Record>,
+    /// Shared with a scheduled stats report, which counts the live peers.
+    sockets: Rc<SocketList>,
+    /// In-memory only: losing it at eviction merely forgives a flooder.
+    flood: RefCell<PeerFloodGuard>,
+    outbox: Outbox,
+    pub env: Env,
+    stats: Reporter,
+}
+
+impl<K: Kind> Host<K> {
+    pub fn new(state: State, env: Env) -> Self {
+        let (state, raw) = RawState::split(state);
+        let name = state.id().name().unwrap_or_default();
+        let key = K::stats_key(&name);
+        let config = runtime::config(&env);
+        let per_sec = (*config).as_ref().map_or(0, |c| c.limits.peer_msgs_per_sec);
+        if let Ok(pair) = WebSocketRequestResponsePair::new(frame::HEARTBEAT, frame::HEARTBEAT) {
+            state.set_websocket_auto_response(&pair);
+        }
+        runtime::wake(&key, true);
+        let stats = Reporter::new((*config).as_ref().ok().map(|c| c.stats));
+        Host {
+            state,
+            raw,
+            name,
+            key,
+            config,
+            record: Record::default(),
+            sockets: Rc::default(),
+            flood: RefCell::new(PeerFloodGuard::new(per_sec)),
+            outbox: Outbox::default(),
+            env,
+            stats,
+        }
+    }
+
+    /// Counts a wake of this object (every event but a debug read).
+    pub fn woke(&self) {
+        runtime::wake(&self.key, false);
+        self.stats.add(Counter::RoomWake, 1);
+    }
+
+    /// The sockets and the core's view of them, without running the core.
+    pub fn peers(&self, read: Read) -> (Vec<WebSocket>, Vec<PeerView<usize>>) {
+        self.sockets.peers(&self.state, &self.raw, read)
+    }
+
+    /// The flood guard, for a wrapper's own handler (a home's deliveries).
+    pub fn flood(&self) -> std::cell::RefMut<'_, PeerFloodGuard> {
+        self.flood.borrow_mut()
+    }
+
+    /// The debug view of this object (test configuration only).
+    pub async fn debug_view(&self) -> Result<Response> {
+        runtime::room_stats(&self.state, &self.key).await
+    }
+
+    /// A WebSocket message (see `ws_exports`: its length was judged before
+    /// any copy, and one over the limit arrives as `Incoming::TooLarge`).
+    pub async fn on_message(&self, ws: WebSocket, incoming: glue::Incoming) -> Result<()> {
+        self.woke();
+        if self.config.is_err() {
+            return Ok(());
+        }
+        let (bytes, len) = incoming.into_parts();
+        // Frames still arriving on a socket the server closed (a kicked
+        // flooder's backlog) are dropped before any await or storage read,
+        // so the backlog cannot stall the object's other peers.
+        let early = self
+            .sockets
+            .with_attachment(&self.state, &ws, |sender| closed_sender_drop(sender, len))
+            .flatten();
+        if let Some(dropped) = early {
+            return self.finish(&[], None, dropped).await;
+        }
+        // A frame judges no staleness, so no heartbeat timestamps.
+        self.run(Read::Cached, None, |core, record, sockets, peers, now| {
+            let from = sockets.iter().position(|s| *s == ws)?;
+            let input = match &bytes {
+                Some(bytes) => Input::Frame { from, bytes },
+                None => Input::TooLarge { from, len },
+            };
+            let mut flood = self.flood.borrow_mut();
+            Some(core.handle_input(record, peers, input, &mut flood, now))
+        })
+        .await?;
+        self.report(false);
+        Ok(())
+    }
+
+    /// A socket closed (`code`) or errored (`None`).
+    pub async fn on_closed(&self, ws: WebSocket, code: Option<usize>) -> Result<()> {
+        self.woke();
+        if self.config.is_err() {
+            return Ok(());
+        }
+        let Ok(Some(state)) = ws.deserialize_attachment::<PeerState>() else {
+            return Ok(());
+        };
+        let server_closed = state.closing;
+        self.run(Read::Fresh, None, |core, record, sockets, peers, now| {
+            let gone = match sockets.iter().position(|s| *s == ws) {
+                Some(i) => peers[i].clone(),
+                None => PeerView {
+                    socket: usize::MAX,
+                    state,
+                    heartbeat_ms: None,
+                },
+            };
+            // The runtime may list the closed socket for a moment longer:
+            // no later read of the list may take it for a live peer.
+            self.sockets.forget(&ws);
+            let mut flood = self.flood.borrow_mut();
+            let input = Input::Closed { gone: &gone };
+            Some(core.handle_input(record, peers, input, &mut flood, now))
+        })
+        .await?;
+        // Finish a client-initiated close handshake (a server-initiated one
+        // already sent its frame).
+        if !server_closed {
+            let _ = ws.close(Some(echo_close_code(code)), Some("Closed"));
+        }
+        self.report(true);
+        Ok(())
+    }
+
+    pub async fn alarm(&self) -> Result<Response> {
+        self.woke();
+        if self.config.is_err() {
+            return Response::ok("configuration error");
+        }
+        self.run(
+            Read::FreshWithHeartbeats,
+            None,
+            |core, record, _, peers, now| {
+                let mut flood = self.flood.borrow_mut();
+                Some(core.handle_input(record, peers, Input::Alarm, &mut flood, now))
+            },
+        )
+        .await?;
+        self.report(true);
+        Response::ok("alarm handled")
+    }
+
+    /// A join the wrapper has admitted: the WebSocket pair's client side,
+    /// or (misconfigured) a socket that says so and closes with 1011.
+    pub async fn join(&self, request: K::Join) -> Result<Response> {
+        let pair = WebSocketPair::new()?;
+        if let Err(err) = self.config.as_ref() {
+            self.log(
+                &LogEvent::new(Level::Error, "config_error")
+                    .field("setting", err.setting)
+                    .field("error", err.to_string()),
+            );
+            pair.server.accept()?;
+            pair.server
+                .send_with_str(frame::render_error("Server configuration error"))?;
+            pair.server
+                .close(Some(1011), Some("Server configuration error"))?;
+            return Response::from_websocket(pair.client);
+        }
+        self.run(
+            Read::FreshWithHeartbeats,
+            Some(&pair.server),
+            |core, record, _, peers, now| Some(core.join(record, peers, request, now)),
+        )
+        .await?;
+        Response::from_websocket(pair.client)
+    }
+
+    /// Runs one core handler on the in-memory record, then [`Host::finish`].
+    /// From the record's load to the end of `handler` nothing yields, and
+    /// the handler changes the object's one copy of the record: an event
+    /// that gets in during a later await starts from this change, never from
+    /// a stale copy (which would drop queued messages or leave the alarm at
+    /// an old time). `handler` answers `None` when it has nothing to do.
+    pub async fn run<F>(&self, read: Read, joiner: Option<&WebSocket>, handler: F) -> Result<()>
+    where
+        F: FnOnce(
+            &K::Core<'_>,
+            &mut K::Record,
+            &[WebSocket],
+            &[PeerView<usize>],
+            u64,
+        ) -> Option<Step<usize>>,
+    {
+        let Ok(cfg) = self.config.as_ref() else {
+            return Ok(());
+        };
+        let core = K::core(&cfg.limits, &self.name);
+        self.record.load(&self.state).await?;
+        let (sockets, peers) = self.sockets.peers(&self.state, &self.raw, read);
+        let now = runtime::now_ms();
+        let step = self
+            .record
+            .change(|record| handler(&core, record, &sockets, &peers, now));
+        if let Some(step) = step {
+            self.finish(&sockets, joiner, step).await?;
+        }
+        self.drain().await;
+        Ok(())
+    }
+
+    /// Carries out one step, in the order the module header gives.
+    async fn finish(
+        &self,
+        sockets: &[WebSocket],
+        joiner: Option<&WebSocket>,
+        step: Step<usize>,
+    ) -> Result<()> {
+        let reads = step.reads();
+        let mut stored = BTreeMap::new();
+        if !reads.is_empty() {
+            let found = self.state.storage().get_multiple(reads.clone()).await?;
+            for key in reads {
+                if let Some(text) = found.get(&key.as_str().into()).as_string() {
+                    stored.insert(key, text);
+                }
+            }
+        }
+        let mut runtime_sockets = RoomSockets {
+            state: &self.state,
+            list: &self.sockets,
+            sockets,
+            joiner,
+        };
+        let writes = apply(step, &stored, &mut runtime_sockets, &mut HostEffects(self))?;
+        if writes.is_empty() {
+            return Ok(()); // a relay: no storage handle made
+        }
+        let storage = self.state.storage();
+        for (key, text) in &writes.puts {
+            storage.put(key, text).await?;
+        }
+        if !writes.deletes.is_empty() {
+            storage.delete_multiple(writes.deletes).await?;
+        }
+        if writes.record {
+            self.record.persist(&storage).await?;
+        }
+        if writes.alarm {
+            self.record.sync_alarm(&storage).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends what this object's steps forwarded (see `outbox.rs`); a room
+    /// forwards nothing, so its outbox is always empty.
+    async fn drain(&self) {
+        self.outbox
+            .drain(&self.env, &self.name, &self.stats, self.log_level())
+            .await;
+    }
+
+    fn log_level(&self) -> Level {
+        (*self.config).as_ref().map_or(Level::Info, |c| c.log_level)
+    }
+
+    fn log(&self, event: &LogEvent) {
+        let room = K::LOGS_NAME_THE_ROOM.then_some(self.name.as_str());
+        runtime::log(self.log_level(), room, event);
+    }
+
+    /// Reports to the stats shard; see [`Reporter::report`].
+    pub fn report(&self, membership: bool) {
+        if !self.stats.wants(membership) {
+            return;
+        }
+        let (list, state) = (Rc::clone(&self.sockets), self.raw.to_state());
+        let peers = move || list.live_count(&state);
+        self.stats
+            .report(&self.state, &self.env, &self.key, peers, membership);
+    }
+}
+
+/// A step's forwards, counts and logs, as the host carries them out.
+struct HostEffects<'a, K: Kind>(&'a Host<K>);
+
+impl<K: Kind> Effects for HostEffects<'_, K> {
+    fn forward(&mut self, forwards: Vec<Forward>) {
+        self.0.outbox.push(forwards, &self.0.stats);
+    }
+    fn count(&mut self, counter: Counter, by: u64) {
+        self.0.stats.add(counter, by);
+    }
+    fn log(&mut self, event: LogEvent) {
+        self.0.log(&event);
+    }
+}
