@@ -6,6 +6,7 @@
 //! Run: `cargo bench -p signaling-core --bench relay`
 
 use signaling_core::flood::PeerFloodGuard;
+use signaling_core::machine::Machine;
 use signaling_core::peer::{Limits, PeerView};
 use signaling_core::room::{Room, RoomMeta};
 use signaling_core::socket::PeerState;

@@ -37,7 +37,47 @@ pub trait Machine {
         now_ms: u64,
     ) -> Step<S>;
 
-    /// Every other event.
+    /// A frame of `bytes` from the socket `from`.
+    fn frame<S: Copy + Eq>(
+        &self,
+        record: &mut Self::Record,
+        peers: &[PeerView<S>],
+        from: S,
+        bytes: &[u8],
+        flood: &mut PeerFloodGuard,
+        now_ms: u64,
+    ) -> Step<S>;
+
+    /// A frame over the size limit from `from`: only its length was read.
+    fn too_large<S: Copy + Eq>(
+        &self,
+        record: &mut Self::Record,
+        peers: &[PeerView<S>],
+        from: S,
+        len: usize,
+        flood: &mut PeerFloodGuard,
+        now_ms: u64,
+    ) -> Step<S>;
+
+    /// A socket closed or errored; `peers` may or may not still list it.
+    fn closed<S: Copy + Eq>(
+        &self,
+        record: &mut Self::Record,
+        peers: &[PeerView<S>],
+        gone: &PeerView<S>,
+        flood: &mut PeerFloodGuard,
+        now_ms: u64,
+    ) -> Step<S>;
+
+    /// The object's alarm fired.
+    fn alarm<S: Copy + Eq>(
+        &self,
+        record: &mut Self::Record,
+        peers: &[PeerView<S>],
+        now_ms: u64,
+    ) -> Step<S>;
+
+    /// Every event but a join, through one entry point.
     fn handle_input<S: Copy + Eq>(
         &self,
         record: &mut Self::Record,
@@ -45,5 +85,14 @@ pub trait Machine {
         input: Input<'_, S>,
         flood: &mut PeerFloodGuard,
         now_ms: u64,
-    ) -> Step<S>;
+    ) -> Step<S> {
+        match input {
+            Input::Frame { from, bytes } => self.frame(record, peers, from, bytes, flood, now_ms),
+            Input::TooLarge { from, len } => {
+                self.too_large(record, peers, from, len, flood, now_ms)
+            }
+            Input::Closed { gone } => self.closed(record, peers, gone, flood, now_ms),
+            Input::Alarm => self.alarm(record, peers, now_ms),
+        }
+    }
 }

@@ -110,199 +110,6 @@ impl<'c> Home<'c> {
         Home { cfg, me }
     }
 
-    /// A socket wants to hold this id. The same client (same token) or a
-    /// proven one replaces a live holder; anyone replaces a stale one;
-    /// otherwise `ID-TAKEN`, as in the reference server.
-    pub fn join<S: Copy + Eq>(
-        &self,
-        rec: &mut HomeRecord,
-        peers: &[PeerView<S>],
-        request: OpenJoin,
-        now_ms: u64,
-    ) -> Step<S> {
-        let mut fx = Step::default();
-        if let Some(msg) = too_many_closing(peers, self.me) {
-            refuse_try_again(&mut fx, self.me, msg);
-            return fx;
-        }
-        let leaves = rec.leave.as_slice();
-        if claims_proven_grace(leaves, self.me, request.proven) {
-            refuse_id_taken(&mut fx, self.me, "proven_in_grace");
-            return fx;
-        }
-        for holder in peers.iter().filter(|p| p.is_live()) {
-            let same_client =
-                holder.state.token_digest.as_deref() == Some(request.token_digest.as_str());
-            let stale = holder.is_stale(now_ms, self.cfg);
-            if !may_replace(holder.state.proven, request.proven, same_client || stale) {
-                let why = if holder.state.proven {
-                    "proven_holder"
-                } else {
-                    "id_taken"
-                };
-                refuse_id_taken(&mut fx, self.me, why);
-                return fx;
-            }
-            let why = match (same_client, request.proven) {
-                (true, _) => "same_token",
-                (false, true) => "ticket",
-                (false, false) => "stale",
-            };
-            replace_socket(&mut fx, holder);
-            fx.count(Counter::Takeover, 1);
-            fx.log(
-                LogEvent::new(Level::Info, "takeover")
-                    .peer(self.me)
-                    .field("why", why),
-            );
-        }
-
-        fx.op(SocketOp::Accept {
-            state: PeerState {
-                id: self.me.to_owned(),
-                proven: request.proven,
-                joined_ms: now_ms,
-                seen_ms: now_ms,
-                closing: false,
-                token_digest: Some(request.token_digest),
-            },
-        });
-        fx.op(SocketOp::Send {
-            to: Recipient::Joiner,
-            text: frame::OPEN.to_owned(),
-        });
-        fx.count(Counter::ConnectionAccepted, 1);
-        fx.log(
-            LogEvent::new(Level::Info, "open")
-                .peer(self.me)
-                .field("proven", request.proven),
-        );
-        if rec.leave.take().is_some() {
-            fx.record_changed = true; // back within the grace: no LEAVE
-        }
-        if !rec.inbox.is_empty() {
-            let waiting = std::mem::take(&mut rec.inbox);
-            fx.record_changed = true;
-            for q in &waiting {
-                self.remember(&mut fx, rec, &q.src, now_ms);
-            }
-            let keys: Vec<String> = waiting.iter().map(Queued::key).collect();
-            fx.deletes.extend(keys.iter().cloned());
-            fx.log(
-                LogEvent::new(Level::Debug, "deliver_queued")
-                    .peer(self.me)
-                    .field("count", keys.len()),
-            );
-            fx.op(SocketOp::Deliver {
-                to: Recipient::Joiner,
-                keys,
-            });
-        }
-        self.plan_alarm(&mut fx, rec, Some(now_ms), now_ms);
-        fx
-    }
-
-    /// A frame arrived on this home's socket `from`.
-    pub fn frame<S: Copy + Eq>(
-        &self,
-        rec: &mut HomeRecord,
-        peers: &[PeerView<S>],
-        from: S,
-        bytes: &[u8],
-        flood: &mut PeerFloodGuard,
-        now_ms: u64,
-    ) -> Step<S> {
-        let sender = match live_sender(peers, from, bytes.len()) {
-            Ok(sender) => sender,
-            Err(step) => return step,
-        };
-        let mut fx = Step::default();
-        match flood.admit(self.me, now_ms) {
-            Admit::Pass => {}
-            Admit::Drop => {
-                drop_frame(&mut fx, self.me, DropReason::RateLimited, bytes.len());
-                return fx;
-            }
-            Admit::Kick => {
-                drop_frame(&mut fx, self.me, DropReason::RateLimited, bytes.len());
-                fx.op(SocketOp::Send {
-                    to: Recipient::Peer(from),
-                    text: frame::render_error("Rate limit exceeded"),
-                });
-                fx.log(LogEvent::new(Level::Warn, "rate_limit").peer(self.me));
-                flood.forget(self.me);
-                self.retire(&mut fx, rec, sender, LeaveCause::Kicked, None, now_ms);
-                self.plan_alarm(&mut fx, rec, None, now_ms);
-                return fx;
-            }
-        }
-        if now_ms.saturating_sub(sender.state.seen_ms) >= 1_000 {
-            let mut state = sender.state.clone();
-            state.seen_ms = now_ms;
-            fx.op(SocketOp::SaveState {
-                socket: from,
-                state,
-            });
-        }
-        let (kind, dst, payload) =
-            match frame::parse_client_frame(bytes, self.cfg.max_message_bytes) {
-                Ok(ClientFrame::Heartbeat) => return fx,
-                Ok(ClientFrame::Relay { kind, dst, payload }) => (kind, dst, payload),
-                Err(reason) => {
-                    let judged = judge_drop(&mut fx, flood, self.me, reason, bytes.len(), now_ms);
-                    if let Some(why) = judged {
-                        self.kick(&mut fx, rec, sender, why, flood, now_ms);
-                    }
-                    return fx;
-                }
-            };
-        let text = frame::render_relay(kind, self.me, &dst, payload);
-        if dst.as_ref() == self.me {
-            // To itself, as the reference allows: no other home involved.
-            fx.op(SocketOp::Send {
-                to: Recipient::Peer(from),
-                text,
-            });
-            fx.count(Counter::Relayed(kind), 1);
-            return fx;
-        }
-        if kind.is_queueable() {
-            self.remember(&mut fx, rec, &dst, now_ms);
-            self.plan_alarm(&mut fx, rec, Some(now_ms), now_ms);
-        }
-        fx.forwards.push(Forward {
-            to: dst.into_owned(),
-            parcel: Parcel {
-                kind,
-                text,
-                notice: false,
-            },
-        });
-        fx
-    }
-
-    /// A frame of `len` bytes, over the limit and so never copied, arrived
-    /// on `from`: as [`crate::room::Room::too_large`].
-    pub fn too_large<S: Copy + Eq>(
-        &self,
-        rec: &mut HomeRecord,
-        peers: &[PeerView<S>],
-        from: S,
-        len: usize,
-        flood: &mut PeerFloodGuard,
-        now_ms: u64,
-    ) -> Step<S> {
-        let sender = match live_sender(peers, from, len) {
-            Ok(sender) => sender,
-            Err(step) => return step,
-        };
-        let mut fx = Step::default();
-        if let Some(why) = judge_drop(&mut fx, flood, self.me, DropReason::TooLarge, len, now_ms) {
-            self.kick(&mut fx, rec, sender, why, flood, now_ms);
-        }
-        fx
-    }
-
     /// Closes this home's peer for what it kept sending, with an ERROR that
     /// says why.
     fn kick<S: Copy + Eq>(
@@ -394,136 +201,6 @@ impl<'c> Home<'c> {
             rec.inbox.push(queued);
         }
         self.plan_alarm(&mut fx, rec, oldest_attached_seen(live.into_iter()), now_ms);
-        fx
-    }
-
-    /// The home's socket closed or errored (`peers` may still list it).
-    pub fn closed<S: Copy + Eq>(
-        &self,
-        rec: &mut HomeRecord,
-        peers: &[PeerView<S>],
-        gone: &PeerView<S>,
-        flood: &mut PeerFloodGuard,
-        now_ms: u64,
-    ) -> Step<S> {
-        let mut fx = Step::default();
-        let others_live = peers.iter().any(|p| p.socket != gone.socket && p.is_live());
-        if gone.is_live() {
-            fx.log(LogEvent::new(Level::Info, "close").peer(self.me));
-            if !others_live {
-                flood.forget(self.me);
-                fx.record_changed = true;
-                rec.leave = Some(PendingLeave {
-                    id: self.me.to_owned(),
-                    due_ms: now_ms + self.cfg.leave_grace_ms,
-                    cause: LeaveCause::Closed,
-                    proven: gone.state.proven,
-                });
-            }
-        }
-        let others = peers
-            .iter()
-            .filter(|p| p.socket != gone.socket && p.is_live());
-        self.plan_alarm(&mut fx, rec, oldest_attached_seen(others), now_ms);
-        fx
-    }
-
-    /// The alarm fired: sweep a silent socket, announce a LEAVE that is
-    /// due, expire the inbox (one `EXPIRE` per sender back to its home).
-    pub fn alarm<S: Copy + Eq>(
-        &self,
-        rec: &mut HomeRecord,
-        peers: &[PeerView<S>],
-        now_ms: u64,
-    ) -> Step<S> {
-        let mut fx = Step::default();
-        if rec.alarm_ms.take().is_some() {
-            fx.record_changed = true; // the runtime cleared it by firing
-        }
-        let mut retired: Option<S> = None;
-        if rec.sweep_due_ms.is_some_and(|due| due <= now_ms) {
-            rec.sweep_due_ms = None;
-            fx.record_changed = true;
-            if let Some(stale) = peers
-                .iter()
-                .find(|p| p.is_live() && p.is_stale(now_ms, self.cfg))
-            {
-                self.retire(&mut fx, rec, stale, LeaveCause::Timeout, None, now_ms);
-                retired = Some(stale.socket);
-            }
-        }
-        let seen = oldest_seen(
-            peers
-                .iter()
-                .filter(|p| p.is_live() && Some(p.socket) != retired),
-        );
-        let live = seen.is_some();
-
-        if let Some(leave) = rec.leave.take_if(|l| l.due_ms <= now_ms) {
-            fx.record_changed = true;
-            if !live {
-                let told = self.fresh_correspondents(rec, now_ms);
-                for id in &told {
-                    fx.forwards.push(Forward {
-                        to: id.clone(),
-                        parcel: Parcel {
-                            kind: RelayKind::Leave,
-                            text: frame::render_leave(self.me, id),
-                            notice: true,
-                        },
-                    });
-                }
-                fx.count(Counter::Leave(leave.cause), 1);
-                fx.log(
-                    LogEvent::new(Level::Info, "leave")
-                        .peer(self.me)
-                        .field("cause", leave.cause.label())
-                        .field("told", told.len()),
-                );
-                rec.correspondents.clear();
-            }
-        }
-
-        let mut expired_senders: Vec<String> = rec
-            .inbox
-            .iter()
-            .filter(|q| q.queued_ms + self.cfg.expire_timeout_ms <= now_ms)
-            .map(|q| q.src.clone())
-            .collect();
-        expired_senders.sort();
-        expired_senders.dedup();
-        if !expired_senders.is_empty() {
-            // Once a sender has an expired message, all of its messages go.
-            let (gone, kept): (Vec<Queued>, Vec<Queued>) = std::mem::take(&mut rec.inbox)
-                .into_iter()
-                .partition(|q| expired_senders.contains(&q.src));
-            rec.inbox = kept;
-            fx.record_changed = true;
-            for src in &expired_senders {
-                fx.forwards.push(Forward {
-                    to: src.clone(),
-                    parcel: Parcel {
-                        kind: RelayKind::Expire,
-                        text: frame::render_expire(self.me, src),
-                        notice: true,
-                    },
-                });
-                fx.log(
-                    LogEvent::new(Level::Info, "expire")
-                        .peer(src)
-                        .field("dst", self.me),
-                );
-            }
-            fx.count(Counter::Expired, gone.len() as u64);
-            fx.deletes.extend(gone.iter().map(Queued::key));
-        }
-
-        // Nobody here and nobody to tell: nothing is worth remembering.
-        if !live && rec.leave.is_none() && !rec.correspondents.is_empty() {
-            rec.correspondents.clear();
-            fx.record_changed = true;
-        }
-        self.plan_alarm(&mut fx, rec, seen, now_ms);
         fx
     }
 
@@ -663,32 +340,326 @@ impl crate::machine::Machine for Home<'_> {
     type Record = HomeRecord;
     type Join = OpenJoin;
 
+    /// A socket wants to hold this id. The same client (same token) or a
+    /// proven one replaces a live holder; anyone replaces a stale one;
+    /// otherwise `ID-TAKEN`, as in the reference server.
     fn join<S: Copy + Eq>(
         &self,
-        record: &mut HomeRecord,
+        rec: &mut HomeRecord,
         peers: &[PeerView<S>],
         request: OpenJoin,
         now_ms: u64,
     ) -> Step<S> {
-        Home::join(self, record, peers, request, now_ms)
+        let mut fx = Step::default();
+        if let Some(msg) = too_many_closing(peers, self.me) {
+            refuse_try_again(&mut fx, self.me, msg);
+            return fx;
+        }
+        let leaves = rec.leave.as_slice();
+        if claims_proven_grace(leaves, self.me, request.proven) {
+            refuse_id_taken(&mut fx, self.me, "proven_in_grace");
+            return fx;
+        }
+        for holder in peers.iter().filter(|p| p.is_live()) {
+            let same_client =
+                holder.state.token_digest.as_deref() == Some(request.token_digest.as_str());
+            let stale = holder.is_stale(now_ms, self.cfg);
+            if !may_replace(holder.state.proven, request.proven, same_client || stale) {
+                let why = if holder.state.proven {
+                    "proven_holder"
+                } else {
+                    "id_taken"
+                };
+                refuse_id_taken(&mut fx, self.me, why);
+                return fx;
+            }
+            let why = match (same_client, request.proven) {
+                (true, _) => "same_token",
+                (false, true) => "ticket",
+                (false, false) => "stale",
+            };
+            replace_socket(&mut fx, holder);
+            fx.count(Counter::Takeover, 1);
+            fx.log(
+                LogEvent::new(Level::Info, "takeover")
+                    .peer(self.me)
+                    .field("why", why),
+            );
+        }
+
+        fx.op(SocketOp::Accept {
+            state: PeerState {
+                id: self.me.to_owned(),
+                proven: request.proven,
+                joined_ms: now_ms,
+                seen_ms: now_ms,
+                closing: false,
+                token_digest: Some(request.token_digest),
+            },
+        });
+        fx.op(SocketOp::Send {
+            to: Recipient::Joiner,
+            text: frame::OPEN.to_owned(),
+        });
+        fx.count(Counter::ConnectionAccepted, 1);
+        fx.log(
+            LogEvent::new(Level::Info, "open")
+                .peer(self.me)
+                .field("proven", request.proven),
+        );
+        if rec.leave.take().is_some() {
+            fx.record_changed = true; // back within the grace: no LEAVE
+        }
+        if !rec.inbox.is_empty() {
+            let waiting = std::mem::take(&mut rec.inbox);
+            fx.record_changed = true;
+            for q in &waiting {
+                self.remember(&mut fx, rec, &q.src, now_ms);
+            }
+            let keys: Vec<String> = waiting.iter().map(Queued::key).collect();
+            fx.deletes.extend(keys.iter().cloned());
+            fx.log(
+                LogEvent::new(Level::Debug, "deliver_queued")
+                    .peer(self.me)
+                    .field("count", keys.len()),
+            );
+            fx.op(SocketOp::Deliver {
+                to: Recipient::Joiner,
+                keys,
+            });
+        }
+        self.plan_alarm(&mut fx, rec, Some(now_ms), now_ms);
+        fx
     }
 
-    fn handle_input<S: Copy + Eq>(
+    /// A frame arrived on this home's socket `from`.
+    fn frame<S: Copy + Eq>(
         &self,
-        record: &mut HomeRecord,
+        rec: &mut HomeRecord,
         peers: &[PeerView<S>],
-        input: crate::machine::Input<'_, S>,
+        from: S,
+        bytes: &[u8],
         flood: &mut PeerFloodGuard,
         now_ms: u64,
     ) -> Step<S> {
-        use crate::machine::Input;
-        match input {
-            Input::Frame { from, bytes } => self.frame(record, peers, from, bytes, flood, now_ms),
-            Input::TooLarge { from, len } => {
-                self.too_large(record, peers, from, len, flood, now_ms)
+        let sender = match live_sender(peers, from, bytes.len()) {
+            Ok(sender) => sender,
+            Err(step) => return step,
+        };
+        let mut fx = Step::default();
+        match flood.admit(self.me, now_ms) {
+            Admit::Pass => {}
+            Admit::Drop => {
+                drop_frame(&mut fx, self.me, DropReason::RateLimited, bytes.len());
+                return fx;
             }
-            Input::Closed { gone } => self.closed(record, peers, gone, flood, now_ms),
-            Input::Alarm => self.alarm(record, peers, now_ms),
+            Admit::Kick => {
+                drop_frame(&mut fx, self.me, DropReason::RateLimited, bytes.len());
+                fx.op(SocketOp::Send {
+                    to: Recipient::Peer(from),
+                    text: frame::render_error("Rate limit exceeded"),
+                });
+                fx.log(LogEvent::new(Level::Warn, "rate_limit").peer(self.me));
+                flood.forget(self.me);
+                self.retire(&mut fx, rec, sender, LeaveCause::Kicked, None, now_ms);
+                self.plan_alarm(&mut fx, rec, None, now_ms);
+                return fx;
+            }
         }
+        if now_ms.saturating_sub(sender.state.seen_ms) >= 1_000 {
+            let mut state = sender.state.clone();
+            state.seen_ms = now_ms;
+            fx.op(SocketOp::SaveState {
+                socket: from,
+                state,
+            });
+        }
+        let (kind, dst, payload) =
+            match frame::parse_client_frame(bytes, self.cfg.max_message_bytes) {
+                Ok(ClientFrame::Heartbeat) => return fx,
+                Ok(ClientFrame::Relay { kind, dst, payload }) => (kind, dst, payload),
+                Err(reason) => {
+                    let judged = judge_drop(&mut fx, flood, self.me, reason, bytes.len(), now_ms);
+                    if let Some(why) = judged {
+                        self.kick(&mut fx, rec, sender, why, flood, now_ms);
+                    }
+                    return fx;
+                }
+            };
+        let text = frame::render_relay(kind, self.me, &dst, payload);
+        if dst.as_ref() == self.me {
+            // To itself, as the reference allows: no other home involved.
+            fx.op(SocketOp::Send {
+                to: Recipient::Peer(from),
+                text,
+            });
+            fx.count(Counter::Relayed(kind), 1);
+            return fx;
+        }
+        if kind.is_queueable() {
+            self.remember(&mut fx, rec, &dst, now_ms);
+            self.plan_alarm(&mut fx, rec, Some(now_ms), now_ms);
+        }
+        fx.forwards.push(Forward {
+            to: dst.into_owned(),
+            parcel: Parcel {
+                kind,
+                text,
+                notice: false,
+            },
+        });
+        fx
+    }
+
+    /// A frame of `len` bytes, over the limit and so never copied, arrived
+    /// on `from`: as [`crate::room::Room::too_large`].
+    fn too_large<S: Copy + Eq>(
+        &self,
+        rec: &mut HomeRecord,
+        peers: &[PeerView<S>],
+        from: S,
+        len: usize,
+        flood: &mut PeerFloodGuard,
+        now_ms: u64,
+    ) -> Step<S> {
+        let sender = match live_sender(peers, from, len) {
+            Ok(sender) => sender,
+            Err(step) => return step,
+        };
+        let mut fx = Step::default();
+        if let Some(why) = judge_drop(&mut fx, flood, self.me, DropReason::TooLarge, len, now_ms) {
+            self.kick(&mut fx, rec, sender, why, flood, now_ms);
+        }
+        fx
+    }
+
+    /// The home's socket closed or errored (`peers` may still list it).
+    fn closed<S: Copy + Eq>(
+        &self,
+        rec: &mut HomeRecord,
+        peers: &[PeerView<S>],
+        gone: &PeerView<S>,
+        flood: &mut PeerFloodGuard,
+        now_ms: u64,
+    ) -> Step<S> {
+        let mut fx = Step::default();
+        let others_live = peers.iter().any(|p| p.socket != gone.socket && p.is_live());
+        if gone.is_live() {
+            fx.log(LogEvent::new(Level::Info, "close").peer(self.me));
+            if !others_live {
+                flood.forget(self.me);
+                fx.record_changed = true;
+                rec.leave = Some(PendingLeave {
+                    id: self.me.to_owned(),
+                    due_ms: now_ms + self.cfg.leave_grace_ms,
+                    cause: LeaveCause::Closed,
+                    proven: gone.state.proven,
+                });
+            }
+        }
+        let others = peers
+            .iter()
+            .filter(|p| p.socket != gone.socket && p.is_live());
+        self.plan_alarm(&mut fx, rec, oldest_attached_seen(others), now_ms);
+        fx
+    }
+
+    /// The alarm fired: sweep a silent socket, announce a LEAVE that is
+    /// due, expire the inbox (one `EXPIRE` per sender back to its home).
+    fn alarm<S: Copy + Eq>(
+        &self,
+        rec: &mut HomeRecord,
+        peers: &[PeerView<S>],
+        now_ms: u64,
+    ) -> Step<S> {
+        let mut fx = Step::default();
+        if rec.alarm_ms.take().is_some() {
+            fx.record_changed = true; // the runtime cleared it by firing
+        }
+        let mut retired: Option<S> = None;
+        if rec.sweep_due_ms.is_some_and(|due| due <= now_ms) {
+            rec.sweep_due_ms = None;
+            fx.record_changed = true;
+            if let Some(stale) = peers
+                .iter()
+                .find(|p| p.is_live() && p.is_stale(now_ms, self.cfg))
+            {
+                self.retire(&mut fx, rec, stale, LeaveCause::Timeout, None, now_ms);
+                retired = Some(stale.socket);
+            }
+        }
+        let seen = oldest_seen(
+            peers
+                .iter()
+                .filter(|p| p.is_live() && Some(p.socket) != retired),
+        );
+        let live = seen.is_some();
+
+        if let Some(leave) = rec.leave.take_if(|l| l.due_ms <= now_ms) {
+            fx.record_changed = true;
+            if !live {
+                let told = self.fresh_correspondents(rec, now_ms);
+                for id in &told {
+                    fx.forwards.push(Forward {
+                        to: id.clone(),
+                        parcel: Parcel {
+                            kind: RelayKind::Leave,
+                            text: frame::render_leave(self.me, id),
+                            notice: true,
+                        },
+                    });
+                }
+                fx.count(Counter::Leave(leave.cause), 1);
+                fx.log(
+                    LogEvent::new(Level::Info, "leave")
+                        .peer(self.me)
+                        .field("cause", leave.cause.label())
+                        .field("told", told.len()),
+                );
+                rec.correspondents.clear();
+            }
+        }
+
+        let mut expired_senders: Vec<String> = rec
+            .inbox
+            .iter()
+            .filter(|q| q.queued_ms + self.cfg.expire_timeout_ms <= now_ms)
+            .map(|q| q.src.clone())
+            .collect();
+        expired_senders.sort();
+        expired_senders.dedup();
+        if !expired_senders.is_empty() {
+            // Once a sender has an expired message, all of its messages go.
+            let (gone, kept): (Vec<Queued>, Vec<Queued>) = std::mem::take(&mut rec.inbox)
+                .into_iter()
+                .partition(|q| expired_senders.contains(&q.src));
+            rec.inbox = kept;
+            fx.record_changed = true;
+            for src in &expired_senders {
+                fx.forwards.push(Forward {
+                    to: src.clone(),
+                    parcel: Parcel {
+                        kind: RelayKind::Expire,
+                        text: frame::render_expire(self.me, src),
+                        notice: true,
+                    },
+                });
+                fx.log(
+                    LogEvent::new(Level::Info, "expire")
+                        .peer(src)
+                        .field("dst", self.me),
+                );
+            }
+            fx.count(Counter::Expired, gone.len() as u64);
+            fx.deletes.extend(gone.iter().map(Queued::key));
+        }
+
+        // Nobody here and nobody to tell: nothing is worth remembering.
+        if !live && rec.leave.is_none() && !rec.correspondents.is_empty() {
+            rec.correspondents.clear();
+            fx.record_changed = true;
+        }
+        self.plan_alarm(&mut fx, rec, seen, now_ms);
+        fx
     }
 }

@@ -92,278 +92,6 @@ impl<'c> Room<'c> {
         Room { cfg }
     }
 
-    /// A new socket wants to join as `request.id`.
-    pub fn join<S: Copy + Eq>(
-        &self,
-        meta: &mut RoomMeta,
-        peers: &[PeerView<S>],
-        request: JoinRequest,
-        now_ms: u64,
-    ) -> Step<S> {
-        let mut fx = Step::default();
-        let mut closed: Vec<S> = Vec::new();
-
-        // 1. The id: taken, or taken over.
-        if let Some(msg) = too_many_closing(peers, &request.id) {
-            refuse_try_again(&mut fx, &request.id, msg);
-            return fx;
-        }
-        if let Some(until_ms) = blocked_until(meta, &request.id, request.ticket.as_deref(), now_ms)
-        {
-            refuse_blocked(&mut fx, &request.id, until_ms, now_ms);
-            return fx;
-        }
-        if claims_proven_grace(&meta.leaves, &request.id, request.proven) {
-            refuse_id_taken(&mut fx, &request.id, "proven_in_grace");
-            return fx;
-        }
-        for holder in peers
-            .iter()
-            .filter(|p| p.is_live() && p.state.id == request.id)
-        {
-            let stale = holder.is_stale(now_ms, self.cfg);
-            if !may_replace(holder.state.proven, request.proven, stale) {
-                let why = if holder.state.proven {
-                    "proven_holder"
-                } else {
-                    "id_taken"
-                };
-                refuse_id_taken(&mut fx, &request.id, why);
-                return fx;
-            }
-            let why = if request.proven { "ticket" } else { "stale" };
-            replace_socket(&mut fx, holder);
-            closed.push(holder.socket);
-            fx.count(Counter::Takeover, 1);
-            fx.log(
-                LogEvent::new(Level::Info, "takeover")
-                    .peer(&request.id)
-                    .field("why", why),
-            );
-        }
-
-        // 2. Capacity, after lazily retiring stale peers that hold seats.
-        let mut live: Vec<&PeerView<S>> = peers
-            .iter()
-            .filter(|p| p.is_live() && !closed.contains(&p.socket))
-            .collect();
-        if live.len() >= self.cfg.max_peers {
-            for stale in live.iter().filter(|p| p.is_stale(now_ms, self.cfg)) {
-                self.retire(&mut fx, meta, stale, LeaveCause::Timeout, None, now_ms);
-                closed.push(stale.socket);
-            }
-            live.retain(|p| !closed.contains(&p.socket));
-        }
-        if live.len() >= self.cfg.max_peers {
-            let msg = format!("Room is full ({} peers)", self.cfg.max_peers);
-            fx.op(SocketOp::Refuse {
-                frame: frame::render_error(&msg),
-                code: CLOSE_POLICY,
-                reason: msg,
-            });
-            fx.count(Counter::ConnectionRefused(RefuseReason::RoomFull), 1);
-            fx.log(
-                LogEvent::new(Level::Info, "refuse")
-                    .peer(&request.id)
-                    .field("reason", "room_full"),
-            );
-            self.plan_alarm(&mut fx, meta, oldest_seen(live.iter().copied()), now_ms);
-            return fx;
-        }
-
-        // 3. Welcome: OPEN first, then whatever waited for this id, in order.
-        fx.op(SocketOp::Accept {
-            state: PeerState {
-                id: request.id.clone(),
-                proven: request.proven,
-                joined_ms: now_ms,
-                seen_ms: now_ms,
-                closing: false,
-                token_digest: request.ticket.clone(),
-            },
-        });
-        fx.op(SocketOp::Send {
-            to: Recipient::Joiner,
-            text: frame::OPEN.to_owned(),
-        });
-        fx.count(Counter::ConnectionAccepted, 1);
-        fx.log(
-            LogEvent::new(Level::Info, "open")
-                .peer(&request.id)
-                .field("proven", request.proven)
-                .field("peers", live.len() + 1),
-        );
-        // Back within the grace period: no LEAVE for this id.
-        if meta.leaves.iter().any(|l| l.id == request.id) {
-            meta.leaves.retain(|l| l.id != request.id);
-            fx.record_changed = true;
-        }
-        let keys: Vec<String> = meta
-            .queue
-            .iter()
-            .filter(|q| q.dst == request.id)
-            .map(Queued::key)
-            .collect();
-        if !keys.is_empty() {
-            meta.queue.retain(|q| q.dst != request.id);
-            fx.record_changed = true;
-            fx.deletes.extend(keys.iter().cloned());
-            fx.log(
-                LogEvent::new(Level::Debug, "deliver_queued")
-                    .peer(&request.id)
-                    .field("count", keys.len()),
-            );
-            fx.op(SocketOp::Deliver {
-                to: Recipient::Joiner,
-                keys,
-            });
-        }
-        // The joiner is seen now.
-        let oldest = oldest_seen(live.iter().copied()).map_or(now_ms, |o| o.min(now_ms));
-        self.plan_alarm(&mut fx, meta, Some(oldest), now_ms);
-        fx
-    }
-
-    /// A frame arrived on `from` (text, or binary holding JSON).
-    ///
-    /// Judges no staleness, so it never reads `heartbeat_ms`: the adapter
-    /// may leave it `None` and skip a runtime call per socket per frame.
-    pub fn frame<S: Copy + Eq>(
-        &self,
-        meta: &mut RoomMeta,
-        peers: &[PeerView<S>],
-        from: S,
-        bytes: &[u8],
-        flood: &mut PeerFloodGuard,
-        now_ms: u64,
-    ) -> Step<S> {
-        let sender = match live_sender(peers, from, bytes.len()) {
-            Ok(sender) => sender,
-            Err(step) => return step,
-        };
-        let mut fx = Step::default();
-        let id = sender.state.id.as_str();
-        match flood.admit(id, now_ms) {
-            Admit::Pass => {}
-            Admit::Drop => {
-                drop_frame(&mut fx, id, DropReason::RateLimited, bytes.len());
-                return fx;
-            }
-            Admit::Kick => {
-                drop_frame(&mut fx, id, DropReason::RateLimited, bytes.len());
-                fx.op(SocketOp::Send {
-                    to: Recipient::Peer(from),
-                    text: frame::render_error("Rate limit exceeded"),
-                });
-                fx.log(LogEvent::new(Level::Warn, "rate_limit").peer(id));
-                flood.forget(id);
-                self.retire(&mut fx, meta, sender, LeaveCause::Kicked, None, now_ms);
-                let others = peers.iter().filter(|p| p.is_live() && p.socket != from);
-                self.plan_alarm(&mut fx, meta, oldest_attached_seen(others), now_ms);
-                return fx;
-            }
-        }
-
-        if now_ms.saturating_sub(sender.state.seen_ms) >= 1_000 {
-            let mut state = sender.state.clone();
-            state.seen_ms = now_ms;
-            fx.op(SocketOp::SaveState {
-                socket: from,
-                state,
-            });
-        }
-
-        let (kind, dst, payload) =
-            match frame::parse_client_frame(bytes, self.cfg.max_message_bytes) {
-                Ok(ClientFrame::Heartbeat) => return fx,
-                Ok(ClientFrame::Relay { kind, dst, payload }) => (kind, dst, payload),
-                Err(reason) => {
-                    if let Some(why) = judge_drop(&mut fx, flood, id, reason, bytes.len(), now_ms) {
-                        self.kick(&mut fx, meta, peers, sender, why, flood, now_ms);
-                    }
-                    return fx;
-                }
-            };
-
-        let text = frame::render_relay(kind, id, &dst, payload);
-        if let Some(target) = peers
-            .iter()
-            .find(|p| p.is_live() && p.state.id == dst.as_ref())
-        {
-            fx.op(SocketOp::Send {
-                to: Recipient::Peer(target.socket),
-                text,
-            });
-            fx.count(Counter::Relayed(kind), 1);
-            return fx;
-        }
-        if !kind.is_queueable() {
-            let reason = DropReason::OfflineNotQueued;
-            judge_drop(&mut fx, flood, id, reason, bytes.len(), now_ms);
-            return fx;
-        }
-        if meta.queue.len() >= self.cfg.max_queued_messages
-            || meta.queued_bytes() + text.len() > self.cfg.max_queued_bytes
-            || !self.cfg.within_sender_share(&meta.queue, id, text.len())
-        {
-            judge_drop(
-                &mut fx,
-                flood,
-                id,
-                DropReason::QueueFull,
-                bytes.len(),
-                now_ms,
-            );
-            return fx;
-        }
-        let queued = Queued {
-            seq: meta.next_seq,
-            src: id.to_owned(),
-            dst: dst.into_owned(),
-            bytes: text.len(),
-            queued_ms: now_ms,
-        };
-        meta.next_seq += 1;
-        fx.record_changed = true;
-        fx.puts.push((queued.key(), text));
-        fx.count(Counter::Queued, 1);
-        fx.log(
-            LogEvent::new(Level::Debug, "queue")
-                .peer(id)
-                .field("dst", queued.dst.as_str())
-                .field("type", kind.as_str()),
-        );
-        meta.queue.push(queued);
-        let live = peers.iter().filter(|p| p.is_live());
-        self.plan_alarm(&mut fx, meta, oldest_attached_seen(live), now_ms);
-        fx
-    }
-
-    /// A frame of `len` bytes arrived on `from` that the adapter did not copy
-    /// because it is over `max_message_bytes` already (the runtime accepts
-    /// frames of up to 32 MiB): dropped and judged like an oversized frame
-    /// that was copied, without the copy.
-    pub fn too_large<S: Copy + Eq>(
-        &self,
-        meta: &mut RoomMeta,
-        peers: &[PeerView<S>],
-        from: S,
-        len: usize,
-        flood: &mut PeerFloodGuard,
-        now_ms: u64,
-    ) -> Step<S> {
-        let sender = match live_sender(peers, from, len) {
-            Ok(sender) => sender,
-            Err(step) => return step,
-        };
-        let mut fx = Step::default();
-        let id = sender.state.id.as_str();
-        if let Some(why) = judge_drop(&mut fx, flood, id, DropReason::TooLarge, len, now_ms) {
-            self.kick(&mut fx, meta, peers, sender, why, flood, now_ms);
-        }
-        fx
-    }
-
     /// Closes a peer for what it kept sending ([`judge_drop`]'s verdict),
     /// with an ERROR that says why; the others get LEAVE after the grace.
     #[allow(clippy::too_many_arguments)]
@@ -391,142 +119,6 @@ impl<'c> Room<'c> {
             .iter()
             .filter(|p| p.is_live() && p.socket != sender.socket);
         self.plan_alarm(fx, meta, oldest_attached_seen(others), now_ms);
-    }
-
-    /// A socket closed or errored. `peers` may or may not still list it.
-    /// Like [`Room::frame`], it never reads `heartbeat_ms`.
-    pub fn closed<S: Copy + Eq>(
-        &self,
-        meta: &mut RoomMeta,
-        peers: &[PeerView<S>],
-        gone: &PeerView<S>,
-        flood: &mut PeerFloodGuard,
-        now_ms: u64,
-    ) -> Step<S> {
-        let mut fx = Step::default();
-        let others: Vec<&PeerView<S>> = peers
-            .iter()
-            .filter(|p| p.socket != gone.socket && p.is_live())
-            .collect();
-        if gone.is_live() {
-            fx.log(LogEvent::new(Level::Info, "close").peer(&gone.state.id));
-            // A socket the server already closed (takeover, timeout, kick,
-            // refusal) was accounted for then; a live one starts the grace.
-            let back_already = others.iter().any(|p| p.state.id == gone.state.id);
-            if !back_already {
-                flood.forget(&gone.state.id);
-                fx.record_changed = true;
-                meta.leaves.retain(|l| l.id != gone.state.id);
-                meta.leaves.push(PendingLeave {
-                    id: gone.state.id.clone(),
-                    due_ms: now_ms + self.cfg.leave_grace_ms,
-                    cause: LeaveCause::Closed,
-                    proven: gone.state.proven,
-                });
-            }
-        }
-        let others = others.iter().copied();
-        self.plan_alarm(&mut fx, meta, oldest_attached_seen(others), now_ms);
-        fx
-    }
-
-    /// The alarm fired: send due LEAVEs, expire old queued messages, sweep for stale peers.
-    pub fn alarm<S: Copy + Eq>(
-        &self,
-        meta: &mut RoomMeta,
-        peers: &[PeerView<S>],
-        now_ms: u64,
-    ) -> Step<S> {
-        let mut fx = Step::default();
-        if meta.alarm_ms.take().is_some() {
-            // The runtime cleared it by firing.
-            fx.record_changed = true;
-        }
-        let mut retired: Vec<S> = Vec::new();
-        if forget_ended_blocks(meta, now_ms) {
-            fx.record_changed = true;
-        }
-
-        if meta.sweep_due_ms.is_some_and(|due| due <= now_ms) {
-            meta.sweep_due_ms = None;
-            fx.record_changed = true;
-            for stale in peers
-                .iter()
-                .filter(|p| p.is_live() && p.is_stale(now_ms, self.cfg))
-            {
-                self.retire(&mut fx, meta, stale, LeaveCause::Timeout, None, now_ms);
-                retired.push(stale.socket);
-            }
-        }
-        let live: Vec<&PeerView<S>> = peers
-            .iter()
-            .filter(|p| p.is_live() && !retired.contains(&p.socket))
-            .collect();
-
-        // LEAVE for peers that did not come back in time.
-        let (due, later): (Vec<PendingLeave>, Vec<PendingLeave>) = std::mem::take(&mut meta.leaves)
-            .into_iter()
-            .partition(|l| l.due_ms <= now_ms);
-        if !due.is_empty() {
-            fx.record_changed = true;
-        }
-        meta.leaves = later;
-        for leave in due {
-            if live.iter().any(|p| p.state.id == leave.id) {
-                continue; // came back
-            }
-            for p in &live {
-                fx.op(SocketOp::Send {
-                    to: Recipient::Peer(p.socket),
-                    text: frame::render_leave(&leave.id, &p.state.id),
-                });
-            }
-            fx.count(Counter::Leave(leave.cause), 1);
-            fx.log(
-                LogEvent::new(Level::Info, "leave")
-                    .peer(&leave.id)
-                    .field("cause", leave.cause.label())
-                    .field("told", live.len()),
-            );
-        }
-
-        // EXPIRE: once a (sender, dst) pair has an expired message, the whole pair goes.
-        let expired_pairs: Vec<(String, String)> = {
-            let mut pairs: Vec<(String, String)> = meta
-                .queue
-                .iter()
-                .filter(|q| q.queued_ms + self.cfg.expire_timeout_ms <= now_ms)
-                .map(|q| (q.src.clone(), q.dst.clone()))
-                .collect();
-            pairs.sort();
-            pairs.dedup();
-            pairs
-        };
-        if !expired_pairs.is_empty() {
-            let (gone, kept): (Vec<Queued>, Vec<Queued>) = std::mem::take(&mut meta.queue)
-                .into_iter()
-                .partition(|q| expired_pairs.contains(&(q.src.clone(), q.dst.clone())));
-            meta.queue = kept;
-            fx.record_changed = true;
-            for (src, dst) in &expired_pairs {
-                if let Some(sender) = live.iter().find(|p| &p.state.id == src) {
-                    fx.op(SocketOp::Send {
-                        to: Recipient::Peer(sender.socket),
-                        text: frame::render_expire(dst, src),
-                    });
-                }
-                fx.log(
-                    LogEvent::new(Level::Info, "expire")
-                        .peer(src)
-                        .field("dst", dst.as_str()),
-                );
-            }
-            fx.count(Counter::Expired, gone.len() as u64);
-            fx.deletes.extend(gone.iter().map(Queued::key));
-        }
-
-        self.plan_alarm(&mut fx, meta, oldest_seen(live.iter().copied()), now_ms);
-        fx
     }
 
     /// The ids of the live peers, for `GET {mount}{key}/peers`: not closing,
@@ -678,39 +270,419 @@ impl crate::machine::Machine for Room<'_> {
     type Record = RoomMeta;
     type Join = JoinRequest;
 
+    /// A new socket wants to join as `request.id`.
     fn join<S: Copy + Eq>(
         &self,
-        record: &mut RoomMeta,
+        meta: &mut RoomMeta,
         peers: &[PeerView<S>],
         request: JoinRequest,
         now_ms: u64,
     ) -> Step<S> {
-        Room::join(self, record, peers, request, now_ms)
+        let mut fx = Step::default();
+        let mut closed: Vec<S> = Vec::new();
+
+        // 1. The id: taken, or taken over.
+        if let Some(msg) = too_many_closing(peers, &request.id) {
+            refuse_try_again(&mut fx, &request.id, msg);
+            return fx;
+        }
+        if let Some(until_ms) = blocked_until(meta, &request.id, request.ticket.as_deref(), now_ms)
+        {
+            refuse_blocked(&mut fx, &request.id, until_ms, now_ms);
+            return fx;
+        }
+        if claims_proven_grace(&meta.leaves, &request.id, request.proven) {
+            refuse_id_taken(&mut fx, &request.id, "proven_in_grace");
+            return fx;
+        }
+        for holder in peers
+            .iter()
+            .filter(|p| p.is_live() && p.state.id == request.id)
+        {
+            let stale = holder.is_stale(now_ms, self.cfg);
+            if !may_replace(holder.state.proven, request.proven, stale) {
+                let why = if holder.state.proven {
+                    "proven_holder"
+                } else {
+                    "id_taken"
+                };
+                refuse_id_taken(&mut fx, &request.id, why);
+                return fx;
+            }
+            let why = if request.proven { "ticket" } else { "stale" };
+            replace_socket(&mut fx, holder);
+            closed.push(holder.socket);
+            fx.count(Counter::Takeover, 1);
+            fx.log(
+                LogEvent::new(Level::Info, "takeover")
+                    .peer(&request.id)
+                    .field("why", why),
+            );
+        }
+
+        // 2. Capacity, after lazily retiring stale peers that hold seats.
+        let mut live: Vec<&PeerView<S>> = peers
+            .iter()
+            .filter(|p| p.is_live() && !closed.contains(&p.socket))
+            .collect();
+        if live.len() >= self.cfg.max_peers {
+            for stale in live.iter().filter(|p| p.is_stale(now_ms, self.cfg)) {
+                self.retire(&mut fx, meta, stale, LeaveCause::Timeout, None, now_ms);
+                closed.push(stale.socket);
+            }
+            live.retain(|p| !closed.contains(&p.socket));
+        }
+        if live.len() >= self.cfg.max_peers {
+            let msg = format!("Room is full ({} peers)", self.cfg.max_peers);
+            fx.op(SocketOp::Refuse {
+                frame: frame::render_error(&msg),
+                code: CLOSE_POLICY,
+                reason: msg,
+            });
+            fx.count(Counter::ConnectionRefused(RefuseReason::RoomFull), 1);
+            fx.log(
+                LogEvent::new(Level::Info, "refuse")
+                    .peer(&request.id)
+                    .field("reason", "room_full"),
+            );
+            self.plan_alarm(&mut fx, meta, oldest_seen(live.iter().copied()), now_ms);
+            return fx;
+        }
+
+        // 3. Welcome: OPEN first, then whatever waited for this id, in order.
+        fx.op(SocketOp::Accept {
+            state: PeerState {
+                id: request.id.clone(),
+                proven: request.proven,
+                joined_ms: now_ms,
+                seen_ms: now_ms,
+                closing: false,
+                token_digest: request.ticket.clone(),
+            },
+        });
+        fx.op(SocketOp::Send {
+            to: Recipient::Joiner,
+            text: frame::OPEN.to_owned(),
+        });
+        fx.count(Counter::ConnectionAccepted, 1);
+        fx.log(
+            LogEvent::new(Level::Info, "open")
+                .peer(&request.id)
+                .field("proven", request.proven)
+                .field("peers", live.len() + 1),
+        );
+        // Back within the grace period: no LEAVE for this id.
+        if meta.leaves.iter().any(|l| l.id == request.id) {
+            meta.leaves.retain(|l| l.id != request.id);
+            fx.record_changed = true;
+        }
+        let keys: Vec<String> = meta
+            .queue
+            .iter()
+            .filter(|q| q.dst == request.id)
+            .map(Queued::key)
+            .collect();
+        if !keys.is_empty() {
+            meta.queue.retain(|q| q.dst != request.id);
+            fx.record_changed = true;
+            fx.deletes.extend(keys.iter().cloned());
+            fx.log(
+                LogEvent::new(Level::Debug, "deliver_queued")
+                    .peer(&request.id)
+                    .field("count", keys.len()),
+            );
+            fx.op(SocketOp::Deliver {
+                to: Recipient::Joiner,
+                keys,
+            });
+        }
+        // The joiner is seen now.
+        let oldest = oldest_seen(live.iter().copied()).map_or(now_ms, |o| o.min(now_ms));
+        self.plan_alarm(&mut fx, meta, Some(oldest), now_ms);
+        fx
     }
 
-    fn handle_input<S: Copy + Eq>(
+    /// A frame arrived on `from` (text, or binary holding JSON).
+    ///
+    /// Judges no staleness, so it never reads `heartbeat_ms`: the adapter
+    /// may leave it `None` and skip a runtime call per socket per frame.
+    fn frame<S: Copy + Eq>(
         &self,
-        record: &mut RoomMeta,
+        meta: &mut RoomMeta,
         peers: &[PeerView<S>],
-        input: crate::machine::Input<'_, S>,
+        from: S,
+        bytes: &[u8],
         flood: &mut PeerFloodGuard,
         now_ms: u64,
     ) -> Step<S> {
-        use crate::machine::Input;
-        match input {
-            Input::Frame { from, bytes } => self.frame(record, peers, from, bytes, flood, now_ms),
-            Input::TooLarge { from, len } => {
-                self.too_large(record, peers, from, len, flood, now_ms)
+        let sender = match live_sender(peers, from, bytes.len()) {
+            Ok(sender) => sender,
+            Err(step) => return step,
+        };
+        let mut fx = Step::default();
+        let id = sender.state.id.as_str();
+        match flood.admit(id, now_ms) {
+            Admit::Pass => {}
+            Admit::Drop => {
+                drop_frame(&mut fx, id, DropReason::RateLimited, bytes.len());
+                return fx;
             }
-            Input::Closed { gone } => self.closed(record, peers, gone, flood, now_ms),
-            Input::Alarm => self.alarm(record, peers, now_ms),
+            Admit::Kick => {
+                drop_frame(&mut fx, id, DropReason::RateLimited, bytes.len());
+                fx.op(SocketOp::Send {
+                    to: Recipient::Peer(from),
+                    text: frame::render_error("Rate limit exceeded"),
+                });
+                fx.log(LogEvent::new(Level::Warn, "rate_limit").peer(id));
+                flood.forget(id);
+                self.retire(&mut fx, meta, sender, LeaveCause::Kicked, None, now_ms);
+                let others = peers.iter().filter(|p| p.is_live() && p.socket != from);
+                self.plan_alarm(&mut fx, meta, oldest_attached_seen(others), now_ms);
+                return fx;
+            }
         }
+
+        if now_ms.saturating_sub(sender.state.seen_ms) >= 1_000 {
+            let mut state = sender.state.clone();
+            state.seen_ms = now_ms;
+            fx.op(SocketOp::SaveState {
+                socket: from,
+                state,
+            });
+        }
+
+        let (kind, dst, payload) =
+            match frame::parse_client_frame(bytes, self.cfg.max_message_bytes) {
+                Ok(ClientFrame::Heartbeat) => return fx,
+                Ok(ClientFrame::Relay { kind, dst, payload }) => (kind, dst, payload),
+                Err(reason) => {
+                    if let Some(why) = judge_drop(&mut fx, flood, id, reason, bytes.len(), now_ms) {
+                        self.kick(&mut fx, meta, peers, sender, why, flood, now_ms);
+                    }
+                    return fx;
+                }
+            };
+
+        let text = frame::render_relay(kind, id, &dst, payload);
+        if let Some(target) = peers
+            .iter()
+            .find(|p| p.is_live() && p.state.id == dst.as_ref())
+        {
+            fx.op(SocketOp::Send {
+                to: Recipient::Peer(target.socket),
+                text,
+            });
+            fx.count(Counter::Relayed(kind), 1);
+            return fx;
+        }
+        if !kind.is_queueable() {
+            let reason = DropReason::OfflineNotQueued;
+            judge_drop(&mut fx, flood, id, reason, bytes.len(), now_ms);
+            return fx;
+        }
+        if meta.queue.len() >= self.cfg.max_queued_messages
+            || meta.queued_bytes() + text.len() > self.cfg.max_queued_bytes
+            || !self.cfg.within_sender_share(&meta.queue, id, text.len())
+        {
+            judge_drop(
+                &mut fx,
+                flood,
+                id,
+                DropReason::QueueFull,
+                bytes.len(),
+                now_ms,
+            );
+            return fx;
+        }
+        let queued = Queued {
+            seq: meta.next_seq,
+            src: id.to_owned(),
+            dst: dst.into_owned(),
+            bytes: text.len(),
+            queued_ms: now_ms,
+        };
+        meta.next_seq += 1;
+        fx.record_changed = true;
+        fx.puts.push((queued.key(), text));
+        fx.count(Counter::Queued, 1);
+        fx.log(
+            LogEvent::new(Level::Debug, "queue")
+                .peer(id)
+                .field("dst", queued.dst.as_str())
+                .field("type", kind.as_str()),
+        );
+        meta.queue.push(queued);
+        let live = peers.iter().filter(|p| p.is_live());
+        self.plan_alarm(&mut fx, meta, oldest_attached_seen(live), now_ms);
+        fx
+    }
+
+    /// A frame of `len` bytes arrived on `from` that the adapter did not copy
+    /// because it is over `max_message_bytes` already (the runtime accepts
+    /// frames of up to 32 MiB): dropped and judged like an oversized frame
+    /// that was copied, without the copy.
+    fn too_large<S: Copy + Eq>(
+        &self,
+        meta: &mut RoomMeta,
+        peers: &[PeerView<S>],
+        from: S,
+        len: usize,
+        flood: &mut PeerFloodGuard,
+        now_ms: u64,
+    ) -> Step<S> {
+        let sender = match live_sender(peers, from, len) {
+            Ok(sender) => sender,
+            Err(step) => return step,
+        };
+        let mut fx = Step::default();
+        let id = sender.state.id.as_str();
+        if let Some(why) = judge_drop(&mut fx, flood, id, DropReason::TooLarge, len, now_ms) {
+            self.kick(&mut fx, meta, peers, sender, why, flood, now_ms);
+        }
+        fx
+    }
+
+    /// A socket closed or errored. `peers` may or may not still list it.
+    /// Like [`Room::frame`], it never reads `heartbeat_ms`.
+    fn closed<S: Copy + Eq>(
+        &self,
+        meta: &mut RoomMeta,
+        peers: &[PeerView<S>],
+        gone: &PeerView<S>,
+        flood: &mut PeerFloodGuard,
+        now_ms: u64,
+    ) -> Step<S> {
+        let mut fx = Step::default();
+        let others: Vec<&PeerView<S>> = peers
+            .iter()
+            .filter(|p| p.socket != gone.socket && p.is_live())
+            .collect();
+        if gone.is_live() {
+            fx.log(LogEvent::new(Level::Info, "close").peer(&gone.state.id));
+            // A socket the server already closed (takeover, timeout, kick,
+            // refusal) was accounted for then; a live one starts the grace.
+            let back_already = others.iter().any(|p| p.state.id == gone.state.id);
+            if !back_already {
+                flood.forget(&gone.state.id);
+                fx.record_changed = true;
+                meta.leaves.retain(|l| l.id != gone.state.id);
+                meta.leaves.push(PendingLeave {
+                    id: gone.state.id.clone(),
+                    due_ms: now_ms + self.cfg.leave_grace_ms,
+                    cause: LeaveCause::Closed,
+                    proven: gone.state.proven,
+                });
+            }
+        }
+        let others = others.iter().copied();
+        self.plan_alarm(&mut fx, meta, oldest_attached_seen(others), now_ms);
+        fx
+    }
+
+    /// The alarm fired: send due LEAVEs, expire old queued messages, sweep for stale peers.
+    fn alarm<S: Copy + Eq>(
+        &self,
+        meta: &mut RoomMeta,
+        peers: &[PeerView<S>],
+        now_ms: u64,
+    ) -> Step<S> {
+        let mut fx = Step::default();
+        if meta.alarm_ms.take().is_some() {
+            // The runtime cleared it by firing.
+            fx.record_changed = true;
+        }
+        let mut retired: Vec<S> = Vec::new();
+        if forget_ended_blocks(meta, now_ms) {
+            fx.record_changed = true;
+        }
+
+        if meta.sweep_due_ms.is_some_and(|due| due <= now_ms) {
+            meta.sweep_due_ms = None;
+            fx.record_changed = true;
+            for stale in peers
+                .iter()
+                .filter(|p| p.is_live() && p.is_stale(now_ms, self.cfg))
+            {
+                self.retire(&mut fx, meta, stale, LeaveCause::Timeout, None, now_ms);
+                retired.push(stale.socket);
+            }
+        }
+        let live: Vec<&PeerView<S>> = peers
+            .iter()
+            .filter(|p| p.is_live() && !retired.contains(&p.socket))
+            .collect();
+
+        // LEAVE for peers that did not come back in time.
+        let (due, later): (Vec<PendingLeave>, Vec<PendingLeave>) = std::mem::take(&mut meta.leaves)
+            .into_iter()
+            .partition(|l| l.due_ms <= now_ms);
+        if !due.is_empty() {
+            fx.record_changed = true;
+        }
+        meta.leaves = later;
+        for leave in due {
+            if live.iter().any(|p| p.state.id == leave.id) {
+                continue; // came back
+            }
+            for p in &live {
+                fx.op(SocketOp::Send {
+                    to: Recipient::Peer(p.socket),
+                    text: frame::render_leave(&leave.id, &p.state.id),
+                });
+            }
+            fx.count(Counter::Leave(leave.cause), 1);
+            fx.log(
+                LogEvent::new(Level::Info, "leave")
+                    .peer(&leave.id)
+                    .field("cause", leave.cause.label())
+                    .field("told", live.len()),
+            );
+        }
+
+        // EXPIRE: once a (sender, dst) pair has an expired message, the whole pair goes.
+        let expired_pairs: Vec<(String, String)> = {
+            let mut pairs: Vec<(String, String)> = meta
+                .queue
+                .iter()
+                .filter(|q| q.queued_ms + self.cfg.expire_timeout_ms <= now_ms)
+                .map(|q| (q.src.clone(), q.dst.clone()))
+                .collect();
+            pairs.sort();
+            pairs.dedup();
+            pairs
+        };
+        if !expired_pairs.is_empty() {
+            let (gone, kept): (Vec<Queued>, Vec<Queued>) = std::mem::take(&mut meta.queue)
+                .into_iter()
+                .partition(|q| expired_pairs.contains(&(q.src.clone(), q.dst.clone())));
+            meta.queue = kept;
+            fx.record_changed = true;
+            for (src, dst) in &expired_pairs {
+                if let Some(sender) = live.iter().find(|p| &p.state.id == src) {
+                    fx.op(SocketOp::Send {
+                        to: Recipient::Peer(sender.socket),
+                        text: frame::render_expire(dst, src),
+                    });
+                }
+                fx.log(
+                    LogEvent::new(Level::Info, "expire")
+                        .peer(src)
+                        .field("dst", dst.as_str()),
+                );
+            }
+            fx.count(Counter::Expired, gone.len() as u64);
+            fx.deletes.extend(gone.iter().map(Queued::key));
+        }
+
+        self.plan_alarm(&mut fx, meta, oldest_seen(live.iter().copied()), now_ms);
+        fx
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::machine::Machine;
     use crate::peer::PeerView;
     use crate::socket::PeerState;
 

@@ -10,11 +10,12 @@
 pub mod open;
 
 use crate::flood::PeerFloodGuard;
+use crate::machine::Machine;
 use crate::metrics::Counter;
 use crate::peer::{Limits, PeerView};
 use crate::room::{JoinRequest, Room, RoomMeta};
 use crate::socket::{PeerState, Recipient};
-use crate::step::{apply, Effects, Forward, Sockets, Step};
+use crate::step::{apply, DurableRecord, Effects, Forward, Sockets, Step};
 use std::collections::BTreeMap;
 
 /// One socket as the runtime would hold it.
@@ -71,18 +72,7 @@ impl Harness {
     }
 
     fn views(&self) -> Vec<PeerView<usize>> {
-        self.sockets
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.open)
-            .filter_map(|(i, s)| {
-                s.state.clone().map(|state| PeerView {
-                    socket: i,
-                    state,
-                    heartbeat_ms: s.heartbeat_ms,
-                })
-            })
-            .collect()
+        views(&self.sockets)
     }
 
     /// A new socket joins as `id`; returns its index.
@@ -205,20 +195,12 @@ impl Harness {
     /// The host's order (`step::apply`): read what the step delivers, carry
     /// it out, then storage.
     fn apply(&mut self, step: Step<usize>, joiner: Option<usize>, before: &RoomMeta) {
-        // The core's claim is what the Worker relies on to skip writes.
-        assert!(
-            step.record_changed || self.meta == *before,
-            "the record changed but the step did not say so: {before:?} -> {:?}",
-            self.meta
-        );
-        let stored: BTreeMap<String, String> = step
-            .reads()
-            .into_iter()
-            .filter_map(|key| self.storage.get(&key).map(|text| (key, text.clone())))
-            .collect();
-        let mut sockets = DoubleSockets {
+        let object = Object {
             sockets: &mut self.sockets,
-            joiner,
+            record: &self.meta,
+            stored_record: &mut self.stored_meta,
+            storage: &mut self.storage,
+            alarm: &mut self.alarm,
             clients_ignore_close: self.clients_ignore_close,
         };
         let mut effects = Recorded {
@@ -226,17 +208,7 @@ impl Harness {
             counters: &mut self.counters,
             forwards: &mut Vec::new(),
         };
-        let Ok(writes) = apply(step, &stored, &mut sockets, &mut effects);
-        self.storage.extend(writes.puts);
-        for key in &writes.deletes {
-            self.storage.remove(key);
-        }
-        if writes.record {
-            self.stored_meta = (!self.meta.is_empty()).then(|| self.meta.clone());
-        }
-        if writes.alarm {
-            self.alarm = self.meta.alarm_ms;
-        }
+        object.apply(step, joiner, before, &mut effects);
     }
 
     /// Parsed frames a socket received, as (type, src) pairs.
@@ -345,5 +317,72 @@ impl Effects for Recorded<'_> {
     }
     fn log(&mut self, event: crate::log::LogEvent) {
         self.logs.push(event);
+    }
+}
+
+/// The core's view of a double's open sockets.
+pub(crate) fn views(sockets: &[Socket]) -> Vec<PeerView<usize>> {
+    sockets
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.open)
+        .filter_map(|(i, s)| {
+            s.state.clone().map(|state| PeerView {
+                socket: i,
+                state,
+                heartbeat_ms: s.heartbeat_ms,
+            })
+        })
+        .collect()
+}
+
+/// One object of a double (a room, or a home), borrowed for one step.
+pub(crate) struct Object<'a, R> {
+    pub sockets: &'a mut Vec<Socket>,
+    /// The record as the machine left it.
+    pub record: &'a R,
+    pub stored_record: &'a mut Option<R>,
+    pub storage: &'a mut BTreeMap<String, String>,
+    pub alarm: &'a mut Option<u64>,
+    pub clients_ignore_close: bool,
+}
+
+impl<R: DurableRecord + PartialEq + std::fmt::Debug> Object<'_, R> {
+    /// The host's order (`step::apply`): read what the step delivers, carry
+    /// it out, then storage. Checks the step's claim that the record did not
+    /// change, which the host relies on to skip writes.
+    pub fn apply(
+        self,
+        step: Step<usize>,
+        joiner: Option<usize>,
+        before: &R,
+        effects: &mut Recorded,
+    ) {
+        assert!(
+            step.record_changed || self.record == before,
+            "the record changed but the step did not say so: {before:?} -> {:?}",
+            self.record
+        );
+        let stored: BTreeMap<String, String> = step
+            .reads()
+            .into_iter()
+            .filter_map(|key| self.storage.get(&key).map(|text| (key, text.clone())))
+            .collect();
+        let mut sockets = DoubleSockets {
+            sockets: self.sockets,
+            joiner,
+            clients_ignore_close: self.clients_ignore_close,
+        };
+        let Ok(writes) = apply(step, &stored, &mut sockets, effects);
+        self.storage.extend(writes.puts);
+        for key in &writes.deletes {
+            self.storage.remove(key);
+        }
+        if writes.record {
+            *self.stored_record = (!self.record.is_empty()).then(|| self.record.clone());
+        }
+        if writes.alarm {
+            *self.alarm = self.record.alarm_ms();
+        }
     }
 }

@@ -3,14 +3,15 @@
 //! delivered one by one in the order the steps made them, as the Worker's
 //! per-destination outbox does.
 
-use super::Recorded;
-use super::{parse_received, DoubleSockets, Socket};
+use super::{parse_received, Socket};
+use super::{views, Object, Recorded};
 use crate::flood::PeerFloodGuard;
+use crate::machine::Machine;
 use crate::metrics::Counter;
 use crate::open::{token_digest, Delivery, Home, HomeRecord, OpenJoin};
 use crate::peer::{Limits, PeerView};
 use crate::step::Forward;
-use crate::step::{apply, Step};
+use crate::step::Step;
 use std::collections::{BTreeMap, VecDeque};
 
 /// One home, as its Durable Object would hold it.
@@ -26,18 +27,7 @@ pub struct HomeDouble {
 
 impl HomeDouble {
     fn views(&self) -> Vec<PeerView<usize>> {
-        self.sockets
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.open)
-            .filter_map(|(i, s)| {
-                s.state.clone().map(|state| PeerView {
-                    socket: i,
-                    state,
-                    heartbeat_ms: s.heartbeat_ms,
-                })
-            })
-            .collect()
+        views(&self.sockets)
     }
 
     /// Nothing left behind: no record, no stored frame, no alarm.
@@ -234,38 +224,21 @@ impl OpenNet {
             .flood
             .get_or_insert_with(|| PeerFloodGuard::new(cfg.peer_msgs_per_sec));
         let step = handler(&Home::new(&cfg, id), &mut home.rec, &views, flood, now);
-        assert!(
-            step.record_changed || home.rec == before,
-            "the record changed but the step did not say so: {before:?} -> {:?}",
-            home.rec
-        );
-        let stored: BTreeMap<String, String> = step
-            .reads()
-            .into_iter()
-            .filter_map(|key| home.storage.get(&key).map(|text| (key, text.clone())))
-            .collect();
-        let mut sockets = DoubleSockets {
-            sockets: &mut home.sockets,
-            joiner,
-            clients_ignore_close: false,
-        };
         let mut forwards = Vec::new();
         let mut effects = Recorded {
             logs: &mut self.logs,
             counters: &mut self.counters,
             forwards: &mut forwards,
         };
-        let Ok(writes) = apply(step, &stored, &mut sockets, &mut effects);
-        home.storage.extend(writes.puts);
-        for key in &writes.deletes {
-            home.storage.remove(key);
-        }
-        if writes.record {
-            home.stored_rec = (!home.rec.is_empty()).then(|| home.rec.clone());
-        }
-        if writes.alarm {
-            home.alarm = home.rec.alarm_ms;
-        }
+        let object = Object {
+            sockets: &mut home.sockets,
+            record: &home.rec,
+            stored_record: &mut home.stored_rec,
+            storage: &mut home.storage,
+            alarm: &mut home.alarm,
+            clients_ignore_close: false,
+        };
+        object.apply(step, joiner, &before, &mut effects);
         self.in_flight
             .extend(forwards.into_iter().map(|f| (id.to_owned(), f)));
     }

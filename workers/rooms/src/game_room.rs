@@ -1,9 +1,9 @@
-//! `GameRoom`: one Durable Object per game room. A [`Host`] (`host.rs`)
+//! `GameRoom`: one Durable Object per game room. A `Host` (`host.rs`)
 //! over `signaling_core::room::Room` does everything a socket needs; this
 //! wrapper adds what only a room has: its join contract, the roster and
 //! the moderator's calls.
 
-use crate::host::{Host, Kind};
+use crate::host::Kind;
 use crate::runtime;
 use crate::sockets::Read;
 use signaling_core::contract;
@@ -29,28 +29,14 @@ impl Kind for RoomKind {
     const LOGS_NAME_THE_ROOM: bool = true;
 }
 
-// Hibernation WebSocket events are exported by `ws_exports`, not by the macro.
-#[durable_object(alarm)]
-pub struct GameRoom {
-    host: Host<RoomKind>,
-}
+crate::ws_exports::host_object!(GameRoom, RoomKind);
 
-impl DurableObject for GameRoom {
-    fn new(state: State, env: Env) -> Self {
-        GameRoom {
-            host: Host::new(state, env),
-        }
-    }
-
-    async fn fetch(&self, req: Request) -> Result<Response> {
+impl GameRoom {
+    /// Every request the object answers.
+    async fn route(&self, req: Request) -> Result<Response> {
         let host = &self.host;
         match runtime::path_of(&req).as_str() {
-            contract::PATH_CONNECT => {
-                host.woke();
-                let resp = self.join(&req).await;
-                host.report(true);
-                resp
-            }
+            contract::PATH_CONNECT => host.event(true, self.join(&req)).await,
             contract::PATH_ROSTER => {
                 // An eviction-safe read: sockets only, no storage, no alarm.
                 host.woke();
@@ -67,36 +53,11 @@ impl DurableObject for GameRoom {
             contract::PATH_STATS => host.debug_view().await,
             path @ (contract::PATH_ADMIN_ROOM
             | contract::PATH_ADMIN_REMOVE
-            | contract::PATH_ADMIN_CLOSE) => {
-                host.woke();
-                let resp = self.moderate(path, &req).await;
-                host.report(true);
-                resp
-            }
+            | contract::PATH_ADMIN_CLOSE) => host.event(true, self.moderate(path, &req)).await,
             _ => runtime::json_error(404, "no such room endpoint"),
         }
     }
 
-    async fn websocket_close(
-        &self,
-        ws: WebSocket,
-        code: usize,
-        _reason: String,
-        _clean: bool,
-    ) -> Result<()> {
-        self.host.on_closed(ws, Some(code)).await
-    }
-
-    async fn websocket_error(&self, ws: WebSocket, _error: Error) -> Result<()> {
-        self.host.on_closed(ws, None).await
-    }
-
-    async fn alarm(&self) -> Result<Response> {
-        self.host.alarm().await
-    }
-}
-
-impl GameRoom {
     async fn join(&self, req: &Request) -> Result<Response> {
         // Checked here too, not only at the Worker's entry: a Worker bound
         // to this namespace directly must not forge `Proven` either.
@@ -194,5 +155,3 @@ impl GameRoom {
         }
     }
 }
-
-crate::ws_exports::websocket_exports!(GameRoom);

@@ -96,6 +96,19 @@ impl<K: Kind> Host<K> {
         }
     }
 
+    /// Runs a request's handler as one event: a wake counted before it, a
+    /// stats report after it (`membership`: it may have changed who is here).
+    pub async fn event(
+        &self,
+        membership: bool,
+        handler: impl std::future::Future<Output = Result<Response>>,
+    ) -> Result<Response> {
+        self.woke();
+        let resp = handler.await;
+        self.report(membership);
+        resp
+    }
+
     /// Counts a wake of this object (every event but a debug read).
     pub fn woke(&self) {
         runtime::wake(&self.key, false);

@@ -13,7 +13,7 @@
 //! the namespace binding from another home: the rooms Worker's own fetch
 //! never routes it.
 
-use crate::host::{Host, Kind};
+use crate::host::Kind;
 use crate::outbox::MAX_BATCH;
 use crate::runtime;
 use crate::sockets::Read;
@@ -43,59 +43,20 @@ impl Kind for HomeKind {
     const LOGS_NAME_THE_ROOM: bool = false;
 }
 
-// Hibernation WebSocket events are exported by `ws_exports`, not by the macro.
-#[durable_object(alarm)]
-pub struct PeerHome {
-    host: Host<HomeKind>,
-}
+crate::ws_exports::host_object!(PeerHome, HomeKind);
 
-impl DurableObject for PeerHome {
-    fn new(state: State, env: Env) -> Self {
-        PeerHome {
-            host: Host::new(state, env),
-        }
-    }
-
-    async fn fetch(&self, req: Request) -> Result<Response> {
+impl PeerHome {
+    /// Every request the object answers.
+    async fn route(&self, req: Request) -> Result<Response> {
         let host = &self.host;
         match runtime::path_of(&req).as_str() {
-            contract::PATH_CONNECT => {
-                host.woke();
-                let resp = self.join(&req).await;
-                host.report(true);
-                resp
-            }
-            contract::PATH_DELIVER => {
-                host.woke();
-                let resp = self.deliver(req).await;
-                host.report(false);
-                resp
-            }
+            contract::PATH_CONNECT => host.event(true, self.join(&req)).await,
+            contract::PATH_DELIVER => host.event(false, self.deliver(req)).await,
             contract::PATH_STATS => host.debug_view().await,
             _ => runtime::json_error(404, "no such home endpoint"),
         }
     }
 
-    async fn websocket_close(
-        &self,
-        ws: WebSocket,
-        code: usize,
-        _reason: String,
-        _clean: bool,
-    ) -> Result<()> {
-        self.host.on_closed(ws, Some(code)).await
-    }
-
-    async fn websocket_error(&self, ws: WebSocket, _error: Error) -> Result<()> {
-        self.host.on_closed(ws, None).await
-    }
-
-    async fn alarm(&self) -> Result<Response> {
-        self.host.alarm().await
-    }
-}
-
-impl PeerHome {
     async fn join(&self, req: &Request) -> Result<Response> {
         // Checked here too, not only at the Worker's entry: a Worker bound
         // to this namespace directly must not forge `Proven` either.
@@ -144,5 +105,3 @@ impl PeerHome {
         Response::ok("delivered")
     }
 }
-
-crate::ws_exports::websocket_exports!(PeerHome);

@@ -1,5 +1,6 @@
 //! The Hibernation API's WebSocket events of `GameRoom` and `PeerHome`,
-//! exported by hand instead of by `#[durable_object]`.
+//! exported by hand instead of by `#[durable_object]`, and the declaration
+//! of an object that is a host (`host_object!`).
 //!
 //! Why: the export the macro generates turns every message into a Rust
 //! `String` or `Vec<u8>` (a copy into wasm memory) before any of our code
@@ -90,3 +91,51 @@ macro_rules! websocket_exports {
 }
 
 pub(crate) use websocket_exports;
+
+/// Declares a Durable Object that is a [`crate::host::Host`] of `$kind`:
+/// the struct, its `DurableObject` impl (construction, and close, error and
+/// alarm handed to the host unchanged; `fetch` goes to the object's own
+/// `route`) and its hand-made WebSocket exports.
+macro_rules! host_object {
+    ($object:ident, $kind:ty) => {
+        // Hibernation WebSocket events are exported by hand, not by the macro.
+        #[durable_object(alarm)]
+        pub struct $object {
+            host: crate::host::Host<$kind>,
+        }
+
+        impl DurableObject for $object {
+            fn new(state: State, env: Env) -> Self {
+                $object {
+                    host: crate::host::Host::new(state, env),
+                }
+            }
+
+            async fn fetch(&self, req: Request) -> Result<Response> {
+                self.route(req).await
+            }
+
+            async fn websocket_close(
+                &self,
+                ws: WebSocket,
+                code: usize,
+                _reason: String,
+                _clean: bool,
+            ) -> Result<()> {
+                self.host.on_closed(ws, Some(code)).await
+            }
+
+            async fn websocket_error(&self, ws: WebSocket, _error: Error) -> Result<()> {
+                self.host.on_closed(ws, None).await
+            }
+
+            async fn alarm(&self) -> Result<Response> {
+                self.host.alarm().await
+            }
+        }
+
+        crate::ws_exports::websocket_exports!($object);
+    };
+}
+
+pub(crate) use host_object;
