@@ -18,15 +18,15 @@
 //! the home's durable record is a [`HomeRecord`], its socket's attachment a
 //! [`PeerState`] carrying the digest of the client's own token.
 
-use crate::flood::{Admit, KickFor, PeerFloodGuard};
-use crate::frame::{self, ClientFrame, DropReason, RelayKind};
+use crate::flood::{KickFor, PeerFloodGuard};
+use crate::frame::{self, DropReason, RelayKind};
 use crate::log::{Level, LogEvent};
 use crate::metrics::{Counter, LeaveCause};
 use crate::peer::{
-    claims_proven_grace, close_socket, drop_frame, judge_drop, kick_notice, live_sender,
-    may_replace, oldest_attached_seen, oldest_seen, refuse_id_taken, refuse_try_again,
-    replace_socket, too_many_closing, Limits, PeerView, PendingLeave, Queued, CLOSE_POLICY,
-    CLOSE_TIMEOUT,
+    admit_frame, claims_proven_grace, judge_drop, judge_too_large, kick_notice, may_replace,
+    oldest_attached_seen, oldest_seen, plan_alarm, refuse_id_taken, refuse_try_again,
+    replace_socket, retire_peer, too_many_closing, Admitted, Limits, PeerView, PendingLeave,
+    Queued,
 };
 use crate::socket::{PeerState, Recipient};
 use crate::step::{Forward, Parcel, SocketOp, Step};
@@ -110,27 +110,22 @@ impl<'c> Home<'c> {
         Home { cfg, me }
     }
 
-    /// Closes this home's peer for what it kept sending, with an ERROR that
-    /// says why.
+    /// Closes this home's peer for flooding (`why` `None`: already told) or
+    /// for what it kept sending (told here with an ERROR that says why).
     fn kick<S: Copy + Eq>(
         &self,
         fx: &mut Step<S>,
         rec: &mut HomeRecord,
         sender: &PeerView<S>,
-        why: KickFor,
+        why: Option<KickFor>,
         flood: &mut PeerFloodGuard,
         now_ms: u64,
     ) {
-        let (code, reason) = kick_notice(fx, sender.socket, self.me, why, self.cfg);
-        flood.forget(self.me);
-        self.retire(
-            fx,
-            rec,
-            sender,
-            LeaveCause::Kicked,
-            Some((code, reason)),
-            now_ms,
-        );
+        let ending = why.map(|why| {
+            flood.forget(self.me);
+            kick_notice(fx, sender.socket, self.me, why, self.cfg)
+        });
+        self.retire(fx, rec, sender, LeaveCause::Kicked, ending, now_ms);
         self.plan_alarm(fx, rec, None, now_ms);
     }
 
@@ -266,32 +261,7 @@ impl<'c> Home<'c> {
         ending: Option<(u16, &str)>,
         now_ms: u64,
     ) {
-        let (code, reason, due) = match cause {
-            LeaveCause::Timeout => (
-                CLOSE_TIMEOUT,
-                "No heartbeat within the alive timeout",
-                now_ms,
-            ),
-            LeaveCause::Kicked | LeaveCause::Closed | LeaveCause::Removed => (
-                CLOSE_POLICY,
-                "Rate limit exceeded",
-                now_ms + self.cfg.leave_grace_ms,
-            ),
-        };
-        let (code, reason) = ending.unwrap_or((code, reason));
-        close_socket(fx, peer, code, reason);
-        fx.log(
-            LogEvent::new(Level::Info, "retire")
-                .peer(self.me)
-                .field("cause", cause.label()),
-        );
-        fx.record_changed = true;
-        rec.leave = Some(PendingLeave {
-            id: self.me.to_owned(),
-            due_ms: due,
-            cause,
-            proven: peer.state.proven,
-        });
+        rec.leave = Some(retire_peer(fx, self.cfg, peer, cause, ending, now_ms));
     }
 
     /// The next alarm: the sweep (while a socket is live; `seen` is its last
@@ -304,26 +274,13 @@ impl<'c> Home<'c> {
         seen: Option<u64>,
         now_ms: u64,
     ) {
-        if self.cfg.plan_sweep(&mut rec.sweep_due_ms, seen, now_ms) {
-            fx.record_changed = true;
-        }
-        let wanted = [
-            rec.sweep_due_ms,
+        let expire = self.cfg.expire_timeout_ms;
+        let deadlines = [
             rec.leave.as_ref().map(|l| l.due_ms),
-            rec.inbox
-                .iter()
-                .map(|q| q.queued_ms + self.cfg.expire_timeout_ms)
-                .min(),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        if wanted == rec.alarm_ms {
-            return;
-        }
-        rec.alarm_ms = wanted;
-        fx.record_changed = true;
-        fx.alarm_changed = true;
+            rec.inbox.iter().map(|q| q.queued_ms + expire).min(),
+        ];
+        let (alarm, sweep) = (&mut rec.alarm_ms, &mut rec.sweep_due_ms);
+        plan_alarm(fx, self.cfg, alarm, sweep, seen, deadlines, now_ms);
     }
 }
 
@@ -442,49 +399,17 @@ impl crate::machine::Machine for Home<'_> {
         flood: &mut PeerFloodGuard,
         now_ms: u64,
     ) -> Step<S> {
-        let sender = match live_sender(peers, from, bytes.len()) {
-            Ok(sender) => sender,
-            Err(step) => return step,
-        };
         let mut fx = Step::default();
-        match flood.admit(self.me, now_ms) {
-            Admit::Pass => {}
-            Admit::Drop => {
-                drop_frame(&mut fx, self.me, DropReason::RateLimited, bytes.len());
-                return fx;
-            }
-            Admit::Kick => {
-                drop_frame(&mut fx, self.me, DropReason::RateLimited, bytes.len());
-                fx.op(SocketOp::Send {
-                    to: Recipient::Peer(from),
-                    text: frame::render_error("Rate limit exceeded"),
-                });
-                fx.log(LogEvent::new(Level::Warn, "rate_limit").peer(self.me));
-                flood.forget(self.me);
-                self.retire(&mut fx, rec, sender, LeaveCause::Kicked, None, now_ms);
-                self.plan_alarm(&mut fx, rec, None, now_ms);
-                return fx;
-            }
-        }
-        if now_ms.saturating_sub(sender.state.seen_ms) >= 1_000 {
-            let mut state = sender.state.clone();
-            state.seen_ms = now_ms;
-            fx.op(SocketOp::SaveState {
-                socket: from,
-                state,
-            });
-        }
         let (kind, dst, payload) =
-            match frame::parse_client_frame(bytes, self.cfg.max_message_bytes) {
-                Ok(ClientFrame::Heartbeat) => return fx,
-                Ok(ClientFrame::Relay { kind, dst, payload }) => (kind, dst, payload),
-                Err(reason) => {
-                    let judged = judge_drop(&mut fx, flood, self.me, reason, bytes.len(), now_ms);
-                    if let Some(why) = judged {
-                        self.kick(&mut fx, rec, sender, why, flood, now_ms);
-                    }
+            match admit_frame(&mut fx, self.cfg, peers, from, bytes, flood, now_ms) {
+                Admitted::Relay {
+                    kind, dst, payload, ..
+                } => (kind, dst, payload),
+                Admitted::Kick { sender, why } => {
+                    self.kick(&mut fx, rec, sender, why, flood, now_ms);
                     return fx;
                 }
+                Admitted::Done => return fx,
             };
         let text = frame::render_relay(kind, self.me, &dst, payload);
         if dst.as_ref() == self.me {
@@ -522,13 +447,9 @@ impl crate::machine::Machine for Home<'_> {
         flood: &mut PeerFloodGuard,
         now_ms: u64,
     ) -> Step<S> {
-        let sender = match live_sender(peers, from, len) {
-            Ok(sender) => sender,
-            Err(step) => return step,
-        };
         let mut fx = Step::default();
-        if let Some(why) = judge_drop(&mut fx, flood, self.me, DropReason::TooLarge, len, now_ms) {
-            self.kick(&mut fx, rec, sender, why, flood, now_ms);
+        if let Some((sender, why)) = judge_too_large(&mut fx, peers, from, len, flood, now_ms) {
+            self.kick(&mut fx, rec, sender, Some(why), flood, now_ms);
         }
         fx
     }

@@ -4,13 +4,15 @@
 //! notices (replaced, id taken, try again, kicked, dropped frames) with
 //! their close codes.
 
-use crate::flood::{DropKind, DropVerdict, KickFor, PeerFloodGuard};
-use crate::frame::{self, DropReason};
+use crate::flood::{Admit, DropKind, DropVerdict, KickFor, PeerFloodGuard};
+use crate::frame::{self, ClientFrame, DropReason, RelayKind};
 use crate::log::{Level, LogEvent};
 use crate::metrics::{Counter, LeaveCause, RefuseReason};
 use crate::socket::{PeerState, Recipient};
 use crate::step::{SocketOp, Step};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 
 /// Close code for a refused join (room full, id taken) and a flooding peer.
 pub const CLOSE_POLICY: u16 = 1008;
@@ -449,6 +451,172 @@ pub(crate) fn drop_frame<S>(fx: &mut Step<S>, peer: &str, reason: DropReason, by
             .field("reason", reason.label())
             .field("bytes", bytes),
     );
+}
+
+/// What the front of every frame decided ([`admit_frame`]).
+pub(crate) enum Admitted<'p, 'b, S> {
+    /// A relay to carry on with: the sender and the parsed frame.
+    Relay {
+        sender: &'p PeerView<S>,
+        kind: RelayKind,
+        dst: Cow<'b, str>,
+        payload: Option<&'b RawValue>,
+    },
+    /// The sender is to be closed: for flooding (`None`: already told and
+    /// counted) or for what it kept sending (`Some`, not yet told).
+    Kick {
+        sender: &'p PeerView<S>,
+        why: Option<KickFor>,
+    },
+    /// Nothing more to do (dropped, a heartbeat, an unknown socket).
+    Done,
+}
+
+/// The front of every frame, in rooms and homes alike: a live sender, the
+/// flood guard, its last sign of life refreshed (at most once a second),
+/// the parse, and a malformed frame judged. Never reads `heartbeat_ms`.
+pub(crate) fn admit_frame<'p, 'b, S: Copy + Eq>(
+    fx: &mut Step<S>,
+    limits: &Limits,
+    peers: &'p [PeerView<S>],
+    from: S,
+    bytes: &'b [u8],
+    flood: &mut PeerFloodGuard,
+    now_ms: u64,
+) -> Admitted<'p, 'b, S> {
+    let sender = match live_sender(peers, from, bytes.len()) {
+        Ok(sender) => sender,
+        Err(step) => {
+            *fx = step;
+            return Admitted::Done;
+        }
+    };
+    let id = sender.state.id.as_str();
+    match flood.admit(id, now_ms) {
+        Admit::Pass => {}
+        Admit::Drop => {
+            drop_frame(fx, id, DropReason::RateLimited, bytes.len());
+            return Admitted::Done;
+        }
+        Admit::Kick => {
+            drop_frame(fx, id, DropReason::RateLimited, bytes.len());
+            fx.op(SocketOp::Send {
+                to: Recipient::Peer(from),
+                text: frame::render_error("Rate limit exceeded"),
+            });
+            fx.log(LogEvent::new(Level::Warn, "rate_limit").peer(id));
+            flood.forget(id);
+            return Admitted::Kick { sender, why: None };
+        }
+    }
+    if now_ms.saturating_sub(sender.state.seen_ms) >= 1_000 {
+        let mut state = sender.state.clone();
+        state.seen_ms = now_ms;
+        fx.op(SocketOp::SaveState {
+            socket: from,
+            state,
+        });
+    }
+    match frame::parse_client_frame(bytes, limits.max_message_bytes) {
+        Ok(ClientFrame::Heartbeat) => Admitted::Done,
+        Ok(ClientFrame::Relay { kind, dst, payload }) => Admitted::Relay {
+            sender,
+            kind,
+            dst,
+            payload,
+        },
+        Err(reason) => match judge_drop(fx, flood, id, reason, bytes.len(), now_ms) {
+            Some(why) => Admitted::Kick {
+                sender,
+                why: Some(why),
+            },
+            None => Admitted::Done,
+        },
+    }
+}
+
+/// A frame over the size limit, never copied: the sender (when live) is
+/// judged for it; `Some` when it is to be closed (not yet told).
+pub(crate) fn judge_too_large<'p, S: Copy + Eq>(
+    fx: &mut Step<S>,
+    peers: &'p [PeerView<S>],
+    from: S,
+    len: usize,
+    flood: &mut PeerFloodGuard,
+    now_ms: u64,
+) -> Option<(&'p PeerView<S>, KickFor)> {
+    let sender = match live_sender(peers, from, len) {
+        Ok(sender) => sender,
+        Err(step) => {
+            *fx = step;
+            return None;
+        }
+    };
+    let id = sender.state.id.as_str();
+    judge_drop(fx, flood, id, DropReason::TooLarge, len, now_ms).map(|why| (sender, why))
+}
+
+/// Closes a live peer for `cause` (with `ending`'s code and reason when
+/// given) and answers the LEAVE it is owed, due now or after the grace.
+pub(crate) fn retire_peer<S: Copy>(
+    fx: &mut Step<S>,
+    limits: &Limits,
+    peer: &PeerView<S>,
+    cause: LeaveCause,
+    ending: Option<(u16, &str)>,
+    now_ms: u64,
+) -> PendingLeave {
+    let grace = now_ms + limits.leave_grace_ms;
+    let (code, reason, due) = match cause {
+        LeaveCause::Timeout => (
+            CLOSE_TIMEOUT,
+            "No heartbeat within the alive timeout",
+            now_ms,
+        ),
+        LeaveCause::Kicked => (CLOSE_POLICY, "Rate limit exceeded", grace),
+        LeaveCause::Closed => (1000, "Closed", grace),
+        LeaveCause::Removed => (CLOSE_REMOVED, "Removed by a moderator", now_ms),
+    };
+    let (code, reason) = ending.unwrap_or((code, reason));
+    close_socket(fx, peer, code, reason);
+    fx.log(
+        LogEvent::new(Level::Info, "retire")
+            .peer(&peer.state.id)
+            .field("cause", cause.label()),
+    );
+    fx.record_changed = true;
+    PendingLeave {
+        id: peer.state.id.clone(),
+        due_ms: due,
+        cause,
+        proven: peer.state.proven,
+    }
+}
+
+/// Points the record's alarm at the earliest of `deadlines`, keeping the
+/// sweep in step with the live peers first (`oldest_seen`, see
+/// [`Limits::plan_sweep`]); a change only when it differs.
+pub(crate) fn plan_alarm<S>(
+    fx: &mut Step<S>,
+    limits: &Limits,
+    alarm_ms: &mut Option<u64>,
+    sweep_due_ms: &mut Option<u64>,
+    oldest_seen: Option<u64>,
+    deadlines: impl IntoIterator<Item = Option<u64>>,
+    now_ms: u64,
+) {
+    if limits.plan_sweep(sweep_due_ms, oldest_seen, now_ms) {
+        fx.record_changed = true;
+    }
+    let wanted = std::iter::once(*sweep_due_ms)
+        .chain(deadlines)
+        .flatten()
+        .min();
+    if wanted != *alarm_ms {
+        *alarm_ms = wanted;
+        fx.record_changed = true;
+        fx.alarm_changed = true;
+    }
 }
 
 #[cfg(test)]

@@ -14,15 +14,15 @@
 //! matters lives in memory between calls, so the object can be evicted at
 //! any moment; only the flood guard is in-memory, and losing it is harmless.
 
-use crate::flood::{Admit, KickFor, PeerFloodGuard};
-use crate::frame::{self, ClientFrame, DropReason};
+use crate::flood::{KickFor, PeerFloodGuard};
+use crate::frame::{self, DropReason};
 use crate::log::{Level, LogEvent};
 use crate::metrics::{Counter, LeaveCause, RefuseReason};
 use crate::peer::{
-    claims_proven_grace, close_socket, drop_frame, judge_drop, kick_notice, live_sender,
-    may_replace, oldest_attached_seen, oldest_seen, refuse_id_taken, refuse_try_again,
-    replace_socket, too_many_closing, Limits, PeerView, PendingLeave, Queued, CLOSE_POLICY,
-    CLOSE_REMOVED, CLOSE_TIMEOUT,
+    admit_frame, claims_proven_grace, judge_drop, judge_too_large, kick_notice, may_replace,
+    oldest_attached_seen, oldest_seen, plan_alarm, refuse_id_taken, refuse_try_again,
+    replace_socket, retire_peer, too_many_closing, Admitted, Limits, PeerView, PendingLeave,
+    Queued, CLOSE_POLICY, CLOSE_REMOVED,
 };
 use crate::socket::{PeerState, Recipient};
 use crate::step::{SocketOp, Step};
@@ -92,8 +92,9 @@ impl<'c> Room<'c> {
         Room { cfg }
     }
 
-    /// Closes a peer for what it kept sending ([`judge_drop`]'s verdict),
-    /// with an ERROR that says why; the others get LEAVE after the grace.
+    /// Closes a peer for flooding (`why` `None`: already told) or for what it
+    /// kept sending ([`judge_drop`]'s verdict, told here with an ERROR that
+    /// says why); the others get LEAVE after the grace.
     #[allow(clippy::too_many_arguments)]
     fn kick<S: Copy + Eq>(
         &self,
@@ -101,20 +102,15 @@ impl<'c> Room<'c> {
         meta: &mut RoomMeta,
         peers: &[PeerView<S>],
         sender: &PeerView<S>,
-        why: KickFor,
+        why: Option<KickFor>,
         flood: &mut PeerFloodGuard,
         now_ms: u64,
     ) {
-        let (code, reason) = kick_notice(fx, sender.socket, &sender.state.id, why, self.cfg);
-        flood.forget(&sender.state.id);
-        self.retire(
-            fx,
-            meta,
-            sender,
-            LeaveCause::Kicked,
-            Some((code, reason)),
-            now_ms,
-        );
+        let ending = why.map(|why| {
+            flood.forget(&sender.state.id);
+            kick_notice(fx, sender.socket, &sender.state.id, why, self.cfg)
+        });
+        self.retire(fx, meta, sender, LeaveCause::Kicked, ending, now_ms);
         let others = peers
             .iter()
             .filter(|p| p.is_live() && p.socket != sender.socket);
@@ -144,35 +140,9 @@ impl<'c> Room<'c> {
         ending: Option<(u16, &str)>,
         now_ms: u64,
     ) {
-        let (code, reason, due) = match cause {
-            LeaveCause::Timeout => (
-                CLOSE_TIMEOUT,
-                "No heartbeat within the alive timeout",
-                now_ms,
-            ),
-            LeaveCause::Kicked => (
-                CLOSE_POLICY,
-                "Rate limit exceeded",
-                now_ms + self.cfg.leave_grace_ms,
-            ),
-            LeaveCause::Closed => (1000, "Closed", now_ms + self.cfg.leave_grace_ms),
-            LeaveCause::Removed => (CLOSE_REMOVED, "Removed by a moderator", now_ms),
-        };
-        let (code, reason) = ending.unwrap_or((code, reason));
-        close_socket(fx, peer, code, reason);
-        fx.log(
-            LogEvent::new(Level::Info, "retire")
-                .peer(&peer.state.id)
-                .field("cause", cause.label()),
-        );
-        fx.record_changed = true;
-        meta.leaves.retain(|l| l.id != peer.state.id);
-        meta.leaves.push(PendingLeave {
-            id: peer.state.id.clone(),
-            due_ms: due,
-            cause,
-            proven: peer.state.proven,
-        });
+        let leave = retire_peer(fx, self.cfg, peer, cause, ending, now_ms);
+        meta.leaves.retain(|l| l.id != leave.id);
+        meta.leaves.push(leave);
     }
 
     /// Chooses the next alarm: the earliest of the sweep (only while live
@@ -187,30 +157,14 @@ impl<'c> Room<'c> {
         oldest_seen: Option<u64>,
         now_ms: u64,
     ) {
-        if self
-            .cfg
-            .plan_sweep(&mut meta.sweep_due_ms, oldest_seen, now_ms)
-        {
-            fx.record_changed = true;
-        }
-        let wanted = [
-            meta.sweep_due_ms,
+        let expire = self.cfg.expire_timeout_ms;
+        let deadlines = [
             meta.leaves.iter().map(|l| l.due_ms).min(),
-            meta.queue
-                .iter()
-                .map(|q| q.queued_ms + self.cfg.expire_timeout_ms)
-                .min(),
+            meta.queue.iter().map(|q| q.queued_ms + expire).min(),
             meta.blocks.iter().map(|b| b.until_ms).min(),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        if wanted == meta.alarm_ms {
-            return;
-        }
-        meta.alarm_ms = wanted;
-        fx.record_changed = true;
-        fx.alarm_changed = true;
+        ];
+        let (alarm, sweep) = (&mut meta.alarm_ms, &mut meta.sweep_due_ms);
+        plan_alarm(fx, self.cfg, alarm, sweep, oldest_seen, deadlines, now_ms);
     }
 }
 
@@ -415,54 +369,22 @@ impl crate::machine::Machine for Room<'_> {
         flood: &mut PeerFloodGuard,
         now_ms: u64,
     ) -> Step<S> {
-        let sender = match live_sender(peers, from, bytes.len()) {
-            Ok(sender) => sender,
-            Err(step) => return step,
-        };
         let mut fx = Step::default();
-        let id = sender.state.id.as_str();
-        match flood.admit(id, now_ms) {
-            Admit::Pass => {}
-            Admit::Drop => {
-                drop_frame(&mut fx, id, DropReason::RateLimited, bytes.len());
-                return fx;
-            }
-            Admit::Kick => {
-                drop_frame(&mut fx, id, DropReason::RateLimited, bytes.len());
-                fx.op(SocketOp::Send {
-                    to: Recipient::Peer(from),
-                    text: frame::render_error("Rate limit exceeded"),
-                });
-                fx.log(LogEvent::new(Level::Warn, "rate_limit").peer(id));
-                flood.forget(id);
-                self.retire(&mut fx, meta, sender, LeaveCause::Kicked, None, now_ms);
-                let others = peers.iter().filter(|p| p.is_live() && p.socket != from);
-                self.plan_alarm(&mut fx, meta, oldest_attached_seen(others), now_ms);
-                return fx;
-            }
-        }
-
-        if now_ms.saturating_sub(sender.state.seen_ms) >= 1_000 {
-            let mut state = sender.state.clone();
-            state.seen_ms = now_ms;
-            fx.op(SocketOp::SaveState {
-                socket: from,
-                state,
-            });
-        }
-
-        let (kind, dst, payload) =
-            match frame::parse_client_frame(bytes, self.cfg.max_message_bytes) {
-                Ok(ClientFrame::Heartbeat) => return fx,
-                Ok(ClientFrame::Relay { kind, dst, payload }) => (kind, dst, payload),
-                Err(reason) => {
-                    if let Some(why) = judge_drop(&mut fx, flood, id, reason, bytes.len(), now_ms) {
-                        self.kick(&mut fx, meta, peers, sender, why, flood, now_ms);
-                    }
+        let (sender, kind, dst, payload) =
+            match admit_frame(&mut fx, self.cfg, peers, from, bytes, flood, now_ms) {
+                Admitted::Relay {
+                    sender,
+                    kind,
+                    dst,
+                    payload,
+                } => (sender, kind, dst, payload),
+                Admitted::Kick { sender, why } => {
+                    self.kick(&mut fx, meta, peers, sender, why, flood, now_ms);
                     return fx;
                 }
+                Admitted::Done => return fx,
             };
-
+        let id = sender.state.id.as_str();
         let text = frame::render_relay(kind, id, &dst, payload);
         if let Some(target) = peers
             .iter()
@@ -530,14 +452,9 @@ impl crate::machine::Machine for Room<'_> {
         flood: &mut PeerFloodGuard,
         now_ms: u64,
     ) -> Step<S> {
-        let sender = match live_sender(peers, from, len) {
-            Ok(sender) => sender,
-            Err(step) => return step,
-        };
         let mut fx = Step::default();
-        let id = sender.state.id.as_str();
-        if let Some(why) = judge_drop(&mut fx, flood, id, DropReason::TooLarge, len, now_ms) {
-            self.kick(&mut fx, meta, peers, sender, why, flood, now_ms);
+        if let Some((sender, why)) = judge_too_large(&mut fx, peers, from, len, flood, now_ms) {
+            self.kick(&mut fx, meta, peers, sender, Some(why), flood, now_ms);
         }
         fx
     }
