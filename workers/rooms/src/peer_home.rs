@@ -22,11 +22,6 @@ use signaling_core::open::{Delivery, Home, HomeRecord, OpenJoin};
 use signaling_core::peer::Limits;
 use worker::*;
 
-/// The stats key of a home: its gauge and counters are reported under it.
-pub fn stats_key(id: &str) -> String {
-    format!("open/{id}")
-}
-
 /// A home of the open namespace: one id lives here.
 pub struct HomeKind;
 
@@ -37,8 +32,9 @@ impl Kind for HomeKind {
     fn core<'a>(limits: &'a Limits, name: &'a str) -> Home<'a> {
         Home::new(limits, name)
     }
+    /// Its gauge and counters go under `open/{id}`, apart from rooms'.
     fn stats_key(name: &str) -> String {
-        stats_key(name)
+        format!("open/{name}")
     }
     const LOGS_NAME_THE_ROOM: bool = false;
 }
