@@ -1,10 +1,12 @@
-//! The whole room state machine driven by arbitrary event sequences, with the
+//! The whole room state machine driven by arbitrary sequences of the
+//! double's events (the machine's own inputs, heartbeats, time, eviction), with the
 //! invariants checked after every step: no panic, `src` always the sender,
 //! no delivery across rooms, queue within bounds, never more live peers than
 //! the room size, and every queued message delivered or expired exactly once.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use signaling_core::double::Harness;
+use signaling_core::double::{Event, Harness};
+use signaling_core::machine::{Input, Join};
 use signaling_core::metrics::Counter;
 use signaling_core::peer::Limits;
 
@@ -37,45 +39,42 @@ fuzz_target!(|data: &[u8]| {
             *chunk.get(3).unwrap_or(&0),
         ];
         let r = usize::from(x & 1);
-        let h = &mut rooms[r];
-        let socket = usize::from(y) % (h.sockets.len() + 1);
-        match op % 8 {
-            0 => {
-                h.join(IDS[usize::from(y) % 6], z & 1 == 1);
-            }
+        let from = usize::from(y) % (rooms[r].sockets.len() + 1);
+        let event = match op % 10 {
+            0 => Event::Input(Input::Join(Join {
+                id: IDS[usize::from(y) % 6].to_owned(),
+                proven: z & 1 == 1,
+                holder: None,
+            })),
             1 | 2 => {
-                if socket < h.sockets.len() {
-                    seq += 1;
-                    let frame = format!(
-                        r#"{{"type":"{}","src":"spoof","dst":"{}","payload":{{"room":{r},"seq":{seq}}}}}"#,
-                        KINDS[usize::from(z) % 6],
-                        IDS[usize::from(z / 6) % 6]
-                    );
-                    h.send(socket, &frame);
-                }
+                seq += 1;
+                let frame = format!(
+                    r#"{{"type":"{}","src":"spoof","dst":"{}","payload":{{"room":{r},"seq":{seq}}}}}"#,
+                    KINDS[usize::from(z) % 6],
+                    IDS[usize::from(z / 6) % 6]
+                );
+                Event::Input(Input::Frame { from, bytes: frame.into_bytes() })
             }
-            3 => {
-                if socket < h.sockets.len() {
-                    h.send(socket, &String::from_utf8_lossy(chunk));
-                }
-            }
-            4 => {
-                if socket < h.sockets.len() {
-                    h.heartbeat(socket);
-                }
-            }
-            5 => {
-                if socket < h.sockets.len() {
-                    h.client_close(socket);
-                }
-            }
-            6 => {
-                let ms = u64::from(y) * 250;
+            3 => Event::Input(Input::Frame { from, bytes: chunk.to_vec() }),
+            4 => Event::Heartbeat(from),
+            5 => Event::Input(Input::Closed { socket: from }),
+            6 => Event::Advance(u64::from(y) * 250),
+            7 => Event::Input(Input::TooLarge { from, len: 65_537 + usize::from(z) }),
+            8 => Event::Input(Input::Remove {
+                id: IDS[usize::from(y) % 6].to_owned(),
+                block_secs: (z > 128).then_some(u64::from(z)),
+            }),
+            _ => Event::Evict,
+        };
+        match event {
+            Event::Advance(ms) => {
                 for h in rooms.iter_mut() {
-                    h.advance(ms);
+                    h.handle(Event::Advance(ms));
                 }
             }
-            _ => h.evict(),
+            event => {
+                rooms[r].handle(event);
+            }
         }
         for (index, h) in rooms.iter().enumerate() {
             assert!(h.live_count() <= cfg.max_peers);

@@ -24,7 +24,7 @@ pub const HEADER_PEER: &str = "X-PeerJS-Peer";
 pub const HEADER_PROVEN: &str = "X-PeerJS-Proven";
 /// `open` for an upgrade into the open namespace (absent: rooms).
 pub const HEADER_NAMESPACE: &str = "X-PeerJS-Namespace";
-/// The [`crate::open::token_digest`] of an open-namespace client's token;
+/// The [`crate::machine::token_digest`] of an open-namespace client's token;
 /// in a room's upgrade, the [`crate::ticket::RoomGrant::holder`] of its
 /// ticket (absent without signed tickets).
 pub const HEADER_TOKEN_DIGEST: &str = "X-PeerJS-Token-Digest";
@@ -141,7 +141,7 @@ pub const PATH_ADMIN_ROOM: &str = "/internal/admin/room";
 pub const PATH_ADMIN_REMOVE: &str = "/internal/admin/remove";
 /// Admin API: close the room.
 pub const PATH_ADMIN_CLOSE: &str = "/internal/admin/close";
-/// Open namespace, home to home only: a [`crate::open::Delivery`].
+/// Open namespace, home to home only: a batch of parcels ([`crate::delivery::encode`]).
 pub const PATH_DELIVER: &str = "/internal/deliver";
 
 /// What the rooms Worker learns from a request's headers.
@@ -297,7 +297,7 @@ mod tests {
 
     #[test]
     fn an_open_upgrade_needs_a_peer_and_a_token_digest() {
-        let digest = crate::open::token_digest("secret");
+        let digest = crate::machine::token_digest("secret");
         let open = [
             (HEADER_VERSION, "2"),
             (HEADER_NAMESPACE, "open"),

@@ -10,9 +10,16 @@
 //! - [`api`]: which router endpoint a path is for.
 //! - [`ids`]: what a peer id and a room id may look like.
 //! - [`frame`]: parsing client frames and rendering server frames (PeerJS wire format).
-//! - [`room`]: the `GameRoom` state machine (join, relay, offline queue, leave, liveness).
-//! - [`moderation`]: what the admin API does to a live room (inspect, remove, close).
-//! - [`open`]: the open namespace, one home per peer id (join, relay across homes, inbox, leave).
+//! - [`machine`]: the one state machine of every object that holds sockets
+//!   (join, relay, offline queue, leave, liveness), in rooms and homes alike;
+//!   its [`placement`] says which ids live in an object and what it owes them.
+//! - [`peer`]: the rules of one peer (limits, takeover, the front of every frame, notices).
+//! - [`record`]: an object's durable record and the wrapper that knows it changed.
+//! - [`timers`]: every deadline of an object in one table; the earliest is the alarm.
+//! - [`step`]: what one event changed, and the one interpreter that carries it out.
+//! - [`moderation`]: what the admin API does to a live room (inspect, remove, close);
+//!   [`answer`]: what it found.
+//! - [`delivery`]: frames between objects of the open namespace, and their body.
 //! - [`outbox`]: a home's parcels waiting for delivery to other homes, bounded in count and bytes.
 //! - [`flood`]: per-peer and per-IP rate limits on top of `governor`, driven by an external clock.
 //! - [`query`]: the WebSocket query string of the stock client.
@@ -24,10 +31,12 @@
 //! - [`double`]: an in-memory Durable Object double for tests and fuzzing.
 //! - [`metrics`]: the counters the core reports.
 
+pub mod answer;
 pub mod api;
 pub mod config;
 pub mod contract;
 pub mod cors;
+pub mod delivery;
 pub mod double;
 pub mod flood;
 pub mod frame;
@@ -37,14 +46,15 @@ pub mod log;
 pub mod machine;
 pub mod metrics;
 pub mod moderation;
-pub mod open;
 pub mod outbox;
 pub mod peer;
+pub mod placement;
 pub mod query;
-pub mod room;
+pub mod record;
 pub mod secret;
 pub mod settings;
 pub mod socket;
 pub mod step;
 pub mod target;
 pub mod ticket;
+pub mod timers;

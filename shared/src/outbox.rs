@@ -11,11 +11,10 @@
 //! Sans-IO: the rooms Worker (`workers/rooms/src/outbox.rs`) pushes the
 //! core's [`Forward`]s here and carries out the deliveries.
 
-use crate::step::{Forward, Parcel};
+use crate::delivery::{Forward, Parcel};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-/// Parcels one delivery carries at most.
-pub const MAX_BATCH: usize = 64;
+pub use crate::delivery::MAX_BATCH;
 /// Parcels waiting in one home's outbox at most.
 pub const MAX_WAITING: usize = 1024;
 /// Bytes of rendered frames waiting in one home's outbox at most: 64
@@ -114,6 +113,8 @@ mod tests {
         Forward {
             to: to.into(),
             parcel: Parcel {
+                src: "amy".into(),
+                dst: to.into(),
                 kind: RelayKind::Offer,
                 text: "x".repeat(bytes),
                 notice,
@@ -153,6 +154,8 @@ mod tests {
             .map(|i| Forward {
                 to: "bob".into(),
                 parcel: Parcel {
+                    src: "amy".into(),
+                    dst: "bob".into(),
                     kind: RelayKind::Candidate,
                     text: i.to_string(),
                     notice: false,

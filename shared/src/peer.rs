@@ -1,5 +1,4 @@
-//! What both machines (a room, `room.rs`, and a home, `open.rs`) share
-//! about one peer: its socket's state and view, the limits it lives under,
+//! The rules of one peer, whatever its object (`machine.rs`): its socket's state and view, the limits it lives under,
 //! how a frame reaches it, the takeover rule for its id, and the shared
 //! notices (replaced, id taken, try again, kicked, dropped frames) with
 //! their close codes.
@@ -8,9 +7,9 @@ use crate::flood::{Admit, DropKind, DropVerdict, KickFor, PeerFloodGuard};
 use crate::frame::{self, ClientFrame, DropReason, RelayKind};
 use crate::log::{Level, LogEvent};
 use crate::metrics::{Counter, LeaveCause, RefuseReason};
+use crate::record::PendingLeave;
 use crate::socket::{PeerState, Recipient};
 use crate::step::{SocketOp, Step};
-use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 
@@ -53,19 +52,54 @@ pub(crate) fn too_many_closing<S>(peers: &[PeerView<S>], id: &str) -> Option<&'s
     }
 }
 
+/// Why a join is refused, as the joiner, the counters and the log see it.
+pub(crate) struct Refusal {
+    /// The frame the joiner gets before the close.
+    pub frame: String,
+    pub code: u16,
+    pub reason: String,
+    pub counted: RefuseReason,
+    pub level: Level,
+    /// The log line's `reason`, and its `why` if there is one.
+    pub logged: (&'static str, Option<&'static str>),
+}
+
+/// Refuses a join: the joiner gets the refusal's frame, then its close.
+pub(crate) fn refuse<S>(fx: &mut Step<S>, id: &str, refusal: Refusal) {
+    let Refusal {
+        frame,
+        code,
+        reason,
+        counted,
+        level,
+        logged: (logged_reason, why),
+    } = refusal;
+    fx.op(SocketOp::Refuse {
+        frame,
+        code,
+        reason,
+    });
+    fx.count(Counter::ConnectionRefused(counted), 1);
+    let mut event = LogEvent::new(level, "refuse")
+        .peer(id)
+        .field("reason", logged_reason);
+    if let Some(why) = why {
+        event = event.field("why", why);
+    }
+    fx.log(event);
+}
+
 /// Refuses a join with a reason and `CLOSE_TRY_AGAIN`.
 pub(crate) fn refuse_try_again<S>(fx: &mut Step<S>, id: &str, msg: &str) {
-    fx.op(SocketOp::Refuse {
+    let refusal = Refusal {
         frame: frame::render_error(msg),
         code: CLOSE_TRY_AGAIN,
         reason: msg.to_owned(),
-    });
-    fx.count(Counter::ConnectionRefused(RefuseReason::RateLimited), 1);
-    fx.log(
-        LogEvent::new(Level::Warn, "refuse")
-            .peer(id)
-            .field("reason", "closing_backlog"),
-    );
+        counted: RefuseReason::RateLimited,
+        level: Level::Warn,
+        logged: ("closing_backlog", None),
+    };
+    refuse(fx, id, refusal);
 }
 
 /// The code the server echoes to finish a client-initiated close
@@ -126,40 +160,20 @@ impl Limits {
 }
 
 impl Limits {
-    /// Rooms namespace: the offline queue is shared fairly. One sender may
-    /// hold at most `1 / max_peers` of its messages and of its bytes
-    /// (rounded up), so a member that fills its share, however fast, leaves
-    /// every other member's share untouched.
-    pub fn within_sender_share(&self, queue: &[Queued], sender: &str, bytes: usize) -> bool {
-        let peers = self.max_peers.max(1);
-        let (held, held_bytes) = queue
-            .iter()
-            .filter(|q| q.src == sender)
-            .fold((0, 0), |(n, b), q| (n + 1, b + q.bytes));
-        held < self.max_queued_messages.div_ceil(peers)
-            && held_bytes + bytes <= self.max_queued_bytes.div_ceil(peers)
-    }
-
-    /// Keeps `sweep_due` in step with the live peers (`oldest_seen`, `None`
-    /// when there are none): cleared when nobody is left, planned by
-    /// [`Limits::next_sweep_ms`] when someone is and none is due.
-    /// Answers whether it changed.
-    pub(crate) fn plan_sweep(
+    /// The sweep's deadline, kept in step with the live peers
+    /// (`oldest_seen`, `None` when there are none): cleared when nobody is
+    /// left, planned by [`Limits::next_sweep_ms`] when someone is and none
+    /// is due, else left as it is.
+    pub(crate) fn planned_sweep(
         &self,
-        sweep_due: &mut Option<u64>,
+        sweep_due: Option<u64>,
         oldest_seen: Option<u64>,
         now_ms: u64,
-    ) -> bool {
-        match (oldest_seen, *sweep_due) {
-            (None, due) => {
-                *sweep_due = None;
-                due.is_some()
-            }
-            (Some(seen), None) => {
-                *sweep_due = Some(self.next_sweep_ms(seen, now_ms));
-                true
-            }
-            (Some(_), Some(_)) => false,
+    ) -> Option<u64> {
+        match (oldest_seen, sweep_due) {
+            (None, _) => None,
+            (Some(seen), None) => Some(self.next_sweep_ms(seen, now_ms)),
+            (Some(_), due) => due,
         }
     }
 }
@@ -204,39 +218,6 @@ impl<S> PeerView<S> {
     pub(crate) fn is_live(&self) -> bool {
         !self.state.closing
     }
-}
-
-/// A message waiting in storage for its destination to join.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Queued {
-    pub seq: u64,
-    pub src: String,
-    pub dst: String,
-    pub bytes: usize,
-    pub queued_ms: u64,
-}
-
-impl Queued {
-    /// Storage key of the rendered frame; zero-padded so keys sort by `seq`.
-    pub fn key(&self) -> String {
-        queued_key(self.seq)
-    }
-}
-
-/// Storage key of a queued frame.
-pub fn queued_key(seq: u64) -> String {
-    format!("q/{seq:020}")
-}
-
-/// A peer whose socket closed; LEAVE goes out at `due_ms` unless it is back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PendingLeave {
-    pub id: String,
-    pub due_ms: u64,
-    pub cause: LeaveCause,
-    /// The id was proven: only a proven join may claim it during the grace.
-    #[serde(default)]
-    pub proven: bool,
 }
 
 /// May a join replace a holder of its id (a live socket, or one in its
@@ -331,18 +312,15 @@ pub(crate) fn live_sender<S: Copy + Eq>(
 
 /// Refuses a join whose id is held: `ID-TAKEN`, as the reference sends.
 pub(crate) fn refuse_id_taken<S>(fx: &mut Step<S>, id: &str, why: &'static str) {
-    fx.op(SocketOp::Refuse {
+    let refusal = Refusal {
         frame: frame::ID_TAKEN.to_owned(),
         code: CLOSE_POLICY,
         reason: "ID is taken".to_owned(),
-    });
-    fx.count(Counter::ConnectionRefused(RefuseReason::IdTaken), 1);
-    fx.log(
-        LogEvent::new(Level::Info, "refuse")
-            .peer(id)
-            .field("reason", "id_taken")
-            .field("why", why),
-    );
+        counted: RefuseReason::IdTaken,
+        level: Level::Info,
+        logged: ("id_taken", Some(why)),
+    };
+    refuse(fx, id, refusal);
 }
 
 /// Close code for a peer kicked for oversized frames (RFC 6455 "message too big").
@@ -584,38 +562,11 @@ pub(crate) fn retire_peer<S: Copy>(
             .peer(&peer.state.id)
             .field("cause", cause.label()),
     );
-    fx.record_changed = true;
     PendingLeave {
         id: peer.state.id.clone(),
         due_ms: due,
         cause,
         proven: peer.state.proven,
-    }
-}
-
-/// Points the record's alarm at the earliest of `deadlines`, keeping the
-/// sweep in step with the live peers first (`oldest_seen`, see
-/// [`Limits::plan_sweep`]); a change only when it differs.
-pub(crate) fn plan_alarm<S>(
-    fx: &mut Step<S>,
-    limits: &Limits,
-    alarm_ms: &mut Option<u64>,
-    sweep_due_ms: &mut Option<u64>,
-    oldest_seen: Option<u64>,
-    deadlines: impl IntoIterator<Item = Option<u64>>,
-    now_ms: u64,
-) {
-    if limits.plan_sweep(sweep_due_ms, oldest_seen, now_ms) {
-        fx.record_changed = true;
-    }
-    let wanted = std::iter::once(*sweep_due_ms)
-        .chain(deadlines)
-        .flatten()
-        .min();
-    if wanted != *alarm_ms {
-        *alarm_ms = wanted;
-        fx.record_changed = true;
-        fx.alarm_changed = true;
     }
 }
 

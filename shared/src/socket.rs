@@ -14,10 +14,15 @@ pub struct PeerState {
     pub seen_ms: u64,
     /// The server has closed (or refused) this socket; it no longer counts.
     pub closing: bool,
-    /// Open namespace only: the digest of the client's own token, which
-    /// lets the same client replace its socket (see `open.rs`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_digest: Option<String>,
+    /// What identifies the client holding the id
+    /// ([`crate::machine::Join::holder`]): the ticket in a room, the digest
+    /// of its own token in the open namespace. Kept under its first name.
+    #[serde(
+        default,
+        rename = "token_digest",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub holder: Option<String>,
 }
 
 /// Who a frame goes to: an existing socket, or the one being joined.

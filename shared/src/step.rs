@@ -7,8 +7,9 @@
 //! - what durable state changed: frames to store, keys to delete, whether the
 //!   record changed and whether the alarm it names changed;
 //! - the counters to add and the log events to write;
-//! - in the open namespace, the frames to hand to other peers' objects
-//!   ([`Forward`]).
+//! - in the open namespace, the frames to hand to other objects
+//!   ([`Forward`]);
+//! - what a moderator's call found ([`Answer`]).
 //!
 //! The caller reads the queued frames the step delivers ([`Step::reads`]),
 //! then [`apply`] carries out, in this order: the socket operations against
@@ -18,26 +19,15 @@
 //! changed. Forwards go out before any storage await, so a sender's parcels
 //! keep their order.
 
-use crate::frame::RelayKind;
+use crate::answer::Answer;
+use crate::delivery::Forward;
 use crate::log::LogEvent;
 use crate::metrics::Counter;
 use crate::socket::{PeerState, Recipient};
-use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use std::collections::BTreeMap;
 
-/// A durable record the tail writes back: a room's [`crate::room::RoomMeta`]
-/// or a home's [`crate::open::HomeRecord`].
-pub trait DurableRecord:
-    Default + Clone + serde::Serialize + serde::de::DeserializeOwned + 'static
-{
-    /// Nothing to remember: the caller deletes the key.
-    fn is_empty(&self) -> bool;
-    /// The alarm the record wants.
-    fn alarm_ms(&self) -> Option<u64>;
-}
-
-/// One operation on the room's sockets.
+/// One operation on the object's sockets.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SocketOp<S> {
     /// Accept the joining socket (hibernatable, tagged with its id) with this attachment.
@@ -85,13 +75,16 @@ pub struct Step<S> {
     /// Inline up to two, like `ops`.
     pub counts: SmallVec<[(Counter, u64); 2]>,
     pub logs: Vec<LogEvent>,
-    /// The room's record ([`crate::room::RoomMeta`]) changed: write it back
-    /// (or delete it when it is empty).
+    /// The object's record ([`crate::record::Record`]) changed: write it
+    /// back (or delete it when it is empty). Set by the machine from the
+    /// record's own wrapper ([`crate::record::Tracked`]), never by hand.
     pub record_changed: bool,
     /// The record's `alarm_ms` changed: point the runtime's alarm at it.
     pub alarm_changed: bool,
-    /// Open namespace: frames for other peer ids' objects, in order.
+    /// Open namespace: frames for other objects, in order.
     pub forwards: Vec<Forward>,
+    /// What a moderator's call found (see `moderation.rs`).
+    pub answer: Option<Answer>,
 }
 
 impl<S> Default for Step<S> {
@@ -105,6 +98,7 @@ impl<S> Default for Step<S> {
             record_changed: false,
             alarm_changed: false,
             forwards: Vec::new(),
+            answer: None,
         }
     }
 }
@@ -180,25 +174,6 @@ fn carry_out<S: Copy, K: Sockets<S>>(
         }
     }
     Ok(())
-}
-
-/// One frame on its way to another id's home.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Parcel {
-    pub kind: RelayKind,
-    /// The rendered frame, `src` already overwritten by the sender's home.
-    pub text: String,
-    /// Made by the server (`EXPIRE`, `LEAVE` for a gone peer), not relayed
-    /// for a client: not counted as a relay, not a sign of a correspondent.
-    #[serde(default)]
-    pub notice: bool,
-}
-
-/// A parcel and the id whose home it goes to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Forward {
-    pub to: String,
-    pub parcel: Parcel,
 }
 
 /// Where a step's effects other than sockets and storage go.

@@ -4,9 +4,9 @@
 
 use signaling_core::double::Harness;
 use signaling_core::metrics::{Counter, LeaveCause, RefuseReason};
+use signaling_core::moderation::REMOVED_MESSAGE;
 use signaling_core::moderation::ROOM_CLOSED_MESSAGE;
 use signaling_core::peer::{Limits, CLOSE_REMOVED, CLOSE_ROOM_CLOSED};
-use signaling_core::room::REMOVED_MESSAGE;
 
 fn room() -> Harness {
     Harness::new(Limits::default())
@@ -82,7 +82,7 @@ fn removing_someone_who_is_not_there_changes_nothing() {
     let a = h.join("a", false);
     assert_eq!(h.remove("ghost", Some(60)), None);
     assert_eq!(h.types(a), ["OPEN"]);
-    assert!(h.meta.blocks.is_empty(), "no block for an absent id");
+    assert!(h.record.blocks.is_empty(), "no block for an absent id");
 }
 
 #[test]
@@ -118,7 +118,7 @@ fn a_block_refuses_the_rejoin_with_the_time_left_then_ends_and_leaves_nothing_st
     h.client_close(later);
     h.client_close(watcher);
     h.advance(120_000);
-    assert_eq!(h.stored_meta, None);
+    assert_eq!(h.stored_record, None);
     assert_eq!(h.alarm, None);
 }
 
@@ -159,10 +159,13 @@ fn a_block_alone_keeps_the_record_until_it_ends() {
     let b = h.join("b", false);
     h.remove("b", Some(5));
     h.client_close(b);
-    assert!(h.stored_meta.as_ref().is_some_and(|m| m.blocks.len() == 1));
+    assert!(h
+        .stored_record
+        .as_ref()
+        .is_some_and(|m| m.blocks.len() == 1));
     h.advance(5_001);
     assert_eq!(
-        h.stored_meta, None,
+        h.stored_record, None,
         "the ended block is forgotten by the alarm"
     );
     assert_eq!(h.alarm, None);
@@ -215,7 +218,7 @@ fn closing_a_room_tells_and_closes_everyone_and_empties_storage() {
     h.client_close(c);
     let _d = h.join("d", false);
     h.remove("d", Some(600));
-    assert!(h.storage.len() >= 2 && h.stored_meta.is_some());
+    assert!(h.storage.len() >= 2 && h.stored_record.is_some());
     let closure = h.close_room().expect("people are in the room");
     assert_eq!((closure.closed, closure.dropped_messages), (2, 2));
     for peer in [a, b] {
@@ -233,14 +236,14 @@ fn closing_a_room_tells_and_closes_everyone_and_empties_storage() {
         "queued frames left: {:?}",
         h.storage.keys()
     );
-    assert_eq!(h.stored_meta, None);
+    assert_eq!(h.stored_record, None);
     assert_eq!(h.alarm, None);
     assert_eq!(h.live_count(), 0);
     // Their close events and the passing time send nothing more.
     h.client_close(a);
     h.client_close(b);
     h.advance(60_000);
-    assert_eq!(h.stored_meta, None);
+    assert_eq!(h.stored_record, None);
     // The room can be used again, and the block went with it.
     let again = h.join("d", false);
     assert_eq!(h.types(again), ["OPEN"]);

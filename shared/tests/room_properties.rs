@@ -6,56 +6,51 @@
 //! - every queued message is delivered once or expired once, never both.
 
 use proptest::prelude::*;
-use signaling_core::double::Harness;
+use signaling_core::double::{Event, Harness};
+use signaling_core::machine::{Input, Join};
 use signaling_core::metrics::Counter;
 use signaling_core::peer::Limits;
-
-#[derive(Debug, Clone)]
-enum Step {
-    Join {
-        room: usize,
-        id: usize,
-        proven: bool,
-    },
-    Send {
-        room: usize,
-        socket: usize,
-        dst: usize,
-        kind: usize,
-    },
-    Garbage {
-        room: usize,
-        socket: usize,
-    },
-    Heartbeat {
-        room: usize,
-        socket: usize,
-    },
-    Close {
-        room: usize,
-        socket: usize,
-    },
-    Advance {
-        ms: u64,
-    },
-    Evict {
-        room: usize,
-    },
-}
 
 const IDS: [&str; 6] = ["a", "b", "c", "d", "e", "f"];
 const KINDS: [&str; 5] = ["OFFER", "ANSWER", "CANDIDATE", "LEAVE", "EXPIRE"];
 
-fn step() -> impl Strategy<Value = Step> {
+/// A frame whose marker names the room and a claimed sender, so a delivery
+/// in the wrong room or with the wrong src is caught.
+fn marked_frame(room: usize, kind: usize, dst: usize, seq: u32) -> Vec<u8> {
+    format!(
+        r#"{{"type":"{}","src":"spoof","dst":"{}","payload":{{"room":{},"seq":{}}}}}"#,
+        KINDS[kind], IDS[dst], room, seq
+    )
+    .into_bytes()
+}
+
+/// One event for one of two rooms (`Advance` moves both rooms' time): the
+/// double's own [`Event`], carrying the machine's [`Input`].
+fn event() -> impl Strategy<Value = (usize, Event)> {
+    let input = |i: Input<usize>| Event::Input(i);
     prop_oneof![
-        3 => (0..2usize, 0..6usize, any::<bool>()).prop_map(|(room, id, proven)| Step::Join { room, id, proven }),
-        6 => (0..2usize, 0..12usize, 0..6usize, 0..5usize)
-            .prop_map(|(room, socket, dst, kind)| Step::Send { room, socket, dst, kind }),
-        1 => (0..2usize, 0..12usize).prop_map(|(room, socket)| Step::Garbage { room, socket }),
-        2 => (0..2usize, 0..12usize).prop_map(|(room, socket)| Step::Heartbeat { room, socket }),
-        2 => (0..2usize, 0..12usize).prop_map(|(room, socket)| Step::Close { room, socket }),
-        2 => (0..20_000u64).prop_map(|ms| Step::Advance { ms }),
-        1 => (0..2usize).prop_map(|room| Step::Evict { room }),
+        3 => (0..2usize, 0..6usize, any::<bool>()).prop_map(move |(room, id, proven)| {
+            let join = Join { id: IDS[id].to_owned(), proven, holder: None };
+            (room, input(Input::Join(join)))
+        }),
+        6 => (0..2usize, 0..12usize, 0..6usize, 0..5usize, any::<u32>())
+            .prop_map(move |(room, from, dst, kind, seq)| {
+                (room, input(Input::Frame { from, bytes: marked_frame(room, kind, dst, seq) }))
+            }),
+        1 => (0..2usize, 0..12usize).prop_map(move |(room, from)| {
+            (room, input(Input::Frame { from, bytes: b"{not json".to_vec() }))
+        }),
+        1 => (0..2usize, 0..12usize, 70_000..200_000usize).prop_map(move |(room, from, len)| {
+            (room, input(Input::TooLarge { from, len }))
+        }),
+        2 => (0..2usize, 0..12usize).prop_map(|(room, socket)| (room, Event::Heartbeat(socket))),
+        2 => (0..2usize, 0..12usize).prop_map(move |(room, socket)| (room, input(Input::Closed { socket }))),
+        1 => (0..2usize).prop_map(move |room| (room, input(Input::Alarm))),
+        1 => (0..2usize, 0..6usize, proptest::option::of(1..60u64)).prop_map(move |(room, id, block_secs)| {
+            (room, input(Input::Remove { id: IDS[id].to_owned(), block_secs }))
+        }),
+        2 => (0..20_000u64).prop_map(|ms| (0, Event::Advance(ms))),
+        1 => (0..2usize).prop_map(|room| (room, Event::Evict)),
     ]
 }
 
@@ -72,37 +67,13 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
     #[test]
-    fn invariants_hold_for_any_sequence(steps in proptest::collection::vec(step(), 1..120)) {
+    fn invariants_hold_for_any_sequence(events in proptest::collection::vec(event(), 1..120)) {
         let cfg = config();
         let mut rooms = [Harness::new(cfg.clone()), Harness::new(cfg.clone())];
-        let mut seq = 0u64;
-        for s in steps {
-            match s {
-                Step::Join { room, id, proven } => { rooms[room].join(IDS[id], proven); }
-                Step::Send { room, socket, dst, kind } => {
-                    let h = &mut rooms[room];
-                    if socket < h.sockets.len() {
-                        seq += 1;
-                        // The marker names the room and the claimed sender, so a
-                        // delivery in the wrong room or with the wrong src is caught.
-                        let frame = format!(
-                            r#"{{"type":"{}","src":"spoof","dst":"{}","payload":{{"room":{},"seq":{}}}}}"#,
-                            KINDS[kind], IDS[dst], room, seq
-                        );
-                        h.send(socket, &frame);
-                    }
-                }
-                Step::Garbage { room, socket } => {
-                    if socket < rooms[room].sockets.len() { rooms[room].send(socket, "{not json"); }
-                }
-                Step::Heartbeat { room, socket } => {
-                    if socket < rooms[room].sockets.len() { rooms[room].heartbeat(socket); }
-                }
-                Step::Close { room, socket } => {
-                    if socket < rooms[room].sockets.len() { rooms[room].client_close(socket); }
-                }
-                Step::Advance { ms } => { for h in rooms.iter_mut() { h.advance(ms); } }
-                Step::Evict { room } => rooms[room].evict(),
+        for (room, event) in events {
+            match event {
+                Event::Advance(ms) => { for h in rooms.iter_mut() { h.handle(Event::Advance(ms)); } }
+                event => { rooms[room].handle(event); }
             }
             for (r, h) in rooms.iter().enumerate() {
                 prop_assert!(h.live_count() <= cfg.max_peers, "too many live peers");

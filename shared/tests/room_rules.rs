@@ -389,7 +389,7 @@ fn an_emptied_room_leaves_no_storage_and_no_alarm() {
     h.client_close(b);
     h.advance(10_000);
     assert!(h.storage.is_empty());
-    assert_eq!(h.stored_meta, None);
+    assert_eq!(h.stored_record, None);
     assert_eq!(h.alarm, None);
 }
 
@@ -414,8 +414,9 @@ fn state_survives_eviction_between_any_two_events() {
 
 #[test]
 fn the_roster_lists_live_peers_only() {
+    use signaling_core::machine::Machine;
     use signaling_core::peer::PeerView;
-    use signaling_core::room::Room;
+    use signaling_core::placement::Placement;
     use signaling_core::socket::PeerState;
     let cfg = Limits {
         alive_timeout_ms: 15_000,
@@ -427,7 +428,7 @@ fn the_roster_lists_live_peers_only() {
         joined_ms: 0,
         seen_ms: seen,
         closing,
-        token_digest: None,
+        holder: None,
     };
     let views = vec![
         PeerView {
@@ -451,5 +452,6 @@ fn the_roster_lists_live_peers_only() {
             heartbeat_ms: Some(60_000),
         },
     ];
-    assert_eq!(Room::new(&cfg).roster(&views, 100_000), ["a", "b"]);
+    let room = Machine::new(&cfg, Placement::Room);
+    assert_eq!(room.roster(&views, 100_000), ["a", "b"]);
 }

@@ -1,25 +1,33 @@
-//! An in-memory stand-in for the `GameRoom` Durable Object: it owns sockets
-//! (with attachments and auto-response timestamps), a storage map and one
-//! alarm, feeds events to the core and carries out each [`Step`] with the
-//! same interpreter as the Worker's host ([`crate::step::apply`]), in the same order.
-//! Tests then look at what each socket received.
+//! In-memory stand-ins for the Durable Objects that hold sockets. One
+//! [`Object`] owns what the runtime keeps for one object (sockets with
+//! attachments and auto-response times, the record, storage, one alarm, the
+//! flood guard); it takes the machine's [`Input`]s, as the Worker's host
+//! does, and carries out each [`Step`] with the host's interpreter
+//! ([`crate::step::apply`]) in the host's order. Tests then look at what
+//! each socket received.
 //!
-//! [`open`] does the same for the open namespace: many homes, and the
-//! frames they forward to each other delivered in order.
+//! [`Harness`] is one game room; [`open::OpenNet`] is the open namespace:
+//! many homes, and the frames they forward to each other delivered in
+//! order. Both are driven by [`Event`]s: a machine input, or what happens
+//! around the machine (a heartbeat the runtime answers, time, eviction).
 
 pub mod open;
 
+use crate::answer::Answer;
+use crate::delivery::Forward;
 use crate::flood::PeerFloodGuard;
-use crate::machine::Machine;
+use crate::machine::{Input, Join, Machine};
 use crate::metrics::Counter;
 use crate::peer::{Limits, PeerView};
-use crate::room::{JoinRequest, Room, RoomMeta};
+use crate::placement::Placement;
+use crate::record::Record;
 use crate::socket::{PeerState, Recipient};
-use crate::step::{apply, DurableRecord, Effects, Forward, Sockets, Step};
+use crate::step::{apply, Effects, Sockets, Step};
 use std::collections::BTreeMap;
+use std::ops::{Deref, DerefMut};
 
 /// One socket as the runtime would hold it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Socket {
     pub state: Option<PeerState>,
     pub heartbeat_ms: Option<u64>,
@@ -28,14 +36,171 @@ pub struct Socket {
     pub close: Option<(u16, String)>,
 }
 
-pub struct Harness {
-    pub cfg: Limits,
+/// What happens to a double: an input for the machine, or what happens
+/// around it. Property tests and the fuzz target generate these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A machine input, as the runtime would hand it to the host. A join
+    /// opens a new socket; inputs naming a socket that does not exist or
+    /// is closed are dropped, as the runtime never delivers them.
+    Input(Input<usize>),
+    /// The runtime answered a HEARTBEAT on this socket (no handler runs).
+    Heartbeat(usize),
+    /// Time moves on by this many ms, firing the alarm when it is due.
+    Advance(u64),
+    /// Everything in memory is lost; storage and sockets stay.
+    Evict,
+}
+
+/// One object's runtime: see the module header.
+#[derive(Default)]
+pub struct Object {
     pub sockets: Vec<Socket>,
-    pub meta: RoomMeta,
-    pub stored_meta: Option<RoomMeta>,
+    pub record: Record,
+    /// The record as storage holds it.
+    pub stored_record: Option<Record>,
     pub storage: BTreeMap<String, String>,
     pub alarm: Option<u64>,
-    pub flood: PeerFloodGuard,
+    flood: Option<PeerFloodGuard>,
+}
+
+/// What a double's steps reported, and the clock they ran at.
+pub(crate) struct World<'a> {
+    pub now: u64,
+    pub counters: &'a mut BTreeMap<Counter, u64>,
+    pub logs: &'a mut Vec<crate::log::LogEvent>,
+    /// Clients ignore the server's close frames (see [`DoubleSockets`]).
+    pub clients_ignore_close: bool,
+}
+
+impl Object {
+    /// Nothing left behind: no record, no stored frame, no alarm.
+    pub fn is_gone(&self) -> bool {
+        self.stored_record.is_none() && self.storage.is_empty() && self.alarm.is_none()
+    }
+
+    /// The core's view of the open sockets, plus `closing` (a socket whose
+    /// close event is being handled: the runtime may still list it).
+    fn views(&self, closing: Option<usize>) -> Vec<PeerView<usize>> {
+        self.sockets
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| s.open || Some(*i) == closing)
+            .filter_map(|(i, s)| {
+                s.state.clone().map(|state| PeerView {
+                    socket: i,
+                    state,
+                    heartbeat_ms: s.heartbeat_ms,
+                })
+            })
+            .collect()
+    }
+
+    fn is_open(&self, socket: usize) -> bool {
+        self.sockets.get(socket).is_some_and(|s| s.open)
+    }
+
+    /// Runs one input as the host would (the runtime's part first: a join
+    /// opens a socket, a close closes it), then carries out its step.
+    /// Answers the step's forwards and answer.
+    pub(crate) fn handle(
+        &mut self,
+        machine: &Machine,
+        input: Input<usize>,
+        world: &mut World,
+    ) -> (Vec<Forward>, Option<Answer>) {
+        let mut joiner = None;
+        let mut closing = None;
+        match &input {
+            Input::Join(_) => {
+                joiner = Some(self.sockets.len());
+                self.sockets.push(Socket {
+                    open: true,
+                    ..Socket::default()
+                });
+            }
+            Input::Frame { from: socket, .. } | Input::TooLarge { from: socket, .. } => {
+                if !self.is_open(*socket) {
+                    return (Vec::new(), None);
+                }
+            }
+            Input::Closed { socket } => {
+                if !self.is_open(*socket) {
+                    return (Vec::new(), None);
+                }
+                self.sockets[*socket].open = false;
+                closing = Some(*socket);
+            }
+            Input::Alarm => self.alarm = None,
+            Input::Deliver(_) | Input::Inspect | Input::Remove { .. } | Input::CloseRoom => {}
+        }
+        let views = self.views(closing);
+        let before = self.record.clone();
+        let limits = machine.limits;
+        let flood = self
+            .flood
+            .get_or_insert_with(|| PeerFloodGuard::new(limits.peer_msgs_per_sec));
+        let mut step = machine.handle_input(&mut self.record, &views, input, flood, world.now);
+        let answer = step.answer.take();
+        let forwards = self.apply(step, joiner, &before, world);
+        (forwards, answer)
+    }
+
+    /// Everything in memory is lost; storage and sockets stay.
+    pub fn evict(&mut self) {
+        self.record = self.stored_record.clone().unwrap_or_default();
+        self.flood = None;
+    }
+
+    /// The host's order (`step::apply`): read what the step delivers, carry
+    /// it out, then storage. Checks the step's claim that the record did not
+    /// change, which the host relies on to skip writes.
+    fn apply(
+        &mut self,
+        step: Step<usize>,
+        joiner: Option<usize>,
+        before: &Record,
+        world: &mut World,
+    ) -> Vec<Forward> {
+        assert!(
+            step.record_changed || self.record == *before,
+            "the record changed but the step did not say so: {before:?} -> {:?}",
+            self.record
+        );
+        let stored: BTreeMap<String, String> = step
+            .reads()
+            .into_iter()
+            .filter_map(|key| self.storage.get(&key).map(|text| (key, text.clone())))
+            .collect();
+        let mut sockets = DoubleSockets {
+            sockets: &mut self.sockets,
+            joiner,
+            clients_ignore_close: world.clients_ignore_close,
+        };
+        let mut effects = Recorded {
+            world,
+            forwards: Vec::new(),
+        };
+        let Ok(writes) = apply(step, &stored, &mut sockets, &mut effects);
+        let forwards = effects.forwards;
+        self.storage.extend(writes.puts);
+        for key in &writes.deletes {
+            self.storage.remove(key);
+        }
+        if writes.record {
+            self.stored_record = (!self.record.is_empty()).then(|| self.record.clone());
+        }
+        if writes.alarm {
+            self.alarm = self.record.alarm_ms;
+        }
+        forwards
+    }
+}
+
+/// One game room and its clients.
+pub struct Harness {
+    pub cfg: Limits,
+    pub room: Object,
     pub counters: BTreeMap<Counter, u64>,
     pub now: u64,
     /// How many times the alarm fired: each is a wake of a hibernated room.
@@ -46,17 +211,25 @@ pub struct Harness {
     pub clients_ignore_close: bool,
 }
 
+/// The room's runtime parts (`h.sockets`, `h.record`, `h.storage`, ...).
+impl Deref for Harness {
+    type Target = Object;
+    fn deref(&self) -> &Object {
+        &self.room
+    }
+}
+
+impl DerefMut for Harness {
+    fn deref_mut(&mut self) -> &mut Object {
+        &mut self.room
+    }
+}
+
 impl Harness {
     pub fn new(cfg: Limits) -> Self {
-        let flood = PeerFloodGuard::new(cfg.peer_msgs_per_sec);
         Harness {
             cfg,
-            sockets: Vec::new(),
-            meta: RoomMeta::default(),
-            stored_meta: None,
-            storage: BTreeMap::new(),
-            alarm: None,
-            flood,
+            room: Object::default(),
             counters: BTreeMap::new(),
             now: 1_000_000,
             alarms_fired: 0,
@@ -65,14 +238,39 @@ impl Harness {
         }
     }
 
-    /// Simulates eviction: everything in memory is lost, storage stays.
-    pub fn evict(&mut self) {
-        self.meta = self.stored_meta.clone().unwrap_or_default();
-        self.flood = PeerFloodGuard::new(self.cfg.peer_msgs_per_sec);
+    /// One event; a moderator's call answers what it found.
+    pub fn handle(&mut self, event: Event) -> Option<Answer> {
+        match event {
+            Event::Input(input) => return self.input(input),
+            Event::Heartbeat(socket) => {
+                let now = self.now;
+                if let Some(s) = self.room.sockets.get_mut(socket) {
+                    s.heartbeat_ms = Some(now);
+                }
+            }
+            Event::Advance(ms) => {
+                let end = self.now + ms;
+                while let Some(at) = self.room.alarm.filter(|at| *at <= end) {
+                    self.now = self.now.max(at);
+                    self.alarms_fired += 1;
+                    self.input(Input::Alarm);
+                }
+                self.now = end;
+            }
+            Event::Evict => self.room.evict(),
+        }
+        None
     }
 
-    fn views(&self) -> Vec<PeerView<usize>> {
-        views(&self.sockets)
+    fn input(&mut self, input: Input<usize>) -> Option<Answer> {
+        let machine = Machine::new(&self.cfg, Placement::Room);
+        let mut world = World {
+            now: self.now,
+            counters: &mut self.counters,
+            logs: &mut self.logs,
+            clients_ignore_close: self.clients_ignore_close,
+        };
+        self.room.handle(&machine, input, &mut world).1
     }
 
     /// A new socket joins as `id`; returns its index.
@@ -80,140 +278,63 @@ impl Harness {
         self.join_with_ticket(id, proven, None)
     }
 
-    /// A join admitted by the ticket `ticket` (see `JoinRequest::ticket`).
+    /// A join admitted by the ticket `ticket` (see [`Join::holder`]).
     pub fn join_with_ticket(&mut self, id: &str, proven: bool, ticket: Option<&str>) -> usize {
-        let index = self.sockets.len();
-        self.sockets.push(Socket {
-            state: None,
-            heartbeat_ms: None,
-            open: true,
-            received: Vec::new(),
-            close: None,
-        });
-        let views = self.views();
-        let before = self.meta.clone();
-        let fx = Room::new(&self.cfg).join(
-            &mut self.meta,
-            &views,
-            JoinRequest {
-                id: id.to_owned(),
-                proven,
-                ticket: ticket.map(str::to_owned),
-            },
-            self.now,
-        );
-        self.apply(fx, Some(index), &before);
+        let index = self.room.sockets.len();
+        self.input(Input::Join(Join {
+            id: id.to_owned(),
+            proven,
+            holder: ticket.map(str::to_owned),
+        }));
         index
     }
 
     pub fn send(&mut self, from: usize, frame: &str) {
-        let views = self.views();
-        if !views.iter().any(|v| v.socket == from) {
-            return;
-        }
-        let before = self.meta.clone();
-        let fx = Room::new(&self.cfg).frame(
-            &mut self.meta,
-            &views,
-            from,
-            frame.as_bytes(),
-            &mut self.flood,
-            self.now,
-        );
-        self.apply(fx, None, &before);
+        let bytes = frame.as_bytes().to_vec();
+        self.input(Input::Frame { from, bytes });
     }
 
     /// The runtime answered a HEARTBEAT (no handler runs).
     pub fn heartbeat(&mut self, socket: usize) {
-        self.sockets[socket].heartbeat_ms = Some(self.now);
+        self.handle(Event::Heartbeat(socket));
     }
 
     /// The client closed (or the connection dropped).
     pub fn client_close(&mut self, socket: usize) {
-        if !self.sockets[socket].open {
-            return;
-        }
-        self.sockets[socket].open = false;
-        let Some(state) = self.sockets[socket].state.clone() else {
-            return;
-        };
-        let gone = PeerView {
-            socket,
-            state,
-            heartbeat_ms: self.sockets[socket].heartbeat_ms,
-        };
-        let views = self.views();
-        let before = self.meta.clone();
-        let fx =
-            Room::new(&self.cfg).closed(&mut self.meta, &views, &gone, &mut self.flood, self.now);
-        self.apply(fx, None, &before);
+        self.input(Input::Closed { socket });
     }
 
     /// Moves time forward, firing the alarm when it is due.
     pub fn advance(&mut self, ms: u64) {
-        let end = self.now + ms;
-        while let Some(at) = self.alarm.filter(|at| *at <= end) {
-            self.now = self.now.max(at);
-            self.alarm = None;
-            self.alarms_fired += 1;
-            let views = self.views();
-            let before = self.meta.clone();
-            let fx = Room::new(&self.cfg).alarm(&mut self.meta, &views, self.now);
-            self.apply(fx, None, &before);
+        self.handle(Event::Advance(ms));
+    }
+
+    /// A moderator removes `id` (see `moderation.rs`).
+    pub fn remove(&mut self, id: &str, block_secs: Option<u64>) -> Option<crate::answer::Removal> {
+        let id = id.to_owned();
+        match self.input(Input::Remove { id, block_secs }) {
+            Some(Answer::Removed(removal)) => Some(removal),
+            _ => None,
         }
-        self.now = end;
     }
 
-    /// A moderator removes `id` (see [`Room::remove`]).
-    pub fn remove(
-        &mut self,
-        id: &str,
-        block_secs: Option<u64>,
-    ) -> Option<crate::moderation::Removal> {
-        let views = self.views();
-        let before = self.meta.clone();
-        let (fx, removal) =
-            Room::new(&self.cfg).remove(&mut self.meta, &views, id, block_secs, self.now);
-        self.apply(fx, None, &before);
-        removal
+    /// A moderator closes the room.
+    pub fn close_room(&mut self) -> Option<crate::answer::Closure> {
+        match self.input(Input::CloseRoom) {
+            Some(Answer::Closed(closure)) => Some(closure),
+            _ => None,
+        }
     }
 
-    /// A moderator closes the room (see [`Room::close_room`]).
-    pub fn close_room(&mut self) -> Option<crate::moderation::Closure> {
-        let views = self.views();
-        let before = self.meta.clone();
-        let (fx, closure) = Room::new(&self.cfg).close_room(&mut self.meta, &views, self.now);
-        self.apply(fx, None, &before);
-        closure
-    }
-
-    /// What a moderator sees (see [`Room::inspect`]).
-    pub fn inspect(&self) -> crate::moderation::RoomSummary {
-        Room::new(&self.cfg).inspect(&self.meta, &self.views(), self.now)
-    }
-
-    /// The host's order (`step::apply`): read what the step delivers, carry
-    /// it out, then storage.
-    fn apply(&mut self, step: Step<usize>, joiner: Option<usize>, before: &RoomMeta) {
-        let object = Object {
-            sockets: &mut self.sockets,
-            record: &self.meta,
-            stored_record: &mut self.stored_meta,
-            storage: &mut self.storage,
-            alarm: &mut self.alarm,
-            clients_ignore_close: self.clients_ignore_close,
-        };
-        let mut effects = Recorded {
-            logs: &mut self.logs,
-            counters: &mut self.counters,
-            forwards: &mut Vec::new(),
-        };
-        object.apply(step, joiner, before, &mut effects);
+    /// What a moderator sees.
+    pub fn inspect(&self) -> crate::answer::RoomSummary {
+        let machine = Machine::new(&self.cfg, Placement::Room);
+        machine.inspect(&self.room.record, &self.room.views(None), self.now)
     }
 
     /// Parsed frames a socket received, as (type, src) pairs.
     pub fn got(&self, socket: usize) -> Vec<(String, Option<String>)> {
-        parse_received(&self.sockets[socket].received)
+        parse_received(&self.room.sockets[socket].received)
     }
 
     pub fn types(&self, socket: usize) -> Vec<String> {
@@ -221,7 +342,8 @@ impl Harness {
     }
 
     pub fn live_count(&self) -> usize {
-        self.views().iter().filter(|v| !v.state.closing).count()
+        let views = self.room.views(None);
+        views.iter().filter(|v| !v.state.closing).count()
     }
 
     pub fn count(&self, counter: Counter) -> u64 {
@@ -244,12 +366,12 @@ pub(crate) fn parse_received(received: &[String]) -> Vec<(String, Option<String>
 }
 
 /// The double's sockets as the interpreter sees them.
-pub(crate) struct DoubleSockets<'a> {
-    pub(crate) sockets: &'a mut [Socket],
-    pub(crate) joiner: Option<usize>,
+struct DoubleSockets<'a> {
+    sockets: &'a mut [Socket],
+    joiner: Option<usize>,
     /// Clients never answer the server's close frame: their sockets stay
     /// listed (as the runtime lists a socket until its close completes).
-    pub(crate) clients_ignore_close: bool,
+    clients_ignore_close: bool,
 }
 
 impl DoubleSockets<'_> {
@@ -302,87 +424,19 @@ impl Sockets<usize> for DoubleSockets<'_> {
 
 /// A double's effects: logs and counters kept for the tests to read, and
 /// forwards kept for the open namespace's double to deliver.
-pub(crate) struct Recorded<'a> {
-    pub logs: &'a mut Vec<crate::log::LogEvent>,
-    pub counters: &'a mut BTreeMap<Counter, u64>,
-    pub forwards: &'a mut Vec<Forward>,
+struct Recorded<'w, 'a> {
+    world: &'w mut World<'a>,
+    forwards: Vec<Forward>,
 }
 
-impl Effects for Recorded<'_> {
+impl Effects for Recorded<'_, '_> {
     fn forward(&mut self, forwards: Vec<Forward>) {
         self.forwards.extend(forwards);
     }
     fn count(&mut self, counter: Counter, by: u64) {
-        *self.counters.entry(counter).or_insert(0) += by;
+        *self.world.counters.entry(counter).or_insert(0) += by;
     }
     fn log(&mut self, event: crate::log::LogEvent) {
-        self.logs.push(event);
-    }
-}
-
-/// The core's view of a double's open sockets.
-pub(crate) fn views(sockets: &[Socket]) -> Vec<PeerView<usize>> {
-    sockets
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.open)
-        .filter_map(|(i, s)| {
-            s.state.clone().map(|state| PeerView {
-                socket: i,
-                state,
-                heartbeat_ms: s.heartbeat_ms,
-            })
-        })
-        .collect()
-}
-
-/// One object of a double (a room, or a home), borrowed for one step.
-pub(crate) struct Object<'a, R> {
-    pub sockets: &'a mut Vec<Socket>,
-    /// The record as the machine left it.
-    pub record: &'a R,
-    pub stored_record: &'a mut Option<R>,
-    pub storage: &'a mut BTreeMap<String, String>,
-    pub alarm: &'a mut Option<u64>,
-    pub clients_ignore_close: bool,
-}
-
-impl<R: DurableRecord + PartialEq + std::fmt::Debug> Object<'_, R> {
-    /// The host's order (`step::apply`): read what the step delivers, carry
-    /// it out, then storage. Checks the step's claim that the record did not
-    /// change, which the host relies on to skip writes.
-    pub fn apply(
-        self,
-        step: Step<usize>,
-        joiner: Option<usize>,
-        before: &R,
-        effects: &mut Recorded,
-    ) {
-        assert!(
-            step.record_changed || self.record == before,
-            "the record changed but the step did not say so: {before:?} -> {:?}",
-            self.record
-        );
-        let stored: BTreeMap<String, String> = step
-            .reads()
-            .into_iter()
-            .filter_map(|key| self.storage.get(&key).map(|text| (key, text.clone())))
-            .collect();
-        let mut sockets = DoubleSockets {
-            sockets: self.sockets,
-            joiner,
-            clients_ignore_close: self.clients_ignore_close,
-        };
-        let Ok(writes) = apply(step, &stored, &mut sockets, effects);
-        self.storage.extend(writes.puts);
-        for key in &writes.deletes {
-            self.storage.remove(key);
-        }
-        if writes.record {
-            *self.stored_record = (!self.record.is_empty()).then(|| self.record.clone());
-        }
-        if writes.alarm {
-            *self.alarm = self.record.alarm_ms();
-        }
+        self.world.logs.push(event);
     }
 }

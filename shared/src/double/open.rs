@@ -1,51 +1,26 @@
-//! The open namespace in memory: one [`HomeDouble`] per peer id (sockets,
-//! record, storage, alarm, flood guard) and the forwards between them,
-//! delivered one by one in the order the steps made them, as the Worker's
-//! per-destination outbox does.
+//! The open namespace in memory: one [`Object`] per home (named by the id
+//! it is home to) and the forwards between them, delivered one by one in
+//! the order the steps made them, as the Worker's per-destination outbox
+//! does.
 
-use super::{parse_received, Socket};
-use super::{views, Object, Recorded};
-use crate::flood::PeerFloodGuard;
-use crate::machine::Machine;
+use super::{parse_received, Event, Object, Socket, World};
+use crate::delivery::Forward;
+use crate::machine::{token_digest, Input, Join, Machine};
 use crate::metrics::Counter;
-use crate::open::{token_digest, Delivery, Home, HomeRecord, OpenJoin};
-use crate::peer::{Limits, PeerView};
-use crate::step::Forward;
-use crate::step::Step;
+use crate::peer::Limits;
+use crate::placement::Placement;
 use std::collections::{BTreeMap, VecDeque};
 
-/// One home, as its Durable Object would hold it.
-#[derive(Default)]
-pub struct HomeDouble {
-    pub sockets: Vec<Socket>,
-    pub rec: HomeRecord,
-    pub stored_rec: Option<HomeRecord>,
-    pub storage: BTreeMap<String, String>,
-    pub alarm: Option<u64>,
-    flood: Option<PeerFloodGuard>,
-}
-
-impl HomeDouble {
-    fn views(&self) -> Vec<PeerView<usize>> {
-        views(&self.sockets)
-    }
-
-    /// Nothing left behind: no record, no stored frame, no alarm.
-    pub fn is_gone(&self) -> bool {
-        self.stored_rec.is_none() && self.storage.is_empty() && self.alarm.is_none()
-    }
-}
-
-/// A client's socket: its home's id and its index there.
+/// A client's socket: its home's name and its index there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Client(usize);
 
 /// The whole namespace.
 pub struct OpenNet {
     pub cfg: Limits,
-    pub homes: BTreeMap<String, HomeDouble>,
+    pub homes: BTreeMap<String, Object>,
     clients: Vec<(String, usize)>,
-    in_flight: VecDeque<(String, Forward)>,
+    in_flight: VecDeque<Forward>,
     pub counters: BTreeMap<Counter, u64>,
     /// Every log line the steps asked for, in order.
     pub logs: Vec<crate::log::LogEvent>,
@@ -72,66 +47,34 @@ impl OpenNet {
 
     /// The same with a ticket that proved the id (`proven`).
     pub fn connect_as(&mut self, id: &str, token: &str, proven: bool) -> Client {
-        let home = self.homes.entry(id.to_owned()).or_default();
-        let index = home.sockets.len();
-        home.sockets.push(Socket {
-            state: None,
-            heartbeat_ms: None,
-            open: true,
-            received: Vec::new(),
-            close: None,
-        });
-        self.clients.push((id.to_owned(), index));
-        let request = OpenJoin {
-            token_digest: token_digest(token),
+        let home = Placement::Open { home: id }.object_of(id).to_owned();
+        let index = self.homes.get(&home).map_or(0, |h| h.sockets.len());
+        self.clients.push((home.clone(), index));
+        let join = Join {
+            id: id.to_owned(),
             proven,
+            holder: Some(token_digest(token)),
         };
-        self.run(id, Some(index), |home, rec, views, _, now| {
-            home.join(rec, views, request, now)
-        });
+        self.handle(&home, Event::Input(Input::Join(join)));
         Client(self.clients.len() - 1)
     }
 
     pub fn send(&mut self, client: Client, frame: &str) {
-        let (id, socket) = self.clients[client.0].clone();
-        if !self.homes[&id].sockets[socket].open {
-            return;
-        }
-        self.run(&id, None, |home, rec, views, flood, now| {
-            home.frame(rec, views, socket, frame.as_bytes(), flood, now)
-        });
+        let (home, from) = self.clients[client.0].clone();
+        let bytes = frame.as_bytes().to_vec();
+        self.handle(&home, Event::Input(Input::Frame { from, bytes }));
     }
 
     /// The runtime answered a HEARTBEAT (no handler runs).
     pub fn heartbeat(&mut self, client: Client) {
-        let (id, socket) = self.clients[client.0].clone();
-        let now = self.now;
-        if let Some(home) = self.homes.get_mut(&id) {
-            home.sockets[socket].heartbeat_ms = Some(now);
-        }
+        let (home, socket) = self.clients[client.0].clone();
+        self.handle(&home, Event::Heartbeat(socket));
     }
 
     /// The client closed its socket (page closed, network lost).
     pub fn close(&mut self, client: Client) {
-        let (id, socket) = self.clients[client.0].clone();
-        let Some(home) = self.homes.get_mut(&id) else {
-            return;
-        };
-        if !home.sockets[socket].open {
-            return;
-        }
-        home.sockets[socket].open = false;
-        let Some(state) = home.sockets[socket].state.clone() else {
-            return;
-        };
-        let gone = PeerView {
-            socket,
-            state,
-            heartbeat_ms: home.sockets[socket].heartbeat_ms,
-        };
-        self.run(&id, None, |home, rec, views, flood, now| {
-            home.closed(rec, views, &gone, flood, now)
-        });
+        let (home, socket) = self.clients[client.0].clone();
+        self.handle(&home, Event::Input(Input::Closed { socket }));
     }
 
     /// Moves time forward, firing every home's alarm in time order.
@@ -141,17 +84,12 @@ impl OpenNet {
             let next = self
                 .homes
                 .iter()
-                .filter_map(|(id, h)| h.alarm.map(|at| (at, id.clone())))
+                .filter_map(|(name, h)| h.alarm.map(|at| (at, name.clone())))
                 .filter(|(at, _)| *at <= end)
                 .min();
-            let Some((at, id)) = next else { break };
+            let Some((at, name)) = next else { break };
             self.now = self.now.max(at);
-            if let Some(home) = self.homes.get_mut(&id) {
-                home.alarm = None;
-            }
-            self.run(&id, None, |home, rec, views, _, now| {
-                home.alarm(rec, views, now)
-            });
+            self.handle(&name, Event::Input(Input::Alarm));
         }
         self.now = end;
     }
@@ -159,8 +97,7 @@ impl OpenNet {
     /// Every home loses its memory; storage and sockets stay.
     pub fn evict_all(&mut self) {
         for home in self.homes.values_mut() {
-            home.rec = home.stored_rec.clone().unwrap_or_default();
-            home.flood = None;
+            home.evict();
         }
     }
 
@@ -173,73 +110,45 @@ impl OpenNet {
     }
 
     pub fn socket(&self, client: Client) -> &Socket {
-        let (id, socket) = &self.clients[client.0];
-        &self.homes[id].sockets[*socket]
+        let (home, socket) = &self.clients[client.0];
+        &self.homes[home].sockets[*socket]
     }
 
     pub fn count(&self, counter: Counter) -> u64 {
         self.counters.get(&counter).copied().unwrap_or(0)
     }
 
-    /// Runs one handler of `id`'s home, carries out its step in the
-    /// Worker's order, then delivers the forwards it made (and theirs).
-    fn run<F>(&mut self, id: &str, joiner: Option<usize>, handler: F)
-    where
-        F: FnOnce(
-            &Home,
-            &mut HomeRecord,
-            &[PeerView<usize>],
-            &mut PeerFloodGuard,
-            u64,
-        ) -> Step<usize>,
-    {
-        self.run_one(id, joiner, handler);
-        while let Some((src, forward)) = self.in_flight.pop_front() {
-            let delivery = Delivery {
-                src,
-                parcels: vec![forward.parcel],
-            };
-            self.run_one(&forward.to, None, |home, rec, views, flood, now| {
-                home.deliver(rec, views, &delivery, flood, now)
-            });
+    /// One event at the home `name`, then the forwards it made (and
+    /// theirs), each delivered to its object as the outbox would.
+    pub fn handle(&mut self, name: &str, event: Event) {
+        self.handle_one(name, event);
+        while let Some(forward) = self.in_flight.pop_front() {
+            let delivery = Input::Deliver(vec![forward.parcel]);
+            self.handle_one(&forward.to, Event::Input(delivery));
         }
     }
 
-    fn run_one<F>(&mut self, id: &str, joiner: Option<usize>, handler: F)
-    where
-        F: FnOnce(
-            &Home,
-            &mut HomeRecord,
-            &[PeerView<usize>],
-            &mut PeerFloodGuard,
-            u64,
-        ) -> Step<usize>,
-    {
-        let cfg = self.cfg.clone();
-        let now = self.now;
-        let home = self.homes.entry(id.to_owned()).or_default();
-        let views = home.views();
-        let before = home.rec.clone();
-        let flood = home
-            .flood
-            .get_or_insert_with(|| PeerFloodGuard::new(cfg.peer_msgs_per_sec));
-        let step = handler(&Home::new(&cfg, id), &mut home.rec, &views, flood, now);
-        let mut forwards = Vec::new();
-        let mut effects = Recorded {
-            logs: &mut self.logs,
-            counters: &mut self.counters,
-            forwards: &mut forwards,
+    fn handle_one(&mut self, name: &str, event: Event) {
+        let home = self.homes.entry(name.to_owned()).or_default();
+        let input = match event {
+            Event::Input(input) => input,
+            Event::Heartbeat(socket) => {
+                if let Some(s) = home.sockets.get_mut(socket) {
+                    s.heartbeat_ms = Some(self.now);
+                }
+                return;
+            }
+            Event::Advance(ms) => return self.advance(ms),
+            Event::Evict => return home.evict(),
         };
-        let object = Object {
-            sockets: &mut home.sockets,
-            record: &home.rec,
-            stored_record: &mut home.stored_rec,
-            storage: &mut home.storage,
-            alarm: &mut home.alarm,
+        let machine = Machine::new(&self.cfg, Placement::Open { home: name });
+        let mut world = World {
+            now: self.now,
+            counters: &mut self.counters,
+            logs: &mut self.logs,
             clients_ignore_close: false,
         };
-        object.apply(step, joiner, &before, &mut effects);
-        self.in_flight
-            .extend(forwards.into_iter().map(|f| (id.to_owned(), f)));
+        let (forwards, _) = home.handle(&machine, input, &mut world);
+        self.in_flight.extend(forwards);
     }
 }

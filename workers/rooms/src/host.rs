@@ -17,19 +17,22 @@
 //! and correctness does not hang on which awaits the input gates cover.
 
 use crate::outbox::Outbox;
-use crate::record::Record;
+use crate::record::CachedRecord;
 use crate::runtime::{self, RawState};
 use crate::sockets::{Read, RoomSockets, SocketList};
 use crate::stats::Reporter;
+use signaling_core::answer::Answer;
 use signaling_core::config::{ConfigError, RoomsWorkerConfig};
+use signaling_core::delivery::Forward;
 use signaling_core::flood::PeerFloodGuard;
 use signaling_core::frame;
 use signaling_core::log::{Level, LogEvent};
-use signaling_core::machine::{Input, Machine};
+use signaling_core::machine::{Input, Join, Machine};
 use signaling_core::metrics::Counter;
-use signaling_core::peer::{closed_sender_drop, echo_close_code, Limits, PeerView};
+use signaling_core::peer::{closed_sender_drop, echo_close_code, PeerView};
+use signaling_core::placement::Placement;
 use signaling_core::socket::PeerState;
-use signaling_core::step::{apply, DurableRecord, Effects, Forward, Step};
+use signaling_core::step::{apply, Effects, Step};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -37,21 +40,13 @@ use worker::{
     Env, Response, Result, State, WebSocket, WebSocketPair, WebSocketRequestResponsePair,
 };
 
-/// What a kind of object adds to the host: its machine and how it is named.
-pub trait Kind: 'static {
-    type Record: DurableRecord;
-    type Join;
-    type Core<'a>: Machine<Record = Self::Record, Join = Self::Join>;
-    /// The machine over this object's peers; `name` is the object's name.
-    fn core<'a>(limits: &'a Limits, name: &'a str) -> Self::Core<'a>;
-    /// The key its gauge, counters and debug view go under.
-    fn stats_key(name: &str) -> String;
-    /// Whether its log lines name it as a room (a home's lines name the peer).
-    const LOGS_NAME_THE_ROOM: bool;
-}
+/// Where ids live in the object named by the argument: what a kind of
+/// object adds to the host (see `signaling_core::placement`).
+pub type PlacementOf = fn(&str) -> Placement<'_>;
 
 /// The parts of one object; see the module header.
-pub struct Host<K: Kind> {
+pub struct Host {
+    placement: PlacementOf,
     pub state: State,
     raw: RawState,
     /// The object's name: the room, or the peer id a home is for.
@@ -59,7 +54,7 @@ pub struct Host<K: Kind> {
     key: String,
     /// The isolate's settings (`runtime::config`), shared by its objects.
     pub config: Rc<std::result::Result<RoomsWorkerConfig, ConfigError>>,
-    record: Record<K::Record>,
+    record: CachedRecord,
     /// Shared with a scheduled stats report, which counts the live peers.
     sockets: Rc<SocketList>,
     /// In-memory only: losing it at eviction merely forgives a flooder.
@@ -69,11 +64,15 @@ pub struct Host<K: Kind> {
     stats: Reporter,
 }
 
-impl<K: Kind> Host<K> {
-    pub fn new(state: State, env: Env) -> Self {
+impl Host {
+    pub fn new(state: State, env: Env, placement: PlacementOf) -> Self {
         let (state, raw) = RawState::split(state);
         let name = state.id().name().unwrap_or_default();
-        let key = K::stats_key(&name);
+        // A home's gauge and counters go under `open/{id}`, apart from rooms'.
+        let key = match placement(&name) {
+            Placement::Room => name.clone(),
+            Placement::Open { .. } => format!("open/{name}"),
+        };
         let config = runtime::config(&env);
         let per_sec = (*config).as_ref().map_or(0, |c| c.limits.peer_msgs_per_sec);
         if let Ok(pair) = WebSocketRequestResponsePair::new(frame::HEARTBEAT, frame::HEARTBEAT) {
@@ -82,12 +81,13 @@ impl<K: Kind> Host<K> {
         runtime::wake(&key, true);
         let stats = Reporter::new((*config).as_ref().ok().map(|c| c.stats));
         Host {
+            placement,
             state,
             raw,
             name,
             key,
             config,
-            record: Record::default(),
+            record: CachedRecord::default(),
             sockets: Rc::default(),
             flood: RefCell::new(PeerFloodGuard::new(per_sec)),
             outbox: Outbox::default(),
@@ -120,11 +120,6 @@ impl<K: Kind> Host<K> {
         self.sockets.peers(&self.state, &self.raw, read)
     }
 
-    /// The flood guard, for a wrapper's own handler (a home's deliveries).
-    pub fn flood(&self) -> std::cell::RefMut<'_, PeerFloodGuard> {
-        self.flood.borrow_mut()
-    }
-
     /// The debug view of this object (test configuration only).
     pub async fn debug_view(&self) -> Result<Response> {
         runtime::room_stats(&self.state, &self.key).await
@@ -149,14 +144,12 @@ impl<K: Kind> Host<K> {
             return self.finish(&[], None, dropped).await;
         }
         // A frame judges no staleness, so no heartbeat timestamps.
-        self.run(Read::Cached, None, |core, record, sockets, peers, now| {
+        self.run(Read::Cached, None, |sockets, _| {
             let from = sockets.iter().position(|s| *s == ws)?;
-            let input = match &bytes {
+            Some(match bytes {
                 Some(bytes) => Input::Frame { from, bytes },
                 None => Input::TooLarge { from, len },
-            };
-            let mut flood = self.flood.borrow_mut();
-            Some(core.handle_input(record, peers, input, &mut flood, now))
+            })
         })
         .await?;
         self.report(false);
@@ -173,21 +166,24 @@ impl<K: Kind> Host<K> {
             return Ok(());
         };
         let server_closed = state.closing;
-        self.run(Read::Fresh, None, |core, record, sockets, peers, now| {
-            let gone = match sockets.iter().position(|s| *s == ws) {
-                Some(i) => peers[i].clone(),
-                None => PeerView {
-                    socket: usize::MAX,
-                    state,
-                    heartbeat_ms: None,
-                },
+        self.run(Read::Fresh, None, |sockets, peers| {
+            let socket = match sockets.iter().position(|s| *s == ws) {
+                Some(i) => i,
+                None => {
+                    // The runtime no longer lists it: the machine sees it
+                    // from its attachment, at an index no operation reaches.
+                    peers.push(PeerView {
+                        socket: usize::MAX,
+                        state,
+                        heartbeat_ms: None,
+                    });
+                    usize::MAX
+                }
             };
             // The runtime may list the closed socket for a moment longer:
             // no later read of the list may take it for a live peer.
             self.sockets.forget(&ws);
-            let mut flood = self.flood.borrow_mut();
-            let input = Input::Closed { gone: &gone };
-            Some(core.handle_input(record, peers, input, &mut flood, now))
+            Some(Input::Closed { socket })
         })
         .await?;
         // Finish a client-initiated close handshake (a server-initiated one
@@ -204,22 +200,15 @@ impl<K: Kind> Host<K> {
         if self.config.is_err() {
             return Response::ok("configuration error");
         }
-        self.run(
-            Read::FreshWithHeartbeats,
-            None,
-            |core, record, _, peers, now| {
-                let mut flood = self.flood.borrow_mut();
-                Some(core.handle_input(record, peers, Input::Alarm, &mut flood, now))
-            },
-        )
-        .await?;
+        self.run(Read::FreshWithHeartbeats, None, |_, _| Some(Input::Alarm))
+            .await?;
         self.report(true);
         Response::ok("alarm handled")
     }
 
     /// A join the wrapper has admitted: the WebSocket pair's client side,
     /// or (misconfigured) a socket that says so and closes with 1011.
-    pub async fn join(&self, request: K::Join) -> Result<Response> {
+    pub async fn join(&self, join: Join) -> Result<Response> {
         let pair = WebSocketPair::new()?;
         if let Err(err) = self.config.as_ref() {
             self.log(
@@ -234,46 +223,58 @@ impl<K: Kind> Host<K> {
                 .close(Some(1011), Some("Server configuration error"))?;
             return Response::from_websocket(pair.client);
         }
-        self.run(
-            Read::FreshWithHeartbeats,
-            Some(&pair.server),
-            |core, record, _, peers, now| Some(core.join(record, peers, request, now)),
-        )
-        .await?;
+        let input = |_: &[WebSocket], _: &mut Vec<PeerView<usize>>| Some(Input::Join(join));
+        self.run(Read::FreshWithHeartbeats, Some(&pair.server), input)
+            .await?;
         Response::from_websocket(pair.client)
     }
 
-    /// Runs one core handler on the in-memory record, then [`Host::finish`].
-    /// From the record's load to the end of `handler` nothing yields, and
-    /// the handler changes the object's one copy of the record: an event
-    /// that gets in during a later await starts from this change, never from
-    /// a stale copy (which would drop queued messages or leave the alarm at
-    /// an old time). `handler` answers `None` when it has nothing to do.
-    pub async fn run<F>(&self, read: Read, joiner: Option<&WebSocket>, handler: F) -> Result<()>
+    /// Where ids live, seen from this object.
+    pub fn placement(&self) -> Placement<'_> {
+        (self.placement)(&self.name)
+    }
+
+    /// The machine of this object.
+    pub fn machine<'a>(&'a self, config: &'a RoomsWorkerConfig) -> Machine<'a> {
+        Machine::new(&config.limits, self.placement())
+    }
+
+    /// Runs the machine on one input, on the in-memory record, then
+    /// [`Host::finish`]; answers what a moderator's call found. `input`
+    /// builds the input from the sockets and the machine's view of them
+    /// (which it may complete), or answers `None` when there is nothing to
+    /// do. From the record's load to the machine's return nothing yields,
+    /// and the machine changes the object's one copy of the record: an
+    /// event that gets in during a later await starts from this change,
+    /// never from a stale copy (which would drop queued messages or leave
+    /// the alarm at an old time).
+    pub async fn run<F>(
+        &self,
+        read: Read,
+        joiner: Option<&WebSocket>,
+        input: F,
+    ) -> Result<Option<Answer>>
     where
-        F: FnOnce(
-            &K::Core<'_>,
-            &mut K::Record,
-            &[WebSocket],
-            &[PeerView<usize>],
-            u64,
-        ) -> Option<Step<usize>>,
+        F: FnOnce(&[WebSocket], &mut Vec<PeerView<usize>>) -> Option<Input<usize>>,
     {
         let Ok(cfg) = self.config.as_ref() else {
-            return Ok(());
+            return Ok(None);
         };
-        let core = K::core(&cfg.limits, &self.name);
+        let machine = self.machine(cfg);
         self.record.load(&self.state).await?;
-        let (sockets, peers) = self.sockets.peers(&self.state, &self.raw, read);
+        let (sockets, mut peers) = self.sockets.peers(&self.state, &self.raw, read);
         let now = runtime::now_ms();
-        let step = self
-            .record
-            .change(|record| handler(&core, record, &sockets, &peers, now));
-        if let Some(step) = step {
+        let mut answer = None;
+        if let Some(input) = input(&sockets, &mut peers) {
+            let mut step = self.record.change(|record| {
+                let mut flood = self.flood.borrow_mut();
+                machine.handle_input(record, &peers, input, &mut flood, now)
+            });
+            answer = step.answer.take();
             self.finish(&sockets, joiner, step).await?;
         }
         self.drain().await;
-        Ok(())
+        Ok(answer)
     }
 
     /// Carries out one step, in the order the module header gives.
@@ -332,7 +333,8 @@ impl<K: Kind> Host<K> {
     }
 
     fn log(&self, event: &LogEvent) {
-        let room = K::LOGS_NAME_THE_ROOM.then_some(self.name.as_str());
+        // A room's lines name the room; a home's name the peer already.
+        let room = (self.placement() == Placement::Room).then_some(self.name.as_str());
         runtime::log(self.log_level(), room, event);
     }
 
@@ -349,9 +351,9 @@ impl<K: Kind> Host<K> {
 }
 
 /// A step's forwards, counts and logs, as the host carries them out.
-struct HostEffects<'a, K: Kind>(&'a Host<K>);
+struct HostEffects<'a>(&'a Host);
 
-impl<K: Kind> Effects for HostEffects<'_, K> {
+impl Effects for HostEffects<'_> {
     fn forward(&mut self, forwards: Vec<Forward>) {
         self.0.outbox.push(forwards, &self.0.stats);
     }

@@ -8,22 +8,19 @@
 //!
 //! A delivery is one request to the destination's home through the
 //! namespace binding; its answer ends the delivery. The destination never
-//! forwards what it receives (`Home::deliver` makes no forwards), so no
+//! forwards what it receives (a delivery makes no forwards), so no
 //! loop is possible.
 
 use crate::runtime;
 use crate::stats::Reporter;
 use signaling_core::contract;
+use signaling_core::delivery::{self, Forward, Parcel};
 use signaling_core::frame::DropReason;
 use signaling_core::log::{Level, LogEvent};
 use signaling_core::metrics::Counter;
-use signaling_core::open::Delivery;
 use signaling_core::outbox;
-use signaling_core::step::{Forward, Parcel};
 use std::cell::RefCell;
-use worker::{Env, Headers, Method, Request, RequestInit};
-
-pub use signaling_core::outbox::MAX_BATCH;
+use worker::{js_sys, Env, Headers, Method, Request, RequestInit};
 
 /// Name of the Durable Object binding of the homes.
 pub const HOME_BINDING: &str = "PEER_HOME";
@@ -59,7 +56,7 @@ impl Outbox {
                 let Some(parcels) = self.queue.borrow_mut().take_batch(&to) else {
                     break;
                 };
-                if let Err(err) = deliver(env, me, &to, parcels.clone()).await {
+                if let Err(err) = deliver(env, &to, &parcels).await {
                     let lost = parcels.iter().filter(|p| !p.notice).count();
                     stats.add(Counter::Dropped(DropReason::Unreachable), lost as u64);
                     let event = LogEvent::new(Level::Error, "internal_error")
@@ -77,12 +74,8 @@ impl Outbox {
 }
 
 /// One delivery to `to`'s home.
-async fn deliver(env: &Env, me: &str, to: &str, parcels: Vec<Parcel>) -> Result<(), String> {
-    let body = serde_json::to_string(&Delivery {
-        src: me.to_owned(),
-        parcels,
-    })
-    .map_err(|e| e.to_string())?;
+async fn deliver(env: &Env, to: &str, parcels: &[Parcel]) -> Result<(), String> {
+    let body = js_sys::Uint8Array::from(delivery::encode(parcels).as_slice());
     let headers = Headers::new();
     headers
         .set(contract::HEADER_VERSION, &contract::VERSION.to_string())

@@ -1,9 +1,9 @@
-//! An object's durable record (a room's `RoomMeta`, a home's `HomeRecord`):
+//! An object's durable record (`signaling_core::record::Record`):
 //! loaded into memory once per wake, changed in place by the core, and
 //! written to storage (with the alarm it names) as it is when the write is
 //! issued.
 
-use signaling_core::step::DurableRecord;
+use signaling_core::record::Record;
 use std::cell::RefCell;
 use worker::{js_sys, wasm_bindgen, Result, ScheduledTime, State, Storage};
 
@@ -11,19 +11,12 @@ use worker::{js_sys, wasm_bindgen, Result, ScheduledTime, State, Storage};
 const META_KEY: &str = "meta";
 
 /// The object's one copy of the record; `None` until loaded after a wake.
-pub struct Record<M> {
-    meta: RefCell<Option<M>>,
+#[derive(Default)]
+pub struct CachedRecord {
+    meta: RefCell<Option<Record>>,
 }
 
-impl<M> Default for Record<M> {
-    fn default() -> Self {
-        Record {
-            meta: RefCell::new(None),
-        }
-    }
-}
-
-impl<M: DurableRecord> Record<M> {
+impl CachedRecord {
     /// Loads the record once per wake (the storage handle is only made then).
     pub async fn load(&self, state: &State) -> Result<()> {
         if self.meta.borrow().is_some() {
@@ -31,7 +24,7 @@ impl<M: DurableRecord> Record<M> {
         }
         let stored = state
             .storage()
-            .get::<M>(META_KEY)
+            .get::<Record>(META_KEY)
             .await?
             .unwrap_or_default();
         // Another event may have loaded (and changed) it while we waited.
@@ -42,9 +35,9 @@ impl<M: DurableRecord> Record<M> {
     /// Runs `change` on the in-memory record itself (no copy), without
     /// yielding: an event that gets in during a later await starts from this
     /// change, never from a stale copy.
-    pub fn change<R>(&self, change: impl FnOnce(&mut M) -> R) -> R {
+    pub fn change<R>(&self, change: impl FnOnce(&mut Record) -> R) -> R {
         let mut cache = self.meta.borrow_mut();
-        change(cache.get_or_insert_with(M::default))
+        change(cache.get_or_insert_with(Record::default))
     }
 
     /// Writes the record as it is now, which may already include later
@@ -61,10 +54,10 @@ impl<M: DurableRecord> Record<M> {
     }
 
     /// Points the runtime's alarm at the record's current `alarm_ms`, read
-    /// when the call is issued, for the same reason as [`Record::persist`]:
+    /// when the call is issued, for the same reason as [`CachedRecord::persist`]:
     /// an interleaved handler's older value must never be the last one set.
     pub async fn sync_alarm(&self, storage: &Storage) -> Result<()> {
-        let wanted = self.meta.borrow().as_ref().and_then(M::alarm_ms);
+        let wanted = self.meta.borrow().as_ref().and_then(|r| r.alarm_ms);
         match wanted {
             Some(at_ms) => {
                 let when = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at_ms as f64));

@@ -92,27 +92,48 @@ macro_rules! websocket_exports {
 
 pub(crate) use websocket_exports;
 
-/// Declares a Durable Object that is a [`crate::host::Host`] of `$kind`:
-/// the struct, its `DurableObject` impl (construction, and close, error and
-/// alarm handed to the host unchanged; `fetch` goes to the object's own
-/// `route`) and its hand-made WebSocket exports.
+/// Declares a Durable Object that is a [`crate::host::Host`] whose ids live
+/// where `$placement` says: the struct, its `DurableObject` impl
+/// (construction; close, error and alarm handed to the host unchanged; the
+/// requests every such object answers, a join and the debug view, and the
+/// others to the object's own `route`) and its hand-made WebSocket exports.
+/// The object brings `join` (its join contract, after the router's
+/// signature was checked here) and `route`.
 macro_rules! host_object {
-    ($object:ident, $kind:ty) => {
+    ($object:ident, $placement:expr) => {
         // Hibernation WebSocket events are exported by hand, not by the macro.
         #[durable_object(alarm)]
         pub struct $object {
-            host: crate::host::Host<$kind>,
+            host: crate::host::Host,
         }
 
         impl DurableObject for $object {
             fn new(state: State, env: Env) -> Self {
                 $object {
-                    host: crate::host::Host::new(state, env),
+                    host: crate::host::Host::new(state, env, $placement),
                 }
             }
 
             async fn fetch(&self, req: Request) -> Result<Response> {
-                self.route(req).await
+                use signaling_core::contract::{PATH_CONNECT, PATH_STATS};
+                let path = crate::runtime::path_of(&req);
+                match path.as_str() {
+                    PATH_CONNECT => {
+                        // Checked here too, not only at the Worker's entry: a
+                        // Worker bound to the namespace directly must not
+                        // forge `Proven` either.
+                        let config = &self.host.config;
+                        if let Err(err) =
+                            crate::runtime::verify_contract(config, PATH_CONNECT, &req)
+                        {
+                            return crate::runtime::json_error(403, &err.to_string());
+                        }
+                        self.host.event(true, self.join(&req)).await
+                    }
+                    // Observing the counters must not change them: no wake counted.
+                    PATH_STATS => self.host.debug_view().await,
+                    _ => self.route(&path, req).await,
+                }
             }
 
             async fn websocket_close(

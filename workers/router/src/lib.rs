@@ -438,7 +438,7 @@ fn open_admission(
             .field("namespace", "open")
             .field("proven", proven),
     );
-    let digest = signaling_core::open::token_digest(&peer.token);
+    let digest = signaling_core::machine::token_digest(&peer.token);
     let headers = [
         ("Upgrade", "websocket"),
         (contract::HEADER_NAMESPACE, "open"),

@@ -1,0 +1,66 @@
+//! What a moderator's call found ([`Answer`]), carried in the step for the
+//! host to answer as JSON: a room as a moderator sees it, what a removal
+//! did, what closing a room did.
+
+use crate::record::Block;
+use serde::Serialize;
+
+/// What a moderator's call found, for the host to answer as JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Summary(RoomSummary),
+    Removed(Removal),
+    Closed(Closure),
+}
+
+/// One live peer as a moderator sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PeerSummary {
+    pub id: String,
+    /// A ticket proved the id.
+    pub proven: bool,
+    pub joined_ms: u64,
+    /// The last frame or heartbeat the room saw from it.
+    pub last_seen_ms: u64,
+    /// Silent for the alive timeout: the next sweep or join retires it.
+    pub stale: bool,
+}
+
+/// What `GET /admin/rooms/{room}` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoomSummary {
+    pub peers: Vec<PeerSummary>,
+    /// Ids whose socket closed and whose LEAVE waits for the grace to end.
+    pub leaving: Vec<String>,
+    pub queued_messages: usize,
+    pub blocked: Vec<Block>,
+}
+
+impl RoomSummary {
+    /// Nobody is in the room and it remembers nothing: it does not exist.
+    pub fn is_empty(&self) -> bool {
+        self.peers.is_empty()
+            && self.leaving.is_empty()
+            && self.queued_messages == 0
+            && self.blocked.is_empty()
+    }
+}
+
+/// What a removal found; no answer means the id is neither connected nor
+/// in its leave grace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Removal {
+    /// Live sockets of the id that were closed (0 when it was in its grace).
+    pub closed: usize,
+    /// Peers told LEAVE.
+    pub told: usize,
+    /// When the block ends, if one was asked for.
+    pub blocked_until_ms: Option<u64>,
+}
+
+/// What closing a room did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Closure {
+    pub closed: usize,
+    pub dropped_messages: usize,
+}

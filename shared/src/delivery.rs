@@ -1,0 +1,192 @@
+//! Frames on their way from one object to another (open namespace): a
+//! [`Parcel`] is one rendered frame for one id, a [`Forward`] names the
+//! object it goes to, and a delivery carries a batch of parcels in one
+//! request body ([`encode`], [`decode`]).
+//!
+//! The body is not JSON: each parcel is one header line of lengths, then
+//! its ids and its frame's text as they are, so the rendered frame is
+//! neither escaped into a string by the sender nor unescaped by the
+//! destination:
+//!
+//! ```text
+//! OFFER r 3 5 57\n
+//! bob  alice  {"type":"OFFER","src":"bob","dst":"alice","payload":{...}}
+//! ```
+//! (without the spaces between the three fields: `r` a relay, `n` a notice,
+//! then the byte lengths of `src`, `dst` and the text.)
+
+use crate::frame::RelayKind;
+use crate::ids::is_valid_peer_id;
+
+/// Parcels one delivery carries at most.
+pub const MAX_BATCH: usize = 64;
+
+/// One rendered frame for the id `dst`, from the id `src`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parcel {
+    pub src: String,
+    pub dst: String,
+    pub kind: RelayKind,
+    /// The rendered frame, `src` already overwritten by the sender's object.
+    pub text: String,
+    /// Made by the server (`EXPIRE`, `LEAVE` for a gone peer), not relayed
+    /// for a client: not counted as a relay, not a sign of a correspondent.
+    pub notice: bool,
+}
+
+/// A parcel and the name of the object it goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forward {
+    pub to: String,
+    pub parcel: Parcel,
+}
+
+/// Why a delivery's body was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("bad delivery: parcel {0} has a malformed header")]
+    Header(usize),
+    #[error("bad delivery: parcel {0} is cut short")]
+    Truncated(usize),
+    #[error("bad delivery: parcel {0} names an invalid peer id")]
+    InvalidId(usize),
+    #[error("bad delivery: parcel {0} is not UTF-8")]
+    NotText(usize),
+    #[error("bad delivery: more than {MAX_BATCH} parcels")]
+    TooMany,
+}
+
+/// The body of one delivery.
+pub fn encode(parcels: &[Parcel]) -> Vec<u8> {
+    let size: usize = parcels
+        .iter()
+        .map(|p| 32 + p.src.len() + p.dst.len() + p.text.len())
+        .sum();
+    let mut body = Vec::with_capacity(size);
+    for p in parcels {
+        let mark = if p.notice { 'n' } else { 'r' };
+        let header = format!(
+            "{} {mark} {} {} {}\n",
+            p.kind.as_str(),
+            p.src.len(),
+            p.dst.len(),
+            p.text.len()
+        );
+        body.extend_from_slice(header.as_bytes());
+        body.extend_from_slice(p.src.as_bytes());
+        body.extend_from_slice(p.dst.as_bytes());
+        body.extend_from_slice(p.text.as_bytes());
+    }
+    body
+}
+
+/// The parcels of a delivery's body, each id checked.
+pub fn decode(mut body: &[u8]) -> Result<Vec<Parcel>, DeliveryError> {
+    let mut parcels = Vec::new();
+    while !body.is_empty() {
+        let n = parcels.len();
+        if n == MAX_BATCH {
+            return Err(DeliveryError::TooMany);
+        }
+        let line_end = body
+            .iter()
+            .position(|b| *b == b'\n')
+            .ok_or(DeliveryError::Header(n))?;
+        let line = std::str::from_utf8(&body[..line_end]).map_err(|_| DeliveryError::Header(n))?;
+        let mut fields = line.split(' ');
+        let kind = fields
+            .next()
+            .and_then(|k| RelayKind::ALL.into_iter().find(|r| r.as_str() == k));
+        let notice = match fields.next() {
+            Some("n") => Some(true),
+            Some("r") => Some(false),
+            _ => None,
+        };
+        let mut len = || fields.next().and_then(|f| f.parse::<usize>().ok());
+        let (Some(kind), Some(notice), Some(src_len), Some(dst_len), Some(text_len)) =
+            (kind, notice, len(), len(), len())
+        else {
+            return Err(DeliveryError::Header(n));
+        };
+        let rest = &body[line_end + 1..];
+        let total = src_len
+            .checked_add(dst_len)
+            .and_then(|l| l.checked_add(text_len))
+            .ok_or(DeliveryError::Header(n))?;
+        if rest.len() < total {
+            return Err(DeliveryError::Truncated(n));
+        }
+        let text_of =
+            |bytes: &[u8]| String::from_utf8(bytes.to_vec()).map_err(|_| DeliveryError::NotText(n));
+        let src = text_of(&rest[..src_len])?;
+        let dst = text_of(&rest[src_len..src_len + dst_len])?;
+        if !is_valid_peer_id(&src) || !is_valid_peer_id(&dst) {
+            return Err(DeliveryError::InvalidId(n));
+        }
+        let text = text_of(&rest[src_len + dst_len..total])?;
+        parcels.push(Parcel {
+            src,
+            dst,
+            kind,
+            text,
+            notice,
+        });
+        body = &rest[total..];
+    }
+    Ok(parcels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parcel(src: &str, text: &str, notice: bool) -> Parcel {
+        Parcel {
+            src: src.into(),
+            dst: "amy two".into(),
+            kind: RelayKind::Offer,
+            text: text.into(),
+            notice,
+        }
+    }
+
+    #[test]
+    fn a_batch_comes_back_as_it_went_frames_untouched() {
+        let batch = vec![
+            parcel(
+                "bob",
+                r#"{"type":"OFFER","payload":{"sdp":"v=0\r\n\"quoted\"\n"}}"#,
+                false,
+            ),
+            parcel("carl", "{}\n\n{}", true),
+        ];
+        let body = encode(&batch);
+        assert!(
+            body.windows(4).any(|w| w == br#"\r\n"#),
+            "no escaping added"
+        );
+        assert_eq!(decode(&body), Ok(batch));
+        assert_eq!(decode(b""), Ok(vec![]));
+    }
+
+    #[test]
+    fn a_bad_body_is_refused_with_its_reason() {
+        let good = encode(&[parcel("bob", "{}", false)]);
+        assert_eq!(
+            decode(&good[..good.len() - 1]),
+            Err(DeliveryError::Truncated(0))
+        );
+        assert_eq!(decode(b"OFFER x 1 1 1\nabc"), Err(DeliveryError::Header(0)));
+        assert_eq!(decode(b"PING r 1 1 1\nabc"), Err(DeliveryError::Header(0)));
+        assert_eq!(
+            decode(b"OFFER r 1 1 2\n!b{}"),
+            Err(DeliveryError::InvalidId(0))
+        );
+        assert_eq!(
+            decode(b"OFFER r 99999999999999999999 1 1\nab"),
+            Err(DeliveryError::Header(0))
+        );
+        let many = encode(&vec![parcel("bob", "{}", false); MAX_BATCH + 1]);
+        assert_eq!(decode(&many), Err(DeliveryError::TooMany));
+    }
+}

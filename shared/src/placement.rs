@@ -1,0 +1,105 @@
+//! The placement rule: which peer ids live in an object, and what the
+//! object owes an id that lives here. It is the one thing that tells the
+//! rooms mode from the open namespace; every other rule is the machine's
+//! (`machine.rs`) and the same in both.
+//!
+//! - Rooms mode: every id of the room lives in the room's object. Messages
+//!   for an absent member wait here; a LEAVE goes to every member; the
+//!   room has a capacity, blocks and a moderator.
+//! - Open mode: an object is *home* to the ids it is named for (today one:
+//!   the id itself). A frame to an id that lives elsewhere is forwarded to
+//!   its home; the queue holds the messages waiting for the ids here; a
+//!   LEAVE goes to the ids each one exchanged signaling with (its
+//!   correspondents), here or elsewhere.
+
+use crate::peer::Limits;
+use crate::record::Record;
+
+/// Where ids live, seen from one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement<'a> {
+    /// A game room: every id of the room lives here.
+    Room,
+    /// A home of the open namespace, named `home`.
+    Open { home: &'a str },
+}
+
+impl<'a> Placement<'a> {
+    /// Whether `id` lives in this object.
+    pub fn lives_here(&self, id: &str) -> bool {
+        match self {
+            Placement::Room => true,
+            Placement::Open { home } => id == *home,
+        }
+    }
+
+    /// The name of the object `id` lives in, seen from here.
+    pub fn object_of<'i>(&self, id: &'i str) -> &'i str {
+        id
+    }
+
+    /// The home's name in open mode.
+    pub(crate) fn home(&self) -> Option<&'a str> {
+        match self {
+            Placement::Room => None,
+            Placement::Open { home } => Some(home),
+        }
+    }
+
+    /// How many live peers the object admits at most.
+    pub(crate) fn capacity(&self, limits: &Limits) -> Option<usize> {
+        match self {
+            Placement::Room => Some(limits.max_peers),
+            Placement::Open { .. } => None,
+        }
+    }
+
+    /// Whether the same client (the same `holder`: a token's digest) may
+    /// replace a live socket of its id, as the reference server allows a
+    /// reconnect with the same token. In a room the holder is the ticket,
+    /// which several players may share, so only a stale holder is replaced.
+    pub(crate) fn same_client_replaces(&self) -> bool {
+        matches!(self, Placement::Open { .. })
+    }
+
+    /// Whether a LEAVE goes to the leaver's correspondents (open mode)
+    /// rather than to everyone here (a room), and so whether the object
+    /// keeps correspondents at all.
+    pub(crate) fn keeps_correspondents(&self) -> bool {
+        matches!(self, Placement::Open { .. })
+    }
+
+    /// Whether a message of `bytes` from `src` may wait in the queue: within
+    /// the object's bounds in count and bytes, and within the sender's share.
+    /// In a room one sender may hold at most `1 / max_peers` of the queue's
+    /// messages and of its bytes (rounded up), so a member that fills its
+    /// share, however fast, leaves every other member's share untouched; in
+    /// a home, at most `max_queued_per_sender` messages.
+    pub(crate) fn may_queue(
+        &self,
+        limits: &Limits,
+        record: &Record,
+        src: &str,
+        bytes: usize,
+    ) -> bool {
+        let within_bounds = record.queue.len() < limits.max_queued_messages
+            && record.queued_bytes() + bytes <= limits.max_queued_bytes;
+        within_bounds
+            && match self {
+                Placement::Room => {
+                    let peers = limits.max_peers.max(1);
+                    let (held, held_bytes) = record
+                        .queue
+                        .iter()
+                        .filter(|q| q.src == src)
+                        .fold((0, 0), |(n, b), q| (n + 1, b + q.bytes));
+                    held < limits.max_queued_messages.div_ceil(peers)
+                        && held_bytes + bytes <= limits.max_queued_bytes.div_ceil(peers)
+                }
+                Placement::Open { .. } => {
+                    let held = record.queue.iter().filter(|q| q.src == src).count();
+                    held < limits.max_queued_per_sender
+                }
+            }
+    }
+}
