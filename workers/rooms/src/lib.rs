@@ -6,18 +6,19 @@
 //!   timestamps, log output, per-isolate counters).
 //! - `host`: the one body of every object that holds sockets: socket
 //!   cache, record, flood guard, stats, outbox, configuration, and the
-//!   order in which a core step is carried out.
-//! - `game_room`: the Durable Object per game room, a host over
-//!   `signaling_core::room` plus the roster and the admin API.
+//!   order in which a step of the core's machine is carried out.
+//! - `game_room`: the Durable Object per game room, a host with the room's
+//!   placement plus the roster and the admin API.
 //! - `peer_home`: the open namespace's Durable Object, one per peer id, a
-//!   host over `signaling_core::open` plus deliveries from other homes;
+//!   host with the home's placement plus deliveries from other homes;
 //!   `outbox`: its deliveries to other homes.
 //! - `record`: an object's durable record in memory and in storage.
 //! - `sockets`: how the object reads its hibernatable sockets, and the
 //!   runtime's side of the core's socket interpreter.
 //! - `stats`: the stats shards rooms report to, and their gathering.
 //! - `ws_exports`: the objects' WebSocket events, exported by hand so a
-//!   message's length is judged before it is copied into wasm memory.
+//!   message's length is judged before it is copied into wasm memory, and
+//!   `host_object!`, which declares an object around a host.
 
 mod game_room;
 mod host;
