@@ -135,6 +135,7 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
             max_queued_messages: self.number(&declared::MAX_QUEUED_MESSAGES)? as usize,
             max_queued_bytes: self.number(&declared::MAX_QUEUED_BYTES)? as usize,
             max_queued_per_sender: self.number(&declared::MAX_QUEUED_PER_SENDER)? as usize,
+            max_peers_per_group: self.number(&declared::MAX_PEERS_PER_GROUP)? as usize,
             peer_msgs_per_sec: self.number(&declared::PEER_MSGS_PER_SEC)? as u32,
         };
         // A live room reports at least every liveness sweep, and sweeps come
@@ -157,9 +158,32 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
         Ok(RoomsWorkerConfig {
             limits,
             stats,
+            open_group_separator: self.group_separator()?,
             internal_secrets,
             log_level: self.log_level()?,
         })
+    }
+
+    /// `OPEN_GROUP_SEPARATOR`: one character a peer id may hold between
+    /// words (`-`, `_` or a space), or unset.
+    fn group_separator(&self) -> Result<Option<char>, ConfigError> {
+        let name = declared::OPEN_GROUP_SEPARATOR.name;
+        // Not trimmed away: a space is one of the separators.
+        let Some(raw) = (self.lookup)(name).filter(|v| !v.is_empty()) else {
+            return Ok(None);
+        };
+        let text = match raw.trim() {
+            "" => raw.as_str(),
+            trimmed => trimmed,
+        };
+        let mut chars = text.chars();
+        match (chars.next(), chars.next()) {
+            (Some(c @ ('-' | '_' | ' ')), None) => Ok(Some(c)),
+            _ => Err(bad(
+                name,
+                format!("{text:?} is not one of `-`, `_` or a space (the characters a peer id may hold between words)"),
+            )),
+        }
     }
 
     fn urls(&self, name: &'static str) -> Result<Vec<String>, ConfigError> {
@@ -392,6 +416,9 @@ impl IcePolicy {
 pub struct RoomsWorkerConfig {
     pub limits: Limits,
     pub stats: StatsConfig,
+    /// `OPEN_GROUP_SEPARATOR`: in the open namespace, ids share one object
+    /// by the part before it (see `placement.rs`).
+    pub open_group_separator: Option<char>,
     /// `INTERNAL_SECRET` and, during a rotation, `INTERNAL_SECRET_PREVIOUS`:
     /// when any is set, internal requests must carry the router's signature.
     pub internal_secrets: Vec<String>,

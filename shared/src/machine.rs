@@ -243,7 +243,7 @@ impl<'a, S: Copy + Eq> Turn<'a, S> {
             .live()
             .filter(|p| !closed.contains(&p.socket))
             .collect();
-        if let Some(capacity) = self.m.placement.capacity(self.limits) {
+        if let Some((capacity, full)) = self.m.placement.capacity(self.limits) {
             // Stale peers holding seats are retired lazily, only when needed.
             if live.len() >= capacity {
                 let (now, limits) = (self.now, self.limits);
@@ -254,11 +254,10 @@ impl<'a, S: Copy + Eq> Turn<'a, S> {
                 live.retain(|p| !closed.contains(&p.socket));
             }
             if live.len() >= capacity {
-                let msg = format!("Room is full ({capacity} peers)");
                 let refusal = Refusal {
-                    frame: frame::render_error(&msg),
+                    frame: frame::render_error(&full),
                     code: CLOSE_POLICY,
-                    reason: msg,
+                    reason: full,
                     counted: RefuseReason::RoomFull,
                     level: Level::Info,
                     logged: ("room_full", None),

@@ -127,6 +127,8 @@ pub struct Limits {
     /// Open namespace: how many of one destination's queued messages one
     /// sender may hold, so one sender cannot fill another peer's inbox.
     pub max_queued_per_sender: usize,
+    /// Open namespace with groups: live peers one group's object holds at most.
+    pub max_peers_per_group: usize,
     pub peer_msgs_per_sec: u32,
 }
 
@@ -143,6 +145,7 @@ impl Default for Limits {
             max_queued_messages: declared::MAX_QUEUED_MESSAGES.number_default() as usize,
             max_queued_bytes: declared::MAX_QUEUED_BYTES.number_default() as usize,
             max_queued_per_sender: declared::MAX_QUEUED_PER_SENDER.number_default() as usize,
+            max_peers_per_group: declared::MAX_PEERS_PER_GROUP.number_default() as usize,
             peer_msgs_per_sec: declared::PEER_MSGS_PER_SEC.number_default() as u32,
         }
     }

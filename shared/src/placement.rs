@@ -6,11 +6,14 @@
 //! - Rooms mode: every id of the room lives in the room's object. Messages
 //!   for an absent member wait here; a LEAVE goes to every member; the
 //!   room has a capacity, blocks and a moderator.
-//! - Open mode: an object is *home* to the ids it is named for (today one:
-//!   the id itself). A frame to an id that lives elsewhere is forwarded to
-//!   its home; the queue holds the messages waiting for the ids here; a
-//!   LEAVE goes to the ids each one exchanged signaling with (its
-//!   correspondents), here or elsewhere.
+//! - Open mode: an object is *home* to the ids it is named for: the id
+//!   itself, or with `OPEN_GROUP_SEPARATOR` every id whose part before the
+//!   first separator is the object's name (its group: `game42-alice` and
+//!   `game42-bob` live in `game42`; an id without the separator has its
+//!   own). A frame to an id that lives elsewhere is forwarded to its home;
+//!   the queue holds the messages waiting for the ids here; a LEAVE goes to
+//!   the ids each one exchanged signaling with (its correspondents), here
+//!   or elsewhere; a group's object holds at most `MAX_PEERS_PER_GROUP`.
 
 use crate::peer::Limits;
 use crate::record::Record;
@@ -20,8 +23,21 @@ use crate::record::Record;
 pub enum Placement<'a> {
     /// A game room: every id of the room lives here.
     Room,
-    /// A home of the open namespace, named `home`.
-    Open { home: &'a str },
+    /// A home of the open namespace, named `home`; with a `separator`, the
+    /// home of a group of ids.
+    Open {
+        home: &'a str,
+        separator: Option<char>,
+    },
+}
+
+/// The name of the object an open-namespace id lives in: its part before
+/// the first `separator`, or the whole id.
+pub fn home_of(id: &str, separator: Option<char>) -> &str {
+    match separator.and_then(|sep| id.split_once(sep)) {
+        Some((group, _)) if !group.is_empty() => group,
+        _ => id,
+    }
 }
 
 impl<'a> Placement<'a> {
@@ -29,28 +45,48 @@ impl<'a> Placement<'a> {
     pub fn lives_here(&self, id: &str) -> bool {
         match self {
             Placement::Room => true,
-            Placement::Open { home } => id == *home,
+            Placement::Open { home, separator } => home_of(id, *separator) == *home,
         }
     }
 
-    /// The name of the object `id` lives in, seen from here.
+    /// The name of the object `id` lives in, seen from here (a room sends
+    /// nothing elsewhere).
     pub fn object_of<'i>(&self, id: &'i str) -> &'i str {
-        id
+        match self {
+            Placement::Room => id,
+            Placement::Open { separator, .. } => home_of(id, *separator),
+        }
     }
 
     /// The home's name in open mode.
     pub(crate) fn home(&self) -> Option<&'a str> {
         match self {
             Placement::Room => None,
-            Placement::Open { home } => Some(home),
+            Placement::Open { home, .. } => Some(home),
         }
     }
 
-    /// How many live peers the object admits at most.
-    pub(crate) fn capacity(&self, limits: &Limits) -> Option<usize> {
+    /// How many live peers the object admits at most, and what a join past
+    /// it is told.
+    pub(crate) fn capacity(&self, limits: &Limits) -> Option<(usize, String)> {
         match self {
-            Placement::Room => Some(limits.max_peers),
-            Placement::Open { .. } => None,
+            Placement::Room => {
+                let max = limits.max_peers;
+                Some((max, format!("Room is full ({max} peers)")))
+            }
+            Placement::Open {
+                home,
+                separator: Some(_),
+            } => {
+                let max = limits.max_peers_per_group;
+                let msg = format!(
+                    "Too many peers share the id prefix {home:?} ({max} at most); use another prefix"
+                );
+                Some((max, msg))
+            }
+            Placement::Open {
+                separator: None, ..
+            } => None,
         }
     }
 

@@ -306,3 +306,113 @@ fn frames_the_server_makes_or_that_cannot_wait_are_never_forwarded_again() {
     assert!(net.socket(alice).open);
     assert_eq!(net.types(alice), ["OPEN"]);
 }
+
+// Groups (`OPEN_GROUP_SEPARATOR`): a game's ids share one object.
+
+#[test]
+fn grouped_ids_reach_each_other_without_a_hop_and_any_id_reaches_any_id() {
+    let mut net = OpenNet::grouped(Limits::default(), Some('-'));
+    let alice = net.connect("g1-alice", "tok-a");
+    let bob = net.connect("g1-bob", "tok-b");
+    let carol = net.connect("g2-carol", "tok-c");
+    let dave = net.connect("dave", "tok-d");
+    assert_eq!(
+        net.homes.keys().collect::<Vec<_>>(),
+        ["dave", "g1", "g2"],
+        "one object per group, and one for an id without the separator"
+    );
+    net.send(alice, &offer("g1-bob"));
+    assert_eq!(net.got(bob)[1], ("OFFER".into(), Some("g1-alice".into())));
+    assert_eq!(net.deliveries, 0, "within a group: no hop");
+    net.send(alice, &offer("g2-carol"));
+    net.send(carol, &offer("dave"));
+    net.send(dave, &offer("g1-bob"));
+    assert_eq!(net.got(carol)[1], ("OFFER".into(), Some("g1-alice".into())));
+    assert_eq!(net.got(dave)[1], ("OFFER".into(), Some("g2-carol".into())));
+    assert_eq!(net.got(bob)[2], ("OFFER".into(), Some("dave".into())));
+    assert_eq!(net.deliveries, 3, "across objects: one hop each");
+}
+
+/// One session of signaling as clients see it: relays within and across
+/// groups, messages for an id that joins later, an id taken, a LEAVE after
+/// the grace and an EXPIRE, and what each client received.
+fn signaling_session(mut net: OpenNet) -> Vec<Vec<(String, Option<String>)>> {
+    let alice = net.connect("g1-alice", "tok-a");
+    let bob = net.connect("g1-bob", "tok-b");
+    let carol = net.connect("g2-carol", "tok-c");
+    net.send(alice, &offer("g1-bob"));
+    net.send(
+        bob,
+        r#"{"type":"ANSWER","dst":"g1-alice","payload":{"sdp":"y"}}"#,
+    );
+    net.send(alice, &offer("g2-carol"));
+    net.send(carol, &candidate("g1-alice", 1));
+    net.send(carol, &offer("g1-late"));
+    net.send(alice, &offer("g3-never"));
+    let thief = net.connect("g1-bob", "tok-thief");
+    let late = net.connect("g1-late", "tok-l");
+    net.send(
+        late,
+        r#"{"type":"ANSWER","dst":"g2-carol","payload":{"sdp":"z"}}"#,
+    );
+    for client in [alice, bob, carol, late] {
+        net.heartbeat(client);
+    }
+    net.close(bob);
+    net.advance(net.cfg.leave_grace_ms + 1_000);
+    for client in [alice, carol, late] {
+        net.heartbeat(client);
+    }
+    net.advance(net.cfg.expire_timeout_ms);
+    [alice, bob, carol, thief, late]
+        .into_iter()
+        .map(|c| net.got(c))
+        .collect()
+}
+
+#[test]
+fn clients_see_the_same_with_and_without_groups() {
+    let without = signaling_session(OpenNet::new(Limits::default()));
+    let with = signaling_session(OpenNet::grouped(Limits::default(), Some('-')));
+    assert_eq!(with, without);
+    // The session says something: relays, a LEAVE, an EXPIRE, an ID-TAKEN.
+    let all: Vec<&String> = without.iter().flatten().map(|(t, _)| t).collect();
+    for kind in [
+        "OFFER",
+        "ANSWER",
+        "CANDIDATE",
+        "LEAVE",
+        "EXPIRE",
+        "ID-TAKEN",
+    ] {
+        assert!(all.iter().any(|t| *t == kind), "no {kind} in {all:?}");
+    }
+}
+
+#[test]
+fn a_full_group_refuses_a_join_with_a_reason_and_other_groups_are_untouched() {
+    let cfg = Limits {
+        max_peers_per_group: 2,
+        ..Limits::default()
+    };
+    let mut net = OpenNet::grouped(cfg, Some('-'));
+    net.connect("g1-a", "t1");
+    net.connect("g1-b", "t2");
+    let third = net.connect("g1-c", "t3");
+    assert_eq!(net.types(third), ["ERROR"]);
+    let error: serde_json::Value =
+        serde_json::from_str(&net.socket(third).received[0]).unwrap_or_default();
+    assert!(
+        error["payload"]["msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("share the id prefix \"g1\"")),
+        "{error}"
+    );
+    assert_eq!(net.socket(third).close.as_ref().map(|c| c.0), Some(1008));
+    assert_eq!(
+        net.count(Counter::ConnectionRefused(RefuseReason::RoomFull)),
+        1
+    );
+    let other = net.connect("g2-a", "t4");
+    assert_eq!(net.types(other), ["OPEN"]);
+}

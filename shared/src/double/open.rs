@@ -1,5 +1,5 @@
 //! The open namespace in memory: one [`Object`] per home (named by the id
-//! it is home to) and the forwards between them, delivered one by one in
+//! it is home to, or by its group with a separator) and the forwards between them, delivered one by one in
 //! the order the steps made them, as the Worker's per-destination outbox
 //! does.
 
@@ -8,7 +8,7 @@ use crate::delivery::Forward;
 use crate::machine::{token_digest, Input, Join, Machine};
 use crate::metrics::Counter;
 use crate::peer::Limits;
-use crate::placement::Placement;
+use crate::placement::{home_of, Placement};
 use std::collections::{BTreeMap, VecDeque};
 
 /// A client's socket: its home's name and its index there.
@@ -18,7 +18,11 @@ pub struct Client(usize);
 /// The whole namespace.
 pub struct OpenNet {
     pub cfg: Limits,
+    /// `OPEN_GROUP_SEPARATOR`.
+    pub separator: Option<char>,
     pub homes: BTreeMap<String, Object>,
+    /// Deliveries between objects so far: each is a hop a frame made.
+    pub deliveries: u64,
     clients: Vec<(String, usize)>,
     in_flight: VecDeque<Forward>,
     pub counters: BTreeMap<Counter, u64>,
@@ -29,9 +33,16 @@ pub struct OpenNet {
 
 impl OpenNet {
     pub fn new(cfg: Limits) -> Self {
+        Self::grouped(cfg, None)
+    }
+
+    /// The namespace with `OPEN_GROUP_SEPARATOR` set to `separator`.
+    pub fn grouped(cfg: Limits, separator: Option<char>) -> Self {
         OpenNet {
             cfg,
+            separator,
             homes: BTreeMap::new(),
+            deliveries: 0,
             clients: Vec::new(),
             in_flight: VecDeque::new(),
             counters: BTreeMap::new(),
@@ -47,7 +58,7 @@ impl OpenNet {
 
     /// The same with a ticket that proved the id (`proven`).
     pub fn connect_as(&mut self, id: &str, token: &str, proven: bool) -> Client {
-        let home = Placement::Open { home: id }.object_of(id).to_owned();
+        let home = home_of(id, self.separator).to_owned();
         let index = self.homes.get(&home).map_or(0, |h| h.sockets.len());
         self.clients.push((home.clone(), index));
         let join = Join {
@@ -123,6 +134,7 @@ impl OpenNet {
     pub fn handle(&mut self, name: &str, event: Event) {
         self.handle_one(name, event);
         while let Some(forward) = self.in_flight.pop_front() {
+            self.deliveries += 1;
             let delivery = Input::Deliver(vec![forward.parcel]);
             self.handle_one(&forward.to, Event::Input(delivery));
         }
@@ -141,7 +153,11 @@ impl OpenNet {
             Event::Advance(ms) => return self.advance(ms),
             Event::Evict => return home.evict(),
         };
-        let machine = Machine::new(&self.cfg, Placement::Open { home: name });
+        let placement = Placement::Open {
+            home: name,
+            separator: self.separator,
+        };
+        let machine = Machine::new(&self.cfg, placement);
         let mut world = World {
             now: self.now,
             counters: &mut self.counters,

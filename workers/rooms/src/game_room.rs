@@ -13,7 +13,7 @@ use signaling_core::placement::Placement;
 use worker::*;
 
 // A game room: every id of the room lives here.
-crate::ws_exports::host_object!(GameRoom, |_| Placement::Room);
+crate::ws_exports::host_object!(GameRoom, |_, _| Placement::Room);
 
 impl GameRoom {
     /// The requests only a room answers.

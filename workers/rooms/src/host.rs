@@ -40,13 +40,16 @@ use worker::{
     Env, Response, Result, State, WebSocket, WebSocketPair, WebSocketRequestResponsePair,
 };
 
-/// Where ids live in the object named by the argument: what a kind of
-/// object adds to the host (see `signaling_core::placement`).
-pub type PlacementOf = fn(&str) -> Placement<'_>;
+/// Where ids live in the object named by the first argument, given
+/// `OPEN_GROUP_SEPARATOR`: what a kind of object adds to the host (see
+/// `signaling_core::placement`).
+pub type PlacementOf = fn(&str, Option<char>) -> Placement<'_>;
 
 /// The parts of one object; see the module header.
 pub struct Host {
     placement: PlacementOf,
+    /// `OPEN_GROUP_SEPARATOR` (none when the configuration is broken).
+    separator: Option<char>,
     pub state: State,
     raw: RawState,
     /// The object's name: the room, or the peer id a home is for.
@@ -68,12 +71,13 @@ impl Host {
     pub fn new(state: State, env: Env, placement: PlacementOf) -> Self {
         let (state, raw) = RawState::split(state);
         let name = state.id().name().unwrap_or_default();
-        // A home's gauge and counters go under `open/{id}`, apart from rooms'.
-        let key = match placement(&name) {
+        let config = runtime::config(&env);
+        let separator = (*config).as_ref().ok().and_then(|c| c.open_group_separator);
+        // A home's gauge and counters go under `open/{name}`, apart from rooms'.
+        let key = match placement(&name, separator) {
             Placement::Room => name.clone(),
             Placement::Open { .. } => format!("open/{name}"),
         };
-        let config = runtime::config(&env);
         let per_sec = (*config).as_ref().map_or(0, |c| c.limits.peer_msgs_per_sec);
         if let Ok(pair) = WebSocketRequestResponsePair::new(frame::HEARTBEAT, frame::HEARTBEAT) {
             state.set_websocket_auto_response(&pair);
@@ -82,6 +86,7 @@ impl Host {
         let stats = Reporter::new((*config).as_ref().ok().map(|c| c.stats));
         Host {
             placement,
+            separator,
             state,
             raw,
             name,
@@ -231,7 +236,7 @@ impl Host {
 
     /// Where ids live, seen from this object.
     pub fn placement(&self) -> Placement<'_> {
-        (self.placement)(&self.name)
+        (self.placement)(&self.name, self.separator)
     }
 
     /// The machine of this object.

@@ -91,8 +91,9 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     }
 }
 
-/// An open-namespace request: to the home of the peer id it names. The
-/// homes' delivery path is not among them: only homes call it.
+/// An open-namespace request: to the home of the peer id it names (its
+/// group's object with `OPEN_GROUP_SEPARATOR`). The homes' delivery path is
+/// not among them: only homes call it.
 async fn open(req: Request, env: &Env, path: &str) -> Result<Response> {
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let peer = match path {
@@ -104,9 +105,14 @@ async fn open(req: Request, env: &Env, path: &str) -> Result<Response> {
         Ok(p) => p,
         Err(err) => return runtime::json_error(403, &err.to_string()),
     };
+    let separator = (*runtime::config(env))
+        .as_ref()
+        .ok()
+        .and_then(|c| c.open_group_separator);
+    let home = signaling_core::placement::home_of(&peer, separator);
     let stub = env
         .durable_object(outbox::HOME_BINDING)?
-        .get_by_name(&peer)?;
+        .get_by_name(home)?;
     stub.fetch_with_request(req).await
 }
 

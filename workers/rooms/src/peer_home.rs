@@ -22,8 +22,12 @@ use signaling_core::machine::{Input, Join};
 use signaling_core::placement::Placement;
 use worker::*;
 
-// A home of the open namespace: the id it is named for lives here.
-crate::ws_exports::host_object!(PeerHome, |name| Placement::Open { home: name });
+// A home of the open namespace: the id it is named for lives here, or
+// with `OPEN_GROUP_SEPARATOR` the ids of the group it is named for.
+crate::ws_exports::host_object!(PeerHome, |home, separator| Placement::Open {
+    home,
+    separator
+});
 
 impl PeerHome {
     /// The requests only a home answers.
