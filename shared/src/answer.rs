@@ -1,6 +1,6 @@
-//! What a moderator's call found ([`Answer`]), carried in the step for the
-//! host to answer as JSON: a room as a moderator sees it, what a removal
-//! did, what closing a room did.
+//! What an input found ([`Answer`]), carried in the step for the host to
+//! answer as JSON: a room as a moderator sees it, what a removal did, what
+//! closing a room did, what a delivery from another object came to.
 
 use crate::record::Block;
 use serde::Serialize;
@@ -11,6 +11,19 @@ pub enum Answer {
     Summary(RoomSummary),
     Removed(Removal),
     Closed(Closure),
+    /// What a delivery from another object came to.
+    Delivered(DeliveryReport),
+}
+
+/// What an object did with the parcels of one delivery.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DeliveryReport {
+    /// Written to a live socket.
+    pub sent: usize,
+    /// Waiting in the queue for an id that is offline.
+    pub queued: usize,
+    /// Dropped: the sender of each queueable one was told EXPIRE.
+    pub dropped: usize,
 }
 
 /// One live peer as a moderator sees it.

@@ -158,6 +158,9 @@ pub struct PeerFloodGuard {
     /// only make them share a budget).
     limiter: Option<BoundedKeyed<u64>>,
     windows: std::collections::HashMap<String, (u64, u32)>,
+    /// (sender, destination) pairs told EXPIRE for a dropped message, and
+    /// when (bounded like `drops`).
+    expires_told: std::collections::HashMap<(String, String), u64>,
 }
 
 fn limiter_key(peer: &str) -> u64 {
@@ -177,7 +180,30 @@ impl PeerFloodGuard {
             drops: std::collections::HashMap::new(),
             limiter,
             windows: std::collections::HashMap::new(),
+            expires_told: std::collections::HashMap::new(),
         }
+    }
+
+    /// Whether `src` is to be told EXPIRE for a message to `dst` the server
+    /// dropped: once per pair per [`DROP_WINDOW_MS`], so a burst of drops
+    /// is one error at the client, not one per frame. Forgotten with the
+    /// object's memory: at worst a pair is told twice.
+    pub fn first_expire(&mut self, src: &str, dst: &str, now_ms: u64) -> bool {
+        let pair = (src.to_owned(), dst.to_owned());
+        if let Some(told_ms) = self.expires_told.get(&pair) {
+            if now_ms.saturating_sub(*told_ms) < DROP_WINDOW_MS {
+                return false;
+            }
+        }
+        if self.expires_told.len() >= 64 {
+            self.expires_told
+                .retain(|_, told_ms| now_ms.saturating_sub(*told_ms) < DROP_WINDOW_MS);
+            if self.expires_told.len() >= 64 {
+                self.expires_told.clear();
+            }
+        }
+        self.expires_told.insert(pair, now_ms);
+        true
     }
 
     /// Notes a dropped frame from `peer`: whether to log it loudly, quietly,

@@ -78,11 +78,13 @@ pub enum DropReason {
     SenderNotLive,
     #[error("the destination's object could not be reached")]
     Unreachable,
+    #[error("a notice the server made (EXPIRE, LEAVE) could not reach its destination's object")]
+    NoticeLost,
 }
 
 impl DropReason {
     /// Every reason, for metrics that list each label value from the start.
-    pub const ALL: [DropReason; 11] = [
+    pub const ALL: [DropReason; 12] = [
         DropReason::TooLarge,
         DropReason::Malformed,
         DropReason::MissingType,
@@ -94,6 +96,7 @@ impl DropReason {
         DropReason::RateLimited,
         DropReason::SenderNotLive,
         DropReason::Unreachable,
+        DropReason::NoticeLost,
     ];
 
     /// Stable label for metrics and logs.
@@ -110,6 +113,7 @@ impl DropReason {
             DropReason::RateLimited => "rate_limited",
             DropReason::SenderNotLive => "sender_not_live",
             DropReason::Unreachable => "unreachable",
+            DropReason::NoticeLost => "notice_lost",
         }
     }
 }

@@ -19,7 +19,7 @@
 //! any moment. Every deadline is one entry of the record's [`TimerTable`]:
 //! the earliest is the alarm, and [`Input::Alarm`] handles those due.
 
-use crate::answer::{Answer, RoomSummary};
+use crate::answer::{Answer, DeliveryReport, RoomSummary};
 use crate::delivery::{Forward, Parcel};
 use crate::flood::{KickFor, PeerFloodGuard};
 use crate::frame::{self, DropReason, RelayKind};
@@ -79,6 +79,13 @@ pub enum Input<S> {
     Alarm,
     /// Parcels from another object (open namespace).
     Deliver(Vec<Parcel>),
+    /// Parcels this object made that could not reach their object (its
+    /// outbox was full, or the delivery failed after its retries), dropped
+    /// for `reason`: the sender of each queueable one is told EXPIRE.
+    Undelivered {
+        parcels: Vec<Parcel>,
+        reason: DropReason,
+    },
     /// A moderator looks at the room.
     Inspect,
     /// A moderator removes `id`, blocking it for `block_secs` if given.
@@ -123,6 +130,7 @@ impl<'c> Machine<'c> {
             Input::Closed { socket } => turn.closed(socket),
             Input::Alarm => turn.alarm(),
             Input::Deliver(parcels) => turn.deliver(parcels),
+            Input::Undelivered { parcels, reason } => turn.undelivered(parcels, reason),
             // The moderator's calls are for rooms: a home answers none.
             _ if self.placement != Placement::Room => {}
             Input::Inspect => {
@@ -382,13 +390,22 @@ impl<'a, S: Copy + Eq> Turn<'a, S> {
     }
 
     /// A message for `dst`, an absent id that lives here: it waits, within
-    /// the placement's bounds, or is dropped and judged.
-    fn queue(&mut self, src: &str, dst: &str, kind: RelayKind, text: String, judged_bytes: usize) {
+    /// the placement's bounds (answers `true`), or is dropped and judged; a
+    /// queueable one dropped for a full queue is answered with EXPIRE, as
+    /// if it had waited and expired, so no sender waits for it in vain.
+    fn queue(
+        &mut self,
+        src: &str,
+        dst: &str,
+        kind: RelayKind,
+        text: String,
+        judged_bytes: usize,
+    ) -> bool {
         let flood = &mut *self.flood;
         if !kind.is_queueable() {
             let reason = DropReason::OfflineNotQueued;
             judge_drop(&mut self.fx, flood, src, reason, judged_bytes, self.now);
-            return;
+            return false;
         }
         if !self
             .m
@@ -397,7 +414,8 @@ impl<'a, S: Copy + Eq> Turn<'a, S> {
         {
             let reason = DropReason::QueueFull;
             judge_drop(&mut self.fx, flood, src, reason, judged_bytes, self.now);
-            return;
+            self.expire_back(src, dst);
+            return false;
         }
         let queued = Queued {
             seq: self.rec.next_seq,
@@ -417,6 +435,39 @@ impl<'a, S: Copy + Eq> Turn<'a, S> {
         );
         self.rec.queue.push(queued);
         self.plan_alarm(oldest_attached_seen(self.live()));
+        true
+    }
+
+    /// Tells `src` that its message to `dst` is lost (`EXPIRE` from `dst`),
+    /// once per pair in a while ([`PeerFloodGuard::first_expire`]).
+    fn expire_back(&mut self, src: &str, dst: &str) {
+        if !self.flood.first_expire(src, dst, self.now) {
+            return;
+        }
+        let live: Vec<&PeerView<S>> = self.live().collect();
+        let text = frame::render_expire(dst, src);
+        self.notify(dst, src, RelayKind::Expire, text, &live);
+        self.fx.log(
+            LogEvent::new(Level::Debug, "expire")
+                .peer(src)
+                .field("dst", dst)
+                .field("cause", "dropped"),
+        );
+    }
+
+    /// Parcels of this object's that never reached their object: counted,
+    /// and each queueable one's sender told EXPIRE.
+    fn undelivered(&mut self, parcels: Vec<Parcel>, reason: DropReason) {
+        for parcel in parcels {
+            if parcel.notice {
+                self.fx.count(Counter::Dropped(DropReason::NoticeLost), 1);
+                continue;
+            }
+            self.fx.count(Counter::Dropped(reason), 1);
+            if parcel.kind.is_queueable() {
+                self.expire_back(&parcel.src, &parcel.dst);
+            }
+        }
     }
 
     /// A frame of `len` bytes, over the limit and so never copied: dropped
@@ -486,6 +537,7 @@ impl<'a, S: Copy + Eq> Turn<'a, S> {
     /// or dropped. A delivery never forwards anything, so no frame travels
     /// twice and no loop is possible.
     fn deliver(&mut self, parcels: Vec<Parcel>) {
+        let mut report = DeliveryReport::default();
         for parcel in parcels {
             let (src, dst) = (parcel.src.as_str(), parcel.dst.as_str());
             if !self.m.placement.lives_here(dst) {
@@ -496,6 +548,7 @@ impl<'a, S: Copy + Eq> Turn<'a, S> {
                         .field("reason", "misrouted")
                         .field("dst", dst),
                 );
+                report.dropped += 1;
                 continue;
             }
             if let Some(holder) = self.live_holder(dst) {
@@ -511,15 +564,22 @@ impl<'a, S: Copy + Eq> Turn<'a, S> {
                 } else if parcel.kind == RelayKind::Leave {
                     self.forget(dst, src);
                 }
+                report.sent += 1;
                 continue;
             }
             if parcel.notice {
-                continue; // news for an id that is gone: nobody to tell
+                report.dropped += 1; // news for an id that is gone: nobody to tell
+                continue;
             }
             let len = parcel.text.len();
-            self.queue(src, dst, parcel.kind, parcel.text, len);
+            if self.queue(src, dst, parcel.kind, parcel.text, len) {
+                report.queued += 1;
+            } else {
+                report.dropped += 1;
+            }
         }
         self.plan_alarm(oldest_attached_seen(self.live()));
+        self.fx.answer = Some(Answer::Delivered(report));
     }
 
     /// The alarm fired: the runtime cleared it; each due timer is handled

@@ -3,8 +3,8 @@
 //! parcels arrive in the order the core produced them), batches of at most
 //! [`MAX_BATCH`] parcels, and a bound on everything waiting, in parcels
 //! ([`MAX_WAITING`]) and in bytes ([`MAX_WAITING_BYTES`]): a sender faster
-//! than its destinations loses parcels (counted by the caller as
-//! `queue_full`), never memory. A Worker's wasm memory grows and never
+//! than its destinations loses parcels (handed back to the caller, whose
+//! machine counts them and tells each sender EXPIRE), never memory. A Worker's wasm memory grows and never
 //! shrinks, so the byte bound is what keeps one burst of large frames from
 //! pinning megabytes for the isolate's life.
 //!
@@ -21,15 +21,6 @@ pub const MAX_WAITING: usize = 1024;
 /// frames of the largest size a client may send (64 KiB).
 pub const MAX_WAITING_BYTES: usize = 4 * 1024 * 1024;
 
-/// What a push could not queue.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Dropped {
-    /// Frames relayed for a client.
-    pub relays: usize,
-    /// Notices the server made (`EXPIRE`, `LEAVE` for a gone peer).
-    pub notices: usize,
-}
-
 /// One home's waiting parcels.
 #[derive(Debug, Default)]
 pub struct Outbox {
@@ -40,17 +31,13 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    /// Queues the forwards in order; those over the bounds are dropped.
-    pub fn push(&mut self, forwards: impl IntoIterator<Item = Forward>) -> Dropped {
-        let mut dropped = Dropped::default();
+    /// Queues the forwards in order; answers those over the bounds.
+    pub fn push(&mut self, forwards: impl IntoIterator<Item = Forward>) -> Vec<Parcel> {
+        let mut dropped = Vec::new();
         for Forward { to, parcel } in forwards {
             let size = parcel.text.len();
             if self.parcels >= MAX_WAITING || self.bytes + size > MAX_WAITING_BYTES {
-                if parcel.notice {
-                    dropped.notices += 1;
-                } else {
-                    dropped.relays += 1;
-                }
+                dropped.push(parcel);
                 continue;
             }
             self.parcels += 1;
@@ -133,9 +120,10 @@ mod tests {
             outbox.waiting_bytes()
         );
         assert_eq!(outbox.waiting(), MAX_WAITING_BYTES / (64 * 1024));
-        assert_eq!(dropped.relays, MAX_WAITING - outbox.waiting());
+        assert_eq!(dropped.len(), MAX_WAITING - outbox.waiting());
         // Small frames still fit beside them up to the byte bound only.
-        assert_eq!(outbox.push([forward("carol", 10, true)]).notices, 1);
+        let notice = outbox.push([forward("carol", 10, true)]);
+        assert!(notice.len() == 1 && notice[0].notice);
     }
 
     #[test]
@@ -144,7 +132,7 @@ mod tests {
         let dropped = outbox
             .push((0..MAX_WAITING + 10).map(|i| forward(&format!("p{}", i % 3), 100, i % 2 == 0)));
         assert_eq!(outbox.waiting(), MAX_WAITING);
-        assert_eq!(dropped.relays + dropped.notices, 10);
+        assert_eq!(dropped.len(), 10);
     }
 
     #[test]

@@ -110,7 +110,10 @@ impl<'a> Placement<'a> {
     /// In a room one sender may hold at most `1 / max_peers` of the queue's
     /// messages and of its bytes (rounded up), so a member that fills its
     /// share, however fast, leaves every other member's share untouched; in
-    /// a home, at most `max_queued_per_sender` messages.
+    /// a home, at most `max_queued_per_sender` messages and the same part of
+    /// its bytes (`max_queued_per_sender / max_queued_messages` of
+    /// `max_queued_bytes`, rounded up), so a few large frames from one
+    /// sender cannot fill it for the others either.
     pub(crate) fn may_queue(
         &self,
         limits: &Limits,
@@ -133,8 +136,15 @@ impl<'a> Placement<'a> {
                         && held_bytes + bytes <= limits.max_queued_bytes.div_ceil(peers)
                 }
                 Placement::Open { .. } => {
-                    let held = record.queue.iter().filter(|q| q.src == src).count();
-                    held < limits.max_queued_per_sender
+                    let (held, held_bytes) = record
+                        .queue
+                        .iter()
+                        .filter(|q| q.src == src)
+                        .fold((0, 0), |(n, b), q| (n + 1, b + q.bytes));
+                    let share = limits.max_queued_per_sender.min(limits.max_queued_messages);
+                    let bytes_share = (limits.max_queued_bytes * share)
+                        .div_ceil(limits.max_queued_messages.max(1));
+                    held < limits.max_queued_per_sender && held_bytes + bytes <= bytes_share
                 }
             }
     }

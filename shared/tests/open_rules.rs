@@ -416,3 +416,103 @@ fn a_full_group_refuses_a_join_with_a_reason_and_other_groups_are_untouched() {
     let other = net.connect("g2-a", "t4");
     assert_eq!(net.types(other), ["OPEN"]);
 }
+
+// No silent loss: every queueable message the server drops is answered.
+
+#[test]
+fn a_sender_whose_message_finds_the_inbox_full_is_told_expire() {
+    let mut net = OpenNet::new(Limits {
+        max_queued_messages: 2,
+        ..Limits::default()
+    });
+    let alice = net.connect("alice", "tok-a");
+    let carol = net.connect("carol", "tok-c");
+    net.send(alice, &offer("ghost"));
+    net.send(alice, &candidate("ghost", 1));
+    net.send(carol, &offer("ghost"));
+    assert_eq!(
+        net.got(carol).last(),
+        Some(&("EXPIRE".to_owned(), Some("ghost".to_owned()))),
+        "the dropped OFFER is answered at once, not left to hang"
+    );
+    assert_eq!(net.types(alice), ["OPEN"], "queued ones wait");
+}
+
+#[test]
+fn a_few_large_frames_from_one_sender_do_not_fill_an_inbox_for_the_others() {
+    let mut net = net();
+    let alice = net.connect("alice", "tok-a");
+    let bob = net.connect("bob", "tok-b");
+    let sdp = "x".repeat(63 * 1024); // frames just under the 64 KiB limit
+    for n in 0..8 {
+        let big =
+            format!(r#"{{"type":"OFFER","dst":"ghost","payload":{{"n":{n},"sdp":"{sdp}"}}}}"#);
+        net.send(alice, &big);
+    }
+    // A real OFFER's SDP is a few KiB.
+    let sdp = "y".repeat(8 * 1024);
+    let offer_of_bob = format!(r#"{{"type":"OFFER","dst":"ghost","payload":{{"sdp":"{sdp}"}}}}"#);
+    net.send(bob, &offer_of_bob);
+    assert_eq!(net.types(bob), ["OPEN"], "no EXPIRE: bob's OFFER waits");
+    let ghost = net.connect("ghost", "tok-g");
+    let from_bob = net
+        .got(ghost)
+        .iter()
+        .filter(|(_, src)| src.as_deref() == Some("bob"))
+        .count();
+    assert_eq!(from_bob, 1, "bob's OFFER waited beside alice's");
+    let expired = net.types(alice).iter().filter(|t| *t == "EXPIRE").count();
+    assert_eq!(expired, 1, "alice is told once that her surplus is lost");
+}
+
+#[test]
+fn a_delivery_that_cannot_reach_its_object_is_answered_with_expire_and_lost_notices_are_counted() {
+    let mut net = net();
+    let alice = net.connect("alice", "tok-a");
+    net.connect("bob", "tok-b");
+    net.unreachable.insert("bob".to_owned());
+    net.send(alice, &offer("bob"));
+    net.send(alice, &candidate("bob", 1));
+    assert_eq!(
+        net.got(alice)[1..],
+        [("EXPIRE".to_owned(), Some("bob".to_owned()))],
+        "one EXPIRE for the pair"
+    );
+    assert_eq!(net.count(Counter::Dropped(DropReason::Unreachable)), 2);
+    net.close(alice);
+    net.advance(net.cfg.leave_grace_ms + 1_000);
+    assert_eq!(
+        net.count(Counter::Dropped(DropReason::NoticeLost)),
+        1,
+        "alice's LEAVE for bob could not be delivered: counted"
+    );
+}
+
+#[test]
+fn the_destination_answers_what_it_did_with_each_delivery() {
+    use signaling_core::answer::DeliveryReport;
+    let mut net = OpenNet::new(Limits {
+        max_queued_messages: 1,
+        ..Limits::default()
+    });
+    let alice = net.connect("alice", "tok-a");
+    net.connect("bob", "tok-b");
+    net.send(alice, &offer("bob"));
+    net.send(alice, &offer("ghost"));
+    net.send(alice, &candidate("ghost", 1));
+    let report = |sent, queued, dropped| DeliveryReport {
+        sent,
+        queued,
+        dropped,
+    };
+    assert_eq!(
+        net.delivery_reports,
+        [
+            report(1, 0, 0),
+            report(0, 1, 0),
+            report(0, 0, 1),
+            report(1, 0, 0)
+        ],
+        "sent, queued, dropped, and the EXPIRE back to alice's home"
+    );
+}

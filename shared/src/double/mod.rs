@@ -132,7 +132,11 @@ impl Object {
                 closing = Some(*socket);
             }
             Input::Alarm => self.alarm = None,
-            Input::Deliver(_) | Input::Inspect | Input::Remove { .. } | Input::CloseRoom => {}
+            Input::Deliver(_)
+            | Input::Undelivered { .. }
+            | Input::Inspect
+            | Input::Remove { .. }
+            | Input::CloseRoom => {}
         }
         let views = self.views(closing);
         let before = self.record.clone();

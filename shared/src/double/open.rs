@@ -5,11 +5,12 @@
 
 use super::{parse_received, Event, Object, Socket, World};
 use crate::delivery::Forward;
+use crate::frame::DropReason;
 use crate::machine::{token_digest, Input, Join, Machine};
 use crate::metrics::Counter;
 use crate::peer::Limits;
 use crate::placement::{home_of, Placement};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// A client's socket: its home's name and its index there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,8 +24,13 @@ pub struct OpenNet {
     pub homes: BTreeMap<String, Object>,
     /// Deliveries between objects so far: each is a hop a frame made.
     pub deliveries: u64,
+    /// Objects a delivery cannot reach (it fails after its retries).
+    pub unreachable: BTreeSet<String>,
+    /// What each delivery's destination answered, in order.
+    pub delivery_reports: Vec<crate::answer::DeliveryReport>,
     clients: Vec<(String, usize)>,
-    in_flight: VecDeque<Forward>,
+    /// Forwards on their way, with the object that made them.
+    in_flight: VecDeque<(String, Forward)>,
     pub counters: BTreeMap<Counter, u64>,
     /// Every log line the steps asked for, in order.
     pub logs: Vec<crate::log::LogEvent>,
@@ -43,6 +49,8 @@ impl OpenNet {
             separator,
             homes: BTreeMap::new(),
             deliveries: 0,
+            unreachable: BTreeSet::new(),
+            delivery_reports: Vec::new(),
             clients: Vec::new(),
             in_flight: VecDeque::new(),
             counters: BTreeMap::new(),
@@ -133,7 +141,13 @@ impl OpenNet {
     /// theirs), each delivered to its object as the outbox would.
     pub fn handle(&mut self, name: &str, event: Event) {
         self.handle_one(name, event);
-        while let Some(forward) = self.in_flight.pop_front() {
+        while let Some((from, forward)) = self.in_flight.pop_front() {
+            if self.unreachable.contains(&forward.to) {
+                let parcels = vec![forward.parcel];
+                let reason = DropReason::Unreachable;
+                self.handle_one(&from, Event::Input(Input::Undelivered { parcels, reason }));
+                continue;
+            }
             self.deliveries += 1;
             let delivery = Input::Deliver(vec![forward.parcel]);
             self.handle_one(&forward.to, Event::Input(delivery));
@@ -164,7 +178,11 @@ impl OpenNet {
             logs: &mut self.logs,
             clients_ignore_close: false,
         };
-        let (forwards, _) = home.handle(&machine, input, &mut world);
-        self.in_flight.extend(forwards);
+        let (forwards, answer) = home.handle(&machine, input, &mut world);
+        if let Some(crate::answer::Answer::Delivered(report)) = answer {
+            self.delivery_reports.push(report);
+        }
+        self.in_flight
+            .extend(forwards.into_iter().map(|f| (name.to_owned(), f)));
     }
 }

@@ -23,9 +23,10 @@ use crate::sockets::{Read, RoomSockets, SocketList};
 use crate::stats::Reporter;
 use signaling_core::answer::Answer;
 use signaling_core::config::{ConfigError, RoomsWorkerConfig};
-use signaling_core::delivery::Forward;
+use signaling_core::delivery::{Forward, Parcel};
 use signaling_core::flood::PeerFloodGuard;
 use signaling_core::frame;
+use signaling_core::frame::DropReason;
 use signaling_core::log::{Level, LogEvent};
 use signaling_core::machine::{Input, Join, Machine};
 use signaling_core::metrics::Counter;
@@ -63,6 +64,8 @@ pub struct Host {
     /// In-memory only: losing it at eviction merely forgives a flooder.
     flood: RefCell<PeerFloodGuard>,
     outbox: Outbox,
+    /// Parcels the outbox had no room for, until the drain answers them.
+    overflowed: RefCell<Vec<Parcel>>,
     pub env: Env,
     stats: Reporter,
 }
@@ -96,6 +99,7 @@ impl Host {
             sockets: Rc::default(),
             flood: RefCell::new(PeerFloodGuard::new(per_sec)),
             outbox: Outbox::default(),
+            overflowed: RefCell::default(),
             env,
             stats,
         }
@@ -262,6 +266,21 @@ impl Host {
     where
         F: FnOnce(&[WebSocket], &mut Vec<PeerView<usize>>) -> Option<Input<usize>>,
     {
+        let answer = self.step(read, joiner, input).await?;
+        self.drain().await?;
+        Ok(answer)
+    }
+
+    /// [`Host::run`] without draining the outbox.
+    async fn step<F>(
+        &self,
+        read: Read,
+        joiner: Option<&WebSocket>,
+        input: F,
+    ) -> Result<Option<Answer>>
+    where
+        F: FnOnce(&[WebSocket], &mut Vec<PeerView<usize>>) -> Option<Input<usize>>,
+    {
         let Ok(cfg) = self.config.as_ref() else {
             return Ok(None);
         };
@@ -278,7 +297,6 @@ impl Host {
             answer = step.answer.take();
             self.finish(&sockets, joiner, step).await?;
         }
-        self.drain().await;
         Ok(answer)
     }
 
@@ -326,11 +344,27 @@ impl Host {
     }
 
     /// Sends what this object's steps forwarded (see `outbox.rs`); a room
-    /// forwards nothing, so its outbox is always empty.
-    async fn drain(&self) {
-        self.outbox
-            .drain(&self.env, &self.name, &self.stats, self.log_level())
+    /// forwards nothing, so its outbox is always empty. Parcels the outbox
+    /// had no room for, and those whose delivery failed after its retries,
+    /// go back to the machine (`Input::Undelivered`), which counts them and
+    /// tells their senders, who live here, EXPIRE: a step that forwards
+    /// nothing, so this ends.
+    async fn drain(&self) -> Result<()> {
+        let undelivered = self
+            .outbox
+            .drain(&self.env, &self.name, self.log_level())
             .await;
+        let overflowed = std::mem::take(&mut *self.overflowed.borrow_mut());
+        for (parcels, reason) in [
+            (overflowed, DropReason::QueueFull),
+            (undelivered, DropReason::Unreachable),
+        ] {
+            if !parcels.is_empty() {
+                let input = Input::Undelivered { parcels, reason };
+                self.step(Read::Cached, None, |_, _| Some(input)).await?;
+            }
+        }
+        Ok(())
     }
 
     fn log_level(&self) -> Level {
@@ -360,7 +394,8 @@ struct HostEffects<'a>(&'a Host);
 
 impl Effects for HostEffects<'_> {
     fn forward(&mut self, forwards: Vec<Forward>) {
-        self.0.outbox.push(forwards, &self.0.stats);
+        let overflowed = self.0.outbox.push(forwards);
+        self.0.overflowed.borrow_mut().extend(overflowed);
     }
     fn count(&mut self, counter: Counter, by: u64) {
         self.0.stats.add(counter, by);

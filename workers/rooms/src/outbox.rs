@@ -7,20 +7,21 @@
 //! an eviction can only happen between handlers, when the outbox is empty.
 //!
 //! A delivery is one request to the destination's home through the
-//! namespace binding; its answer ends the delivery. The destination never
-//! forwards what it receives (a delivery makes no forwards), so no
-//! loop is possible.
+//! namespace binding; its answer ends the delivery (a JSON report of what
+//! the home did with each parcel). One that gets no answer, or a 5xx, is
+//! tried twice more; one that still fails hands its parcels back to the
+//! host, whose machine tells each sender EXPIRE. The destination never
+//! forwards what it receives (a delivery makes no forwards), so no loop is
+//! possible.
 
 use crate::runtime;
-use crate::stats::Reporter;
 use signaling_core::contract;
 use signaling_core::delivery::{self, Forward, Parcel};
-use signaling_core::frame::DropReason;
 use signaling_core::log::{Level, LogEvent};
-use signaling_core::metrics::Counter;
 use signaling_core::outbox;
 use std::cell::RefCell;
-use worker::{js_sys, Env, Headers, Method, Request, RequestInit};
+use std::time::Duration;
+use worker::{js_sys, Delay, Env, Headers, Method, Request, RequestInit};
 
 /// Name of the Durable Object binding of the homes.
 pub const HOME_BINDING: &str = "PEER_HOME";
@@ -31,23 +32,24 @@ pub struct Outbox {
     queue: RefCell<outbox::Outbox>,
 }
 
+/// Attempts per delivery: the first and at most two retries, for failures
+/// that may pass (the request never answered, or the home answered 5xx).
+const ATTEMPTS: u32 = 3;
+
 impl Outbox {
     /// Queues the forwards in order, without yielding (call it right after
     /// the core's step, before any await, so frames keep their order).
-    /// Relayed parcels over the bounds are dropped and counted.
-    pub fn push(&self, forwards: Vec<Forward>, stats: &Reporter) {
-        let dropped = self.queue.borrow_mut().push(forwards);
-        if dropped.relays > 0 {
-            stats.add(
-                Counter::Dropped(DropReason::QueueFull),
-                dropped.relays as u64,
-            );
-        }
+    /// Answers the parcels over the bounds, for the machine to count and
+    /// answer ([`signaling_core::machine::Input::Undelivered`]).
+    pub fn push(&self, forwards: Vec<Forward>) -> Vec<Parcel> {
+        self.queue.borrow_mut().push(forwards)
     }
 
     /// Delivers every destination's parcels that no other handler is
-    /// already delivering. `me` is the sending home's id.
-    pub async fn drain(&self, env: &Env, me: &str, stats: &Reporter, log_level: Level) {
+    /// already delivering. `me` is the sending object's name. Answers the
+    /// parcels whose delivery failed after its retries.
+    pub async fn drain(&self, env: &Env, me: &str, log_level: Level) -> Vec<Parcel> {
+        let mut undelivered = Vec::new();
         loop {
             let Some(to) = self.queue.borrow_mut().next_idle() else {
                 break;
@@ -56,9 +58,7 @@ impl Outbox {
                 let Some(parcels) = self.queue.borrow_mut().take_batch(&to) else {
                     break;
                 };
-                if let Err(err) = deliver(env, &to, &parcels).await {
-                    let lost = parcels.iter().filter(|p| !p.notice).count();
-                    stats.add(Counter::Dropped(DropReason::Unreachable), lost as u64);
+                if let Err(err) = deliver_with_retries(env, &to, &parcels).await {
                     let event = LogEvent::new(Level::Error, "internal_error")
                         .peer(me)
                         .field("what", "delivery to another home failed")
@@ -66,36 +66,63 @@ impl Outbox {
                         .field("parcels", parcels.len())
                         .field("error", err);
                     runtime::log(log_level, None, &event);
+                    undelivered.extend(parcels);
                 }
             }
             self.queue.borrow_mut().delivered(&to);
         }
+        undelivered
     }
 }
 
+/// One delivery, tried again after 50 ms and 100 ms when it may pass.
+async fn deliver_with_retries(env: &Env, to: &str, parcels: &[Parcel]) -> Result<(), String> {
+    let mut attempt = 1;
+    loop {
+        match deliver(env, to, parcels).await {
+            Ok(()) => return Ok(()),
+            Err(Failure::Final(err)) => return Err(err),
+            Err(Failure::MayPass(err)) if attempt >= ATTEMPTS => return Err(err),
+            Err(Failure::MayPass(_)) => {
+                Delay::from(Duration::from_millis(50 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// Why a delivery failed.
+enum Failure {
+    /// The request never got an answer, or the home answered 5xx.
+    MayPass(String),
+    /// The home refused it (4xx), or it could not be made at all.
+    Final(String),
+}
+
 /// One delivery to `to`'s home.
-async fn deliver(env: &Env, to: &str, parcels: &[Parcel]) -> Result<(), String> {
+async fn deliver(env: &Env, to: &str, parcels: &[Parcel]) -> Result<(), Failure> {
     let body = js_sys::Uint8Array::from(delivery::encode(parcels).as_slice());
     let headers = Headers::new();
     headers
         .set(contract::HEADER_VERSION, &contract::VERSION.to_string())
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure::Final(e.to_string()))?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
         .with_headers(headers)
         .with_body(Some(body.into()));
     let url = format!("https://home.internal{}", contract::PATH_DELIVER);
-    let req = Request::new_with_init(&url, &init).map_err(|e| e.to_string())?;
+    let req = Request::new_with_init(&url, &init).map_err(|e| Failure::Final(e.to_string()))?;
     let stub = env
         .durable_object(HOME_BINDING)
         .and_then(|ns| ns.get_by_name(to))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure::Final(e.to_string()))?;
     let resp = stub
         .fetch_with_request(req)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure::MayPass(e.to_string()))?;
     match resp.status_code() {
         200..=299 => Ok(()),
-        status => Err(format!("the home answered {status}")),
+        status @ 500..=599 => Err(Failure::MayPass(format!("the home answered {status}"))),
+        status => Err(Failure::Final(format!("the home answered {status}"))),
     }
 }

@@ -16,6 +16,7 @@
 
 use crate::runtime;
 use crate::sockets::Read;
+use signaling_core::answer::Answer;
 use signaling_core::contract;
 use signaling_core::delivery;
 use signaling_core::machine::{Input, Join};
@@ -73,9 +74,15 @@ impl PeerHome {
             return runtime::json_error(500, "configuration error");
         }
         let input = Input::Deliver(parcels);
-        self.host
+        match self
+            .host
             .run(Read::Cached, None, |_, _| Some(input))
-            .await?;
-        Response::ok("delivered")
+            .await?
+        {
+            // What it came to: sent, queued, dropped (each dropped one's
+            // sender is told EXPIRE).
+            Some(Answer::Delivered(report)) => Response::from_json(&report),
+            _ => runtime::json_error(500, "the delivery was not handled"),
+        }
     }
 }
