@@ -112,6 +112,8 @@ pub enum TicketError {
     SubjectMismatch,
     #[error("Invalid ticket: no sub (the open namespace needs the peer id in sub)")]
     MissingSubject,
+    #[error("Invalid ticket: a room ticket cannot prove a peer id in the open namespace (mint one without room)")]
+    RoomTicket,
     #[error("Invalid room ticket: too long")]
     TooLong,
     #[error("Invalid room ticket: not a JWT")]
@@ -150,14 +152,19 @@ impl TicketPolicy {
     }
 
     /// The open namespace: does `token` prove that its bearer owns `id`?
-    /// With signed tickets it must be a valid ticket whose `sub` is `id`
-    /// (no `room` needed); without, the token is the client's own secret
+    /// With signed tickets it must be a valid ticket whose `sub` is `id` and
+    /// that names no `room` (a ticket for one room must not own the id in
+    /// the whole namespace); without, the token is the client's own secret
     /// and proves nothing (`Ok(false)`).
     pub fn prove_id(&self, token: &str, id: &str, now_secs: u64) -> Result<bool, TicketError> {
         if !self.is_signed() {
             return Ok(false);
         }
-        match self.verify_signed(token, now_secs)?.subject.as_deref() {
+        let claims = self.verify_signed(token, now_secs)?;
+        if claims.custom.room.is_some() {
+            return Err(TicketError::RoomTicket);
+        }
+        match claims.subject.as_deref() {
             Some(sub) if sub == id => Ok(true),
             Some(_) => Err(TicketError::SubjectMismatch),
             None => Err(TicketError::MissingSubject),
@@ -401,6 +408,46 @@ mod tests {
         assert_eq!(
             hs_policy().admit(&token, "bob", NOW),
             Err(TicketError::SubjectMismatch)
+        );
+    }
+
+    #[test]
+    fn in_the_open_namespace_a_room_ticket_proves_no_id_and_the_audience_is_checked() {
+        let room_ticket = mint(&TicketClaims {
+            sub: Some("alice".into()),
+            ..claims("r")
+        });
+        assert_eq!(
+            hs_policy().prove_id(&room_ticket, "alice", NOW),
+            Err(TicketError::RoomTicket),
+            "a ticket for one room must not own the id everywhere"
+        );
+        let with_audience = TicketPolicy::Signed {
+            key: TicketKey::Hs256(Box::new(HS256Key::from_bytes(SECRET))),
+            issuer: None,
+            audience: Some("this-server".into()),
+            leeway_secs: 5,
+            limits: TicketLimits::default(),
+        };
+        let id_ticket = |aud: Option<&str>| {
+            mint(&TicketClaims {
+                sub: Some("alice".into()),
+                aud: aud.map(str::to_owned),
+                exp_secs: Some(NOW + 60),
+                iat_secs: Some(NOW),
+                ..TicketClaims::default()
+            })
+        };
+        for aud in [None, Some("another-service")] {
+            assert_eq!(
+                with_audience.prove_id(&id_ticket(aud), "alice", NOW),
+                Err(TicketError::WrongAudience),
+                "{aud:?}"
+            );
+        }
+        assert_eq!(
+            with_audience.prove_id(&id_ticket(Some("this-server")), "alice", NOW),
+            Ok(true)
         );
     }
 

@@ -84,6 +84,10 @@ test('with tickets required, the token is a ticket whose sub is the peer id (no 
     assert.deepEqual(await refused('c', ticket({ sub: 'd' })), ['ERROR', 'Invalid room ticket: issued for another peer id', 1008]);
     assert.deepEqual(await refused('c', token()), ['ERROR', 'Invalid room ticket: not a JWT', 1008]);
     assert.deepEqual(await refused('c', ticket({ sub: 'c' }, { expiresIn: -60 })), ['ERROR', 'Invalid room ticket: expired', 1008]);
+    // A ticket for one room does not own the id in the whole namespace.
+    assert.deepEqual(await refused('c', ticket({ sub: 'c', room: 'lobby' })), ['ERROR', 'Invalid ticket: a room ticket cannot prove a peer id in the open namespace (mint one without room)', 1008]);
+    // Another service's ticket (another audience) proves nothing here.
+    assert.deepEqual(await refused('c', ticket({ sub: 'c' }, { audience: 'another-service' })), ['ERROR', 'Invalid room ticket: wrong audience', 1008]);
 
     // A fresh ticket for the same id proves it: it replaces the live holder
     // (a reload, or a second device of the same player).
