@@ -34,6 +34,11 @@ pub const HEADER_TOKEN_DIGEST: &str = "X-PeerJS-Token-Digest";
 /// and tiers a version apart still agree.
 pub const HEADER_BLOCK_SECS: &str = "X-PeerJS-Block-Secs";
 
+/// A delivery's body, as [`crate::secret::sha256_hex_of`] writes it: signed
+/// only when present, as [`HEADER_BLOCK_SECS`] is, so a delivery's
+/// signature covers the frames it carries.
+pub const HEADER_BODY_DIGEST: &str = "X-PeerJS-Body-Digest";
+
 /// `t=<ms>,v1=<hex HMAC-SHA256>` over the request's contract (see [`sign`]).
 pub const HEADER_SIGNATURE: &str = "X-PeerJS-Signature";
 
@@ -69,6 +74,10 @@ fn signed_text(path: &str, header: &impl Fn(&str) -> Option<String>, at_ms: u64)
     if let Some(block) = header(HEADER_BLOCK_SECS) {
         text.push_str("\nblock=");
         text.push_str(&block);
+    }
+    if let Some(body) = header(HEADER_BODY_DIGEST) {
+        text.push_str("\nbody=");
+        text.push_str(&body);
     }
     text
 }
@@ -175,6 +184,44 @@ pub enum ContractError {
     BadSignature,
     #[error("internal signature too old or from the future")]
     StaleSignature,
+    #[error("this delivery is for another object")]
+    WrongObject,
+    #[error("the delivery's body is not the one its headers name")]
+    BodyMismatch,
+}
+
+/// The contract headers of a delivery of `body` from the object `from` to
+/// the object `to` (sign them with [`sign`] at [`PATH_DELIVER`]): the
+/// destination is bound, and so are the sender and the body.
+pub fn delivery_headers(from: &str, to: &str, body: &[u8]) -> [(&'static str, String); 4] {
+    [
+        (HEADER_VERSION, VERSION.to_string()),
+        (HEADER_ROOM, to.to_owned()),
+        (HEADER_PEER, from.to_owned()),
+        (HEADER_BODY_DIGEST, crate::secret::sha256_hex_of(body)),
+    ]
+}
+
+/// Checks a delivery's contract headers (after [`verify`]) against the
+/// object that received it (`me`) and the body it carries; answers the
+/// sending object's name.
+pub fn read_delivery(
+    header: impl Fn(&str) -> Option<String>,
+    me: &str,
+    body: &[u8],
+) -> Result<String, ContractError> {
+    read_version(&header)?;
+    if header(HEADER_ROOM).as_deref() != Some(me) {
+        return Err(ContractError::WrongObject);
+    }
+    let digest = crate::secret::sha256_hex_of(body);
+    match header(HEADER_BODY_DIGEST) {
+        Some(d) if crate::secret::matches(&d, &digest) => {}
+        _ => return Err(ContractError::BodyMismatch),
+    }
+    header(HEADER_PEER)
+        .filter(|p| crate::ids::is_valid_peer_id(p))
+        .ok_or(ContractError::BadPeer)
 }
 
 /// What an open-namespace upgrade carries.
@@ -319,6 +366,43 @@ mod tests {
             })
         );
         assert!(!is_open(headers(&[(HEADER_VERSION, "2")])));
+    }
+
+    #[test]
+    fn a_delivery_is_signed_bound_to_its_destination_and_carries_its_body() {
+        let secrets = vec!["s".repeat(32)];
+        let now = 1_800_000_000_000;
+        let body = b"OFFER r 3 5 2\nbobalice{}".to_vec();
+        let mut sent: Vec<(&'static str, &'static str)> = delivery_headers("bob", "alice", &body)
+            .into_iter()
+            .map(|(name, value)| (name, &*Box::leak(value.into_boxed_str())))
+            .collect();
+        let sig = sign(&secrets[0], PATH_DELIVER, headers(&sent), now);
+        sent.push((HEADER_SIGNATURE, Box::leak(sig.into_boxed_str())));
+        assert_eq!(verify(&secrets, PATH_DELIVER, headers(&sent), now), Ok(()));
+        assert_eq!(
+            read_delivery(headers(&sent), "alice", &body),
+            Ok("bob".into())
+        );
+        assert_eq!(
+            read_delivery(headers(&sent), "carol", &body),
+            Err(ContractError::WrongObject),
+            "a captured delivery does not replay into another object"
+        );
+        let mut other_body = body.clone();
+        other_body.extend_from_slice(b"OFFER r 3 5 2\nbobalice{}");
+        assert_eq!(
+            read_delivery(headers(&sent), "alice", &other_body),
+            Err(ContractError::BodyMismatch),
+            "nor with other frames"
+        );
+        let mut forged = sent.clone();
+        forged[3] = (HEADER_BODY_DIGEST, "0".repeat(64).leak());
+        assert_eq!(
+            verify(&secrets, PATH_DELIVER, headers(&forged), now),
+            Err(ContractError::BadSignature),
+            "the body's digest is signed"
+        );
     }
 
     #[test]

@@ -19,7 +19,12 @@ pub fn matches(given: &str, expected: &str) -> bool {
 
 /// SHA-256 of `secret`, in lowercase hex.
 pub fn sha256_hex(secret: &str) -> String {
-    hmac_sha256::Hash::hash(secret.as_bytes())
+    sha256_hex_of(secret.as_bytes())
+}
+
+/// SHA-256 of any bytes, in lowercase hex.
+pub fn sha256_hex_of(bytes: &[u8]) -> String {
+    hmac_sha256::Hash::hash(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()

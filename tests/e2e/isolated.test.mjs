@@ -78,6 +78,23 @@ test('with INTERNAL_SECRET the tiers sign and verify internal requests; the prev
   }
 });
 
+test('open namespace with INTERNAL_SECRET: homes sign their deliveries and the destination verifies them', { starts: 1 }, async () => {
+  const dev = await startDev({ env: { NAMESPACE: 'open', INTERNAL_SECRET: 'open-internal-secret-0123456789abcdef' } });
+  try {
+    const alice = await connect(dev.base, { id: 'alice', token: 'tok-a' });
+    const bob = await connect(dev.base, { id: 'bob', token: 'tok-b' });
+    assert.equal((await alice.next(() => true)).type, 'OPEN');
+    assert.equal((await bob.next(() => true)).type, 'OPEN');
+    alice.send({ type: 'OFFER', dst: 'bob', payload: { sdp: 'signed' } });
+    assert.equal((await bob.next('OFFER')).payload.sdp, 'signed');
+    bob.send({ type: 'ANSWER', dst: 'alice', payload: {} });
+    assert.equal((await alice.next('ANSWER')).src, 'bob');
+    await Promise.all([alice.close(), bob.close()]);
+  } finally {
+    dev.stop();
+  }
+});
+
 test('a router whose INTERNAL_SECRET the rooms tier does not share is refused: deep health names it, joins get a server error', { starts: 1 }, async () => {
   const dev = await startDev({
     env: { INTERNAL_SECRET: 'rooms-internal-secret-0123456789abcdef' },

@@ -46,6 +46,11 @@ impl GameRoom {
             Ok(a) => a,
             Err(err) => return runtime::json_error(403, &err.to_string()),
         };
+        // The signature covers the room it names: a captured join does not
+        // replay into another room.
+        if admission.room != self.host.name {
+            return runtime::json_error(403, "this join is for another room");
+        }
         let Some(id) = admission.peer else {
             return runtime::json_error(403, "missing peer id");
         };
@@ -63,6 +68,16 @@ impl GameRoom {
     async fn moderate(&self, path: &str, req: &Request) -> Result<Response> {
         if let Err(err) = runtime::verify_contract(&self.host.config, path, req) {
             return runtime::json_error(403, &err.to_string());
+        }
+        if req
+            .headers()
+            .get(contract::HEADER_ROOM)
+            .ok()
+            .flatten()
+            .as_deref()
+            != Some(&self.host.name)
+        {
+            return runtime::json_error(403, "this call is for another room");
         }
         if let Err(e) = self.host.config.as_ref() {
             return runtime::json_error(500, &e.to_string());

@@ -350,9 +350,14 @@ impl Host {
     /// tells their senders, who live here, EXPIRE: a step that forwards
     /// nothing, so this ends.
     async fn drain(&self) -> Result<()> {
+        let secret = (*self.config)
+            .as_ref()
+            .ok()
+            .and_then(|c| c.internal_secrets.first())
+            .map(String::as_str);
         let undelivered = self
             .outbox
-            .drain(&self.env, &self.name, self.log_level())
+            .drain(&self.env, secret, &self.name, self.log_level())
             .await;
         let overflowed = std::mem::take(&mut *self.overflowed.borrow_mut());
         for (parcels, reason) in [

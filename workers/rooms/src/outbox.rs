@@ -46,9 +46,16 @@ impl Outbox {
     }
 
     /// Delivers every destination's parcels that no other handler is
-    /// already delivering. `me` is the sending object's name. Answers the
-    /// parcels whose delivery failed after its retries.
-    pub async fn drain(&self, env: &Env, me: &str, log_level: Level) -> Vec<Parcel> {
+    /// already delivering. `me` is the sending object's name; `secret`
+    /// signs the deliveries. Answers the parcels whose delivery failed
+    /// after its retries.
+    pub async fn drain(
+        &self,
+        env: &Env,
+        secret: Option<&str>,
+        me: &str,
+        log_level: Level,
+    ) -> Vec<Parcel> {
         let mut undelivered = Vec::new();
         loop {
             let Some(to) = self.queue.borrow_mut().next_idle() else {
@@ -58,7 +65,7 @@ impl Outbox {
                 let Some(parcels) = self.queue.borrow_mut().take_batch(&to) else {
                     break;
                 };
-                if let Err(err) = deliver_with_retries(env, &to, &parcels).await {
+                if let Err(err) = deliver_with_retries(env, secret, me, &to, &parcels).await {
                     let event = LogEvent::new(Level::Error, "internal_error")
                         .peer(me)
                         .field("what", "delivery to another home failed")
@@ -76,10 +83,16 @@ impl Outbox {
 }
 
 /// One delivery, tried again after 50 ms and 100 ms when it may pass.
-async fn deliver_with_retries(env: &Env, to: &str, parcels: &[Parcel]) -> Result<(), String> {
+async fn deliver_with_retries(
+    env: &Env,
+    secret: Option<&str>,
+    from: &str,
+    to: &str,
+    parcels: &[Parcel],
+) -> Result<(), String> {
     let mut attempt = 1;
     loop {
-        match deliver(env, to, parcels).await {
+        match deliver(env, secret, from, to, parcels).await {
             Ok(()) => return Ok(()),
             Err(Failure::Final(err)) => return Err(err),
             Err(Failure::MayPass(err)) if attempt >= ATTEMPTS => return Err(err),
@@ -99,13 +112,34 @@ enum Failure {
     Final(String),
 }
 
-/// One delivery to `to`'s home.
-async fn deliver(env: &Env, to: &str, parcels: &[Parcel]) -> Result<(), Failure> {
-    let body = js_sys::Uint8Array::from(delivery::encode(parcels).as_slice());
+/// One delivery from the object `from` to the object `to`, signed with
+/// `secret` (the rooms tier's `INTERNAL_SECRET`) when there is one: the
+/// destination, the sender and the body are all signed.
+async fn deliver(
+    env: &Env,
+    secret: Option<&str>,
+    from: &str,
+    to: &str,
+    parcels: &[Parcel],
+) -> Result<(), Failure> {
+    let body = delivery::encode(parcels);
+    let contract_headers = contract::delivery_headers(from, to, &body);
+    let lookup = |name: &str| {
+        contract_headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+    };
+    let signature =
+        secret.map(|s| contract::sign(s, contract::PATH_DELIVER, lookup, runtime::now_ms()));
     let headers = Headers::new();
-    headers
-        .set(contract::HEADER_VERSION, &contract::VERSION.to_string())
-        .map_err(|e| Failure::Final(e.to_string()))?;
+    let signed = signature.as_ref().map(|s| (contract::HEADER_SIGNATURE, s));
+    for (name, value) in contract_headers.iter().map(|(n, v)| (*n, v)).chain(signed) {
+        headers
+            .set(name, value)
+            .map_err(|e| Failure::Final(e.to_string()))?;
+    }
+    let body = js_sys::Uint8Array::from(body.as_slice());
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
         .with_headers(headers)

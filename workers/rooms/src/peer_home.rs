@@ -58,18 +58,35 @@ impl PeerHome {
     }
 
     /// Parcels from another home (see `signaling_core::delivery` for the
-    /// body). Only another home can send them (the rooms Worker's public
-    /// side never routes this path), so each parcel's `src` is an id of the
-    /// sending home.
+    /// body). Only another home can send them: the rooms Worker's public
+    /// side never routes this path, and with `INTERNAL_SECRET` the sender
+    /// signs this destination, itself and the body. Each parcel's `src`
+    /// must live in the sending home.
     async fn deliver(&self, mut req: Request) -> Result<Response> {
-        if let Err(err) = contract::read_version(|name| req.headers().get(name).ok().flatten()) {
+        let config = &self.host.config;
+        if let Err(err) = runtime::verify_contract(config, contract::PATH_DELIVER, &req) {
             return runtime::json_error(403, &err.to_string());
         }
         let body = req.bytes().await?;
+        let header = |name: &str| req.headers().get(name).ok().flatten();
+        let sender = match contract::read_delivery(header, &self.host.name, &body) {
+            Ok(sender) => sender,
+            Err(err) => return runtime::json_error(403, &err.to_string()),
+        };
         let parcels = match delivery::decode(&body) {
             Ok(parcels) => parcels,
             Err(err) => return runtime::json_error(400, &err.to_string()),
         };
+        let placement = self.host.placement();
+        if parcels
+            .iter()
+            .any(|p| placement.object_of(&p.src) != sender)
+        {
+            return runtime::json_error(
+                400,
+                "bad delivery: a parcel's src does not live in the sending home",
+            );
+        }
         if self.host.config.is_err() {
             return runtime::json_error(500, "configuration error");
         }
