@@ -3,7 +3,7 @@
 //! closing a room did, what a delivery from another object came to.
 
 use crate::record::Block;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What a moderator's call found, for the host to answer as JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,7 +16,7 @@ pub enum Answer {
 }
 
 /// What an object did with the parcels of one delivery.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryReport {
     /// Written to a live socket.
     pub sent: usize,
@@ -24,6 +24,11 @@ pub struct DeliveryReport {
     pub queued: usize,
     /// Dropped: the sender of each queueable one was told EXPIRE.
     pub dropped: usize,
+    /// The senders whose relays were dropped, each once: their object logs
+    /// it, sampled per sender as every drop is (the destination only counts
+    /// it, or a sender writing to many ids would make a warn line at each).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped_from: Vec<String>,
 }
 
 /// One live peer as a moderator sees it.

@@ -21,7 +21,7 @@
 
 use crate::answer::{Answer, DeliveryReport, RoomSummary};
 use crate::delivery::{Forward, Parcel};
-use crate::flood::{KickFor, PeerFloodGuard};
+use crate::flood::{DropKind, DropVerdict, KickFor, PeerFloodGuard};
 use crate::frame::{self, DropReason, RelayKind};
 use crate::log::{Level, LogEvent};
 use crate::metrics::{Counter, LeaveCause, RefuseReason};
@@ -79,6 +79,10 @@ pub enum Input<S> {
     Alarm,
     /// Parcels from another object (open namespace).
     Deliver(Vec<Parcel>),
+    /// The object `to` dropped relays from these senders of this object's
+    /// (its delivery report said so): each is logged here, sampled per
+    /// sender.
+    DroppedAway { to: String, senders: Vec<String> },
     /// Parcels this object made that could not reach their object (its
     /// outbox was full, or the delivery failed after its retries), dropped
     /// for `reason`: the sender of each queueable one is told EXPIRE.
@@ -122,6 +126,7 @@ impl<'c> Machine<'c> {
             peers,
             flood,
             now: now_ms,
+            dropped_from: Vec::new(),
         };
         match input {
             Input::Join(join) => turn.join(join),
@@ -131,6 +136,7 @@ impl<'c> Machine<'c> {
             Input::Alarm => turn.alarm(),
             Input::Deliver(parcels) => turn.deliver(parcels),
             Input::Undelivered { parcels, reason } => turn.undelivered(parcels, reason),
+            Input::DroppedAway { to, senders } => turn.dropped_away(&to, senders),
             // The moderator's calls are for rooms: a home answers none.
             _ if self.placement != Placement::Room => {}
             Input::Inspect => {
@@ -191,6 +197,8 @@ struct Turn<'a, S> {
     peers: &'a [PeerView<S>],
     flood: &'a mut PeerFloodGuard,
     now: u64,
+    /// Senders of another object whose relays this event dropped.
+    dropped_from: Vec<String>,
 }
 
 impl<'a, S: Copy + Eq> Turn<'a, S> {
@@ -401,10 +409,8 @@ impl<'a, S: Copy + Eq> Turn<'a, S> {
         text: String,
         judged_bytes: usize,
     ) -> bool {
-        let flood = &mut *self.flood;
         if !kind.is_queueable() {
-            let reason = DropReason::OfflineNotQueued;
-            judge_drop(&mut self.fx, flood, src, reason, judged_bytes, self.now);
+            self.drop_relay(src, dst, DropReason::OfflineNotQueued, judged_bytes);
             return false;
         }
         if !self
@@ -412,8 +418,7 @@ impl<'a, S: Copy + Eq> Turn<'a, S> {
             .placement
             .may_queue(self.limits, &self.rec, src, text.len())
         {
-            let reason = DropReason::QueueFull;
-            judge_drop(&mut self.fx, flood, src, reason, judged_bytes, self.now);
+            self.drop_relay(src, dst, DropReason::QueueFull, judged_bytes);
             self.expire_back(src, dst);
             return false;
         }
@@ -436,6 +441,46 @@ impl<'a, S: Copy + Eq> Turn<'a, S> {
         self.rec.queue.push(queued);
         self.plan_alarm(oldest_attached_seen(self.live()));
         true
+    }
+
+    /// Drops a relay from `src` to `dst`: a sender here is judged for it
+    /// (its drops logged once per window); one from another object is only
+    /// counted and logged at debug here, and its own object logs it
+    /// ([`Input::DroppedAway`]).
+    fn drop_relay(&mut self, src: &str, dst: &str, reason: DropReason, bytes: usize) {
+        if self.m.placement.lives_here(src) {
+            let flood = &mut *self.flood;
+            judge_drop(&mut self.fx, flood, src, reason, bytes, self.now);
+            return;
+        }
+        self.fx.count(Counter::Dropped(reason), 1);
+        self.fx.log(
+            LogEvent::new(Level::Debug, "drop")
+                .peer(src)
+                .field("dst", dst)
+                .field("reason", reason.label())
+                .field("bytes", bytes),
+        );
+        if !self.dropped_from.iter().any(|s| s == src) {
+            self.dropped_from.push(src.to_owned());
+        }
+    }
+
+    /// The object `to` dropped relays from `senders`: one warn line per
+    /// sender per window, as for a drop here.
+    fn dropped_away(&mut self, to: &str, senders: Vec<String>) {
+        for src in senders {
+            let level = match self.flood.note_drop(&src, DropKind::Blameless, self.now) {
+                DropVerdict::Quiet => Level::Debug,
+                _ => Level::Warn,
+            };
+            self.fx.log(
+                LogEvent::new(level, "drop")
+                    .peer(&src)
+                    .field("reason", "dropped_by_destination")
+                    .field("dst", to),
+            );
+        }
     }
 
     /// Tells `src` that its message to `dst` is lost (`EXPIRE` from `dst`),
@@ -579,6 +624,7 @@ impl<'a, S: Copy + Eq> Turn<'a, S> {
             }
         }
         self.plan_alarm(oldest_attached_seen(self.live()));
+        report.dropped_from = std::mem::take(&mut self.dropped_from);
         self.fx.answer = Some(Answer::Delivered(report));
     }
 

@@ -504,6 +504,11 @@ fn the_destination_answers_what_it_did_with_each_delivery() {
         sent,
         queued,
         dropped,
+        dropped_from: if dropped > 0 {
+            vec!["alice".into()]
+        } else {
+            vec![]
+        },
     };
     assert_eq!(
         net.delivery_reports,
@@ -514,5 +519,32 @@ fn the_destination_answers_what_it_did_with_each_delivery() {
             report(1, 0, 0)
         ],
         "sent, queued, dropped, and the EXPIRE back to alice's home"
+    );
+}
+
+#[test]
+fn drops_at_many_destinations_make_one_warn_line_per_sender_per_window() {
+    use signaling_core::log::Level;
+    let mut net = net();
+    let alice = net.connect("alice", "tok-a");
+    for n in 0..100 {
+        // LEAVE to an id nobody holds: dropped at its home, not queued.
+        net.send(alice, &format!(r#"{{"type":"LEAVE","dst":"ghost{n}"}}"#));
+        net.advance(100);
+        net.heartbeat(alice);
+    }
+    assert_eq!(
+        net.count(Counter::Dropped(DropReason::OfflineNotQueued)),
+        100,
+        "every drop is counted"
+    );
+    let warns = net
+        .logs
+        .iter()
+        .filter(|l| l.event == "drop" && matches!(l.level, Level::Warn))
+        .count();
+    assert_eq!(
+        warns, 1,
+        "one warn line for alice in the 10 s window, not one per destination"
     );
 }

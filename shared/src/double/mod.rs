@@ -134,6 +134,7 @@ impl Object {
             Input::Alarm => self.alarm = None,
             Input::Deliver(_)
             | Input::Undelivered { .. }
+            | Input::DroppedAway { .. }
             | Input::Inspect
             | Input::Remove { .. }
             | Input::CloseRoom => {}

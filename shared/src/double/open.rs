@@ -151,6 +151,16 @@ impl OpenNet {
             self.deliveries += 1;
             let delivery = Input::Deliver(vec![forward.parcel]);
             self.handle_one(&forward.to, Event::Input(delivery));
+            // The report goes back with the delivery's answer.
+            let senders = self
+                .delivery_reports
+                .last()
+                .map(|r| r.dropped_from.clone())
+                .unwrap_or_default();
+            if !senders.is_empty() {
+                let to = forward.to.clone();
+                self.handle_one(&from, Event::Input(Input::DroppedAway { to, senders }));
+            }
         }
     }
 

@@ -16,13 +16,15 @@
 //! With `--own-tokens`, every peer sends a token of its own instead of its
 //! room's, as an app on the open namespace (`NAMESPACE=open`) or on the
 //! reference server does; the "rooms" are then only who talks to whom.
+//! `--group-ids` names a room's peers `<run>r<room>-p<n>`, so that with
+//! `OPEN_GROUP_SEPARATOR=-` they share one object.
 //!
 //! Everything is bounded: connections open at `--connect-rate` per second,
 //! the run stops at `--max-secs`, and only 127.0.0.1 is accepted as target.
 //!
 //! ```text
 //! loadgen --url http://127.0.0.1:9000 --rooms 1000 --peers 4 [--steady-secs 0 --steady-rate 0]
-//!         [--idle-secs 0] [--flood-rate 0] [--own-tokens] [--pids 123,456] [--json out.json] [--label ours]
+//!         [--idle-secs 0] [--flood-rate 0] [--own-tokens] [--group-ids] [--pids 123,456] [--json out.json] [--label ours]
 //! ```
 
 use futures_util::{SinkExt, StreamExt};
@@ -56,6 +58,7 @@ struct Args {
     sdp_bytes: usize,
     flood_rate: u64,
     own_tokens: bool,
+    group_ids: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -74,6 +77,7 @@ fn parse_args() -> Result<Args, String> {
         sdp_bytes: 4096,
         flood_rate: 0,
         own_tokens: false,
+        group_ids: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -93,6 +97,10 @@ fn parse_args() -> Result<Args, String> {
             "--label" => a.label = value()?,
             "--own-tokens" => {
                 a.own_tokens = true;
+                continue;
+            }
+            "--group-ids" => {
+                a.group_ids = true;
                 continue;
             }
             "--json" => a.json = Some(value()?),
@@ -131,8 +139,13 @@ struct Tally {
 /// What one peer expects to receive: (sender, seq) pairs.
 type Expected = Arc<Mutex<HashSet<(String, u64)>>>;
 
+/// A peer's id; `run` ends with `-` under `--group-ids`, so that every id
+/// of one room shares the prefix before its first `-`.
 fn peer_id(room: usize, peer: usize, run: &str) -> String {
-    format!("{run}r{room}p{peer}")
+    match run.strip_suffix('-') {
+        Some(run) => format!("{run}r{room}-p{peer}"),
+        None => format!("{run}r{room}p{peer}"),
+    }
 }
 
 /// Which part of the run a relayed message belongs to.
@@ -355,6 +368,7 @@ async fn main() {
         }
     };
     let run = format!("{:x}", now_us() % 0xffff_ffff);
+    let run = if args.group_ids { run + "-" } else { run };
     let tally = Arc::new(Tally::default());
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.max_secs);

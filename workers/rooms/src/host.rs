@@ -347,7 +347,8 @@ impl Host {
     /// forwards nothing, so its outbox is always empty. Parcels the outbox
     /// had no room for, and those whose delivery failed after its retries,
     /// go back to the machine (`Input::Undelivered`), which counts them and
-    /// tells their senders, who live here, EXPIRE: a step that forwards
+    /// tells their senders, who live here, EXPIRE; relays a destination
+    /// dropped are logged here (`Input::DroppedAway`). Those steps forward
     /// nothing, so this ends.
     async fn drain(&self) -> Result<()> {
         let secret = (*self.config)
@@ -355,19 +356,25 @@ impl Host {
             .ok()
             .and_then(|c| c.internal_secrets.first())
             .map(String::as_str);
-        let undelivered = self
+        let drained = self
             .outbox
             .drain(&self.env, secret, &self.name, self.log_level())
             .await;
         let overflowed = std::mem::take(&mut *self.overflowed.borrow_mut());
+        let mut inputs: Vec<Input<usize>> = Vec::new();
         for (parcels, reason) in [
             (overflowed, DropReason::QueueFull),
-            (undelivered, DropReason::Unreachable),
+            (drained.undelivered, DropReason::Unreachable),
         ] {
             if !parcels.is_empty() {
-                let input = Input::Undelivered { parcels, reason };
-                self.step(Read::Cached, None, |_, _| Some(input)).await?;
+                inputs.push(Input::Undelivered { parcels, reason });
             }
+        }
+        for (to, senders) in drained.dropped_away {
+            inputs.push(Input::DroppedAway { to, senders });
+        }
+        for input in inputs {
+            self.step(Read::Cached, None, |_, _| Some(input)).await?;
         }
         Ok(())
     }

@@ -15,6 +15,7 @@
 //! possible.
 
 use crate::runtime;
+use signaling_core::answer::DeliveryReport;
 use signaling_core::contract;
 use signaling_core::delivery::{self, Forward, Parcel};
 use signaling_core::log::{Level, LogEvent};
@@ -47,16 +48,17 @@ impl Outbox {
 
     /// Delivers every destination's parcels that no other handler is
     /// already delivering. `me` is the sending object's name; `secret`
-    /// signs the deliveries. Answers the parcels whose delivery failed
-    /// after its retries.
+    /// signs the deliveries. Answers what came of them: the parcels whose
+    /// delivery failed after its retries, and the senders whose relays a
+    /// destination dropped.
     pub async fn drain(
         &self,
         env: &Env,
         secret: Option<&str>,
         me: &str,
         log_level: Level,
-    ) -> Vec<Parcel> {
-        let mut undelivered = Vec::new();
+    ) -> Drained {
+        let mut drained = Drained::default();
         loop {
             let Some(to) = self.queue.borrow_mut().next_idle() else {
                 break;
@@ -65,21 +67,36 @@ impl Outbox {
                 let Some(parcels) = self.queue.borrow_mut().take_batch(&to) else {
                     break;
                 };
-                if let Err(err) = deliver_with_retries(env, secret, me, &to, &parcels).await {
-                    let event = LogEvent::new(Level::Error, "internal_error")
-                        .peer(me)
-                        .field("what", "delivery to another home failed")
-                        .field("dst", to.as_str())
-                        .field("parcels", parcels.len())
-                        .field("error", err);
-                    runtime::log(log_level, None, &event);
-                    undelivered.extend(parcels);
+                match deliver_with_retries(env, secret, me, &to, &parcels).await {
+                    Ok(report) if !report.dropped_from.is_empty() => {
+                        drained.dropped_away.push((to.clone(), report.dropped_from));
+                    }
+                    Ok(_) => {}
+                    Err(err) => {
+                        let event = LogEvent::new(Level::Error, "internal_error")
+                            .peer(me)
+                            .field("what", "delivery to another home failed")
+                            .field("dst", to.as_str())
+                            .field("parcels", parcels.len())
+                            .field("error", err);
+                        runtime::log(log_level, None, &event);
+                        drained.undelivered.extend(parcels);
+                    }
                 }
             }
             self.queue.borrow_mut().delivered(&to);
         }
-        undelivered
+        drained
     }
+}
+
+/// What came of a drain.
+#[derive(Default)]
+pub struct Drained {
+    /// Parcels whose delivery failed after its retries.
+    pub undelivered: Vec<Parcel>,
+    /// Per destination object, the senders whose relays it dropped.
+    pub dropped_away: Vec<(String, Vec<String>)>,
 }
 
 /// One delivery, tried again after 50 ms and 100 ms when it may pass.
@@ -89,11 +106,11 @@ async fn deliver_with_retries(
     from: &str,
     to: &str,
     parcels: &[Parcel],
-) -> Result<(), String> {
+) -> Result<DeliveryReport, String> {
     let mut attempt = 1;
     loop {
         match deliver(env, secret, from, to, parcels).await {
-            Ok(()) => return Ok(()),
+            Ok(report) => return Ok(report),
             Err(Failure::Final(err)) => return Err(err),
             Err(Failure::MayPass(err)) if attempt >= ATTEMPTS => return Err(err),
             Err(Failure::MayPass(_)) => {
@@ -121,7 +138,7 @@ async fn deliver(
     from: &str,
     to: &str,
     parcels: &[Parcel],
-) -> Result<(), Failure> {
+) -> Result<DeliveryReport, Failure> {
     let body = delivery::encode(parcels);
     let contract_headers = contract::delivery_headers(from, to, &body);
     let lookup = |name: &str| {
@@ -150,12 +167,13 @@ async fn deliver(
         .durable_object(HOME_BINDING)
         .and_then(|ns| ns.get_by_name(to))
         .map_err(|e| Failure::Final(e.to_string()))?;
-    let resp = stub
+    let mut resp = stub
         .fetch_with_request(req)
         .await
         .map_err(|e| Failure::MayPass(e.to_string()))?;
     match resp.status_code() {
-        200..=299 => Ok(()),
+        // A report that does not parse still means delivered.
+        200..=299 => Ok(resp.json().await.unwrap_or_default()),
         status @ 500..=599 => Err(Failure::MayPass(format!("the home answered {status}"))),
         status => Err(Failure::Final(format!("the home answered {status}"))),
     }
