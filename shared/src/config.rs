@@ -136,6 +136,9 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
             max_queued_bytes: self.number(&declared::MAX_QUEUED_BYTES)? as usize,
             max_queued_per_sender: self.number(&declared::MAX_QUEUED_PER_SENDER)? as usize,
             max_peers_per_group: self.number(&declared::MAX_PEERS_PER_GROUP)? as usize,
+            max_new_destinations_per_minute: self
+                .number(&declared::MAX_NEW_DESTINATIONS_PER_MINUTE)?
+                as usize,
             peer_msgs_per_sec: self.number(&declared::PEER_MSGS_PER_SEC)? as u32,
         };
         // A live room reports at least every liveness sweep, and sweeps come

@@ -127,7 +127,12 @@ pub enum DropVerdict {
 pub enum KickFor {
     Faulty,
     Oversized,
+    /// Past `MAX_NEW_DESTINATIONS_PER_MINUTE` (open namespace).
+    Destinations,
 }
+
+/// How long a peer's set of recent destinations lasts.
+pub const DESTINATION_WINDOW_MS: u64 = 60_000;
 
 /// What kind of drop [`PeerFloodGuard::note_drop`] is told about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,6 +166,9 @@ pub struct PeerFloodGuard {
     /// (sender, destination) pairs told EXPIRE for a dropped message, and
     /// when (bounded like `drops`).
     expires_told: std::collections::HashMap<(String, String), u64>,
+    /// Per peer: when its window of destinations began, and the ids it
+    /// reached since (bounded like `drops`; at most the limit per peer).
+    destinations: std::collections::HashMap<String, (u64, Vec<String>)>,
 }
 
 fn limiter_key(peer: &str) -> u64 {
@@ -181,7 +189,34 @@ impl PeerFloodGuard {
             limiter,
             windows: std::collections::HashMap::new(),
             expires_told: std::collections::HashMap::new(),
+            destinations: std::collections::HashMap::new(),
         }
+    }
+
+    /// Whether `peer` may send to `dst` now: a destination it reached in
+    /// the current minute always; a new one while it has reached fewer than
+    /// `limit` in it. Each frame to another object costs a request between
+    /// objects, and each destination may hold a queue, so a peer paced
+    /// under the rate limit must not touch any number of them.
+    pub fn may_reach(&mut self, peer: &str, dst: &str, limit: usize, now_ms: u64) -> bool {
+        if self.destinations.len() >= 64 && !self.destinations.contains_key(peer) {
+            self.destinations.clear();
+        }
+        let window = self
+            .destinations
+            .entry(peer.to_owned())
+            .or_insert((now_ms, Vec::new()));
+        if now_ms.saturating_sub(window.0) >= DESTINATION_WINDOW_MS {
+            *window = (now_ms, Vec::new());
+        }
+        if window.1.iter().any(|d| d == dst) {
+            return true;
+        }
+        if window.1.len() >= limit {
+            return false;
+        }
+        window.1.push(dst.to_owned());
+        true
     }
 
     /// Whether `src` is to be told EXPIRE for a message to `dst` the server
@@ -274,6 +309,7 @@ impl PeerFloodGuard {
     pub fn forget(&mut self, peer: &str) {
         self.windows.remove(peer);
         self.drops.remove(peer);
+        self.destinations.remove(peer);
     }
 }
 

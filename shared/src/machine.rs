@@ -361,8 +361,16 @@ impl<'a, S: Copy + Eq> Turn<'a, S> {
             Admitted::Done => return,
         };
         let id = sender.state.id.as_str();
-        let text = frame::render_relay(kind, id, &dst, payload);
         let placement = self.m.placement;
+        if placement.bounds_destinations() && dst.as_ref() != id {
+            let limit = self.limits.max_new_destinations_per_minute;
+            if !self.flood.may_reach(id, &dst, limit, self.now) {
+                let (flood, reason) = (&mut *self.flood, DropReason::RateLimited);
+                judge_drop(&mut self.fx, flood, id, reason, bytes.len(), self.now);
+                return self.kick(sender, Some(KickFor::Destinations));
+            }
+        }
+        let text = frame::render_relay(kind, id, &dst, payload);
         if !placement.lives_here(&dst) {
             if kind.is_queueable() {
                 self.remember(id, &dst);

@@ -129,6 +129,8 @@ pub struct Limits {
     pub max_queued_per_sender: usize,
     /// Open namespace with groups: live peers one group's object holds at most.
     pub max_peers_per_group: usize,
+    /// Open namespace: distinct ids one peer may send to in a minute.
+    pub max_new_destinations_per_minute: usize,
     pub peer_msgs_per_sec: u32,
 }
 
@@ -146,6 +148,8 @@ impl Default for Limits {
             max_queued_bytes: declared::MAX_QUEUED_BYTES.number_default() as usize,
             max_queued_per_sender: declared::MAX_QUEUED_PER_SENDER.number_default() as usize,
             max_peers_per_group: declared::MAX_PEERS_PER_GROUP.number_default() as usize,
+            max_new_destinations_per_minute: declared::MAX_NEW_DESTINATIONS_PER_MINUTE
+                .number_default() as usize,
             peer_msgs_per_sec: declared::PEER_MSGS_PER_SEC.number_default() as u32,
         }
     }
@@ -405,6 +409,14 @@ pub(crate) fn kick_words(why: KickFor, cfg: &Limits) -> (String, u16, &'static s
             ),
             CLOSE_POLICY,
             "Too many invalid messages",
+        ),
+        KickFor::Destinations => (
+            format!(
+                "Too many new destinations ({} a minute at most)",
+                cfg.max_new_destinations_per_minute
+            ),
+            CLOSE_POLICY,
+            "Too many new destinations",
         ),
         KickFor::Oversized => (
             format!(

@@ -98,6 +98,14 @@ impl<'a> Placement<'a> {
         matches!(self, Placement::Open { .. })
     }
 
+    /// Whether a peer's new destinations per minute are bounded
+    /// (`MAX_NEW_DESTINATIONS_PER_MINUTE`): in the open namespace, where
+    /// each may cost a request between objects and a queue of its own; a
+    /// room's ids are its members.
+    pub(crate) fn bounds_destinations(&self) -> bool {
+        matches!(self, Placement::Open { .. })
+    }
+
     /// Whether a LEAVE goes to the leaver's correspondents (open mode)
     /// rather than to everyone here (a room), and so whether the object
     /// keeps correspondents at all.

@@ -334,6 +334,7 @@ pub const MAX_QUEUED_BYTES: Setting = number(
 );
 pub const OPEN_GROUP_SEPARATOR: Setting = text("OPEN_GROUP_SEPARATOR", Tier::Rooms, "", "open mode: ids share one object by the part before the first of this character (`-`, `_` or a space): `game42-alice` and `game42-bob` live in `game42`, an id without it in its own; unset: one object per id; see [Groups](open-namespace.md#groups)");
 pub const MAX_PEERS_PER_GROUP: Setting = number("MAX_PEERS_PER_GROUP", Tier::Rooms, 64, 1, 1_000, "open mode with `OPEN_GROUP_SEPARATOR`: live peers one group's object holds at most; a join past it gets an ERROR that says so");
+pub const MAX_NEW_DESTINATIONS_PER_MINUTE: Setting = number("MAX_NEW_DESTINATIONS_PER_MINUTE", Tier::Rooms, 120, 1, 100_000, "open mode: distinct ids one peer may send to in a minute (each may cost a request between objects and a queue); past it the peer gets an ERROR that says so and is closed with 1008");
 pub const MAX_QUEUED_PER_SENDER: Setting = number("MAX_QUEUED_PER_SENDER", Tier::Rooms, 32, 1, 10_000, "open mode: of a home's queue, at most this many from one sender, so one sender cannot fill it for everyone (rooms mode: the fair share above)");
 pub const STATS_SHARDS: Setting = number("STATS_SHARDS", Tier::Rooms, 8, 1, 256, "number of stats Durable Objects rooms report to: each room reports at most every few seconds and an object takes about 1,000 requests/s, so 8 carry tens of thousands of active rooms while a scrape costs 8 subrequests");
 pub const STATS_REPORTS: Setting = Setting {
@@ -403,6 +404,7 @@ pub const ALL: &[Setting] = &[
     MAX_QUEUED_PER_SENDER,
     OPEN_GROUP_SEPARATOR,
     MAX_PEERS_PER_GROUP,
+    MAX_NEW_DESTINATIONS_PER_MINUTE,
     STATS_SHARDS,
     STATS_REPORTS,
     STATS_TTL_MS,

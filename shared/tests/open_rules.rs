@@ -548,3 +548,48 @@ fn drops_at_many_destinations_make_one_warn_line_per_sender_per_window() {
         "one warn line for alice in the 10 s window, not one per destination"
     );
 }
+
+#[test]
+fn a_sender_paced_under_the_rate_limit_reaches_a_bounded_number_of_new_ids() {
+    let limit = Limits::default().max_new_destinations_per_minute;
+    let mut net = net();
+    let mallory = net.connect("mallory", "tok-m");
+    let mut sent = 0;
+    // Five frames a second, well under the rate limit, each to a new id.
+    while net.socket(mallory).open && sent < 600 {
+        net.send(mallory, &offer(&format!("nobody{sent}")));
+        net.heartbeat(mallory);
+        net.advance(200);
+        sent += 1;
+    }
+    let touched = net.homes.len() - 1;
+    assert!(
+        touched <= limit,
+        "{touched} homes touched, the limit is {limit}"
+    );
+    assert!(!net.socket(mallory).open, "closed after {sent} frames");
+    let error = net
+        .socket(mallory)
+        .received
+        .iter()
+        .find(|t| t.contains("\"ERROR\""))
+        .cloned()
+        .unwrap_or_default();
+    assert!(error.contains("Too many new destinations"), "{error}");
+    assert_eq!(net.socket(mallory).close.as_ref().map(|c| c.0), Some(1008));
+}
+
+#[test]
+fn a_peer_talking_to_the_same_few_ids_is_never_limited() {
+    let mut net = net();
+    let alice = net.connect("alice", "tok-a");
+    let bob = net.connect("bob", "tok-b");
+    for n in 0..1_000 {
+        net.send(alice, &candidate("bob", n));
+        net.heartbeat(alice);
+        net.heartbeat(bob);
+        net.advance(100);
+    }
+    assert!(net.socket(alice).open);
+    assert_eq!(payloads(&net, bob, "CANDIDATE").len(), 1_000);
+}
