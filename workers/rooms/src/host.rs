@@ -266,21 +266,6 @@ impl Host {
     where
         F: FnOnce(&[WebSocket], &mut Vec<PeerView<usize>>) -> Option<Input<usize>>,
     {
-        let answer = self.step(read, joiner, input).await?;
-        self.drain().await?;
-        Ok(answer)
-    }
-
-    /// [`Host::run`] without draining the outbox.
-    async fn step<F>(
-        &self,
-        read: Read,
-        joiner: Option<&WebSocket>,
-        input: F,
-    ) -> Result<Option<Answer>>
-    where
-        F: FnOnce(&[WebSocket], &mut Vec<PeerView<usize>>) -> Option<Input<usize>>,
-    {
         let Ok(cfg) = self.config.as_ref() else {
             return Ok(None);
         };
@@ -297,6 +282,7 @@ impl Host {
             answer = step.answer.take();
             self.finish(&sockets, joiner, step).await?;
         }
+        self.drain().await?;
         Ok(answer)
     }
 
@@ -374,7 +360,8 @@ impl Host {
             inputs.push(Input::DroppedAway { to, senders });
         }
         for input in inputs {
-            self.step(Read::Cached, None, |_, _| Some(input)).await?;
+            // Boxed: `run` drains again, which finds nothing to do.
+            Box::pin(self.run(Read::Cached, None, |_, _| Some(input))).await?;
         }
         Ok(())
     }

@@ -59,6 +59,11 @@ impl Outbox {
         log_level: Level,
     ) -> Drained {
         let mut drained = Drained::default();
+        let courier = Courier {
+            env,
+            secret,
+            from: me,
+        };
         loop {
             let Some(to) = self.queue.borrow_mut().next_idle() else {
                 break;
@@ -67,7 +72,7 @@ impl Outbox {
                 let Some(parcels) = self.queue.borrow_mut().take_batch(&to) else {
                     break;
                 };
-                match deliver_with_retries(env, secret, me, &to, &parcels).await {
+                match courier.deliver_with_retries(&to, &parcels).await {
                     Ok(report) if !report.dropped_from.is_empty() => {
                         drained.dropped_away.push((to.clone(), report.dropped_from));
                     }
@@ -99,28 +104,6 @@ pub struct Drained {
     pub dropped_away: Vec<(String, Vec<String>)>,
 }
 
-/// One delivery, tried again after 50 ms and 100 ms when it may pass.
-async fn deliver_with_retries(
-    env: &Env,
-    secret: Option<&str>,
-    from: &str,
-    to: &str,
-    parcels: &[Parcel],
-) -> Result<DeliveryReport, String> {
-    let mut attempt = 1;
-    loop {
-        match deliver(env, secret, from, to, parcels).await {
-            Ok(report) => return Ok(report),
-            Err(Failure::Final(err)) => return Err(err),
-            Err(Failure::MayPass(err)) if attempt >= ATTEMPTS => return Err(err),
-            Err(Failure::MayPass(_)) => {
-                Delay::from(Duration::from_millis(50 * u64::from(attempt))).await;
-                attempt += 1;
-            }
-        }
-    }
-}
-
 /// Why a delivery failed.
 enum Failure {
     /// The request never got an answer, or the home answered 5xx.
@@ -129,52 +112,77 @@ enum Failure {
     Final(String),
 }
 
-/// One delivery from the object `from` to the object `to`, signed with
-/// `secret` (the rooms tier's `INTERNAL_SECRET`) when there is one: the
-/// destination, the sender and the body are all signed.
-async fn deliver(
-    env: &Env,
-    secret: Option<&str>,
-    from: &str,
-    to: &str,
-    parcels: &[Parcel],
-) -> Result<DeliveryReport, Failure> {
-    let body = delivery::encode(parcels);
-    let contract_headers = contract::delivery_headers(from, to, &body);
-    let lookup = |name: &str| {
-        contract_headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.clone())
-    };
-    let signature =
-        secret.map(|s| contract::sign(s, contract::PATH_DELIVER, lookup, runtime::now_ms()));
-    let headers = Headers::new();
-    let signed = signature.as_ref().map(|s| (contract::HEADER_SIGNATURE, s));
-    for (name, value) in contract_headers.iter().map(|(n, v)| (*n, v)).chain(signed) {
-        headers
-            .set(name, value)
-            .map_err(|e| Failure::Final(e.to_string()))?;
+/// What sends one object's deliveries: the namespace, the secret that
+/// signs them (the rooms tier's `INTERNAL_SECRET`, when there is one) and
+/// the sending object's name.
+struct Courier<'a> {
+    env: &'a Env,
+    secret: Option<&'a str>,
+    from: &'a str,
+}
+
+impl Courier<'_> {
+    /// One delivery, tried again after 50 ms and 100 ms when it may pass.
+    async fn deliver_with_retries(
+        &self,
+        to: &str,
+        parcels: &[Parcel],
+    ) -> Result<DeliveryReport, String> {
+        let mut attempt = 1;
+        loop {
+            match self.deliver(to, parcels).await {
+                Ok(report) => return Ok(report),
+                Err(Failure::Final(err)) => return Err(err),
+                Err(Failure::MayPass(err)) if attempt >= ATTEMPTS => return Err(err),
+                Err(Failure::MayPass(_)) => {
+                    Delay::from(Duration::from_millis(50 * u64::from(attempt))).await;
+                    attempt += 1;
+                }
+            }
+        }
     }
-    let body = js_sys::Uint8Array::from(body.as_slice());
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(body.into()));
-    let url = format!("https://home.internal{}", contract::PATH_DELIVER);
-    let req = Request::new_with_init(&url, &init).map_err(|e| Failure::Final(e.to_string()))?;
-    let stub = env
-        .durable_object(HOME_BINDING)
-        .and_then(|ns| ns.get_by_name(to))
-        .map_err(|e| Failure::Final(e.to_string()))?;
-    let mut resp = stub
-        .fetch_with_request(req)
-        .await
-        .map_err(|e| Failure::MayPass(e.to_string()))?;
-    match resp.status_code() {
-        // A report that does not parse still means delivered.
-        200..=299 => Ok(resp.json().await.unwrap_or_default()),
-        status @ 500..=599 => Err(Failure::MayPass(format!("the home answered {status}"))),
-        status => Err(Failure::Final(format!("the home answered {status}"))),
+
+    /// One delivery to the object `to`, signed when there is a secret: the
+    /// destination, the sender and the body are all signed.
+    async fn deliver(&self, to: &str, parcels: &[Parcel]) -> Result<DeliveryReport, Failure> {
+        let (env, secret) = (self.env, self.secret);
+        let body = delivery::encode(parcels);
+        let contract_headers = contract::delivery_headers(self.from, to, &body);
+        let lookup = |name: &str| {
+            contract_headers
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+        };
+        let signature =
+            secret.map(|s| contract::sign(s, contract::PATH_DELIVER, lookup, runtime::now_ms()));
+        let headers = Headers::new();
+        let signed = signature.as_ref().map(|s| (contract::HEADER_SIGNATURE, s));
+        for (name, value) in contract_headers.iter().map(|(n, v)| (*n, v)).chain(signed) {
+            headers
+                .set(name, value)
+                .map_err(|e| Failure::Final(e.to_string()))?;
+        }
+        let body = js_sys::Uint8Array::from(body.as_slice());
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(body.into()));
+        let url = format!("https://home.internal{}", contract::PATH_DELIVER);
+        let req = Request::new_with_init(&url, &init).map_err(|e| Failure::Final(e.to_string()))?;
+        let stub = env
+            .durable_object(HOME_BINDING)
+            .and_then(|ns| ns.get_by_name(to))
+            .map_err(|e| Failure::Final(e.to_string()))?;
+        let mut resp = stub
+            .fetch_with_request(req)
+            .await
+            .map_err(|e| Failure::MayPass(e.to_string()))?;
+        match resp.status_code() {
+            // A report that does not parse still means delivered.
+            200..=299 => Ok(resp.json().await.unwrap_or_default()),
+            status @ 500..=599 => Err(Failure::MayPass(format!("the home answered {status}"))),
+            status => Err(Failure::Final(format!("the home answered {status}"))),
+        }
     }
 }
