@@ -32,10 +32,10 @@ def get(d, k):
     for p in k.split("."):
         d = d.get(p) if isinstance(d, dict) else None
     return d
-SERVERS = ["ours", "floor", "floorhops", "reference", "dev"]
+SERVERS = ["ours", "grouped", "floor", "floorhops", "reference", "dev"]
 lines = [f"Machine: {machine()}; loadgen, client and servers share those cores; connections opened at the same rate for all. "
          "**ours** = both Workers on bare `workerd serve` (the production runtime), **floor** = `bench/floor/relay.js`, a minimal JS relay "
-         "Durable Object on the same workerd, **floorhops** = that floor behind two pass-through Workers (the hops every socket of ours crosses: router, rooms Worker), **reference** = peer@1.0.2 on Node 22, **dev** = both Workers under `wrangler dev` (what `make dev` serves). "
+         "Durable Object on the same workerd, **grouped** = ours in the open namespace with `OPEN_GROUP_SEPARATOR=-` and ids that share their room's prefix, **floorhops** = that floor behind two pass-through Workers (the hops every socket of ours crosses: router, rooms Worker), **reference** = peer@1.0.2 on Node 22, **dev** = both Workers under `wrangler dev` (what `make dev` serves). "
          "A `-` is a figure that server has no counter for, or a scenario it did not run.", ""]
 fmt = lambda v: "-" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
 def ratio(o, r):
@@ -43,15 +43,19 @@ def ratio(o, r):
 for s in sorted(res):
     present = [n for n in SERVERS if n in res[s]]
     versus = [n for n in ("floor", "floorhops", "reference") if n in present]
+    grouped = "grouped" in present and "ours" in present
     lines.append(f"### ({s}) {names[s]}")
-    lines.append("| figure | " + " | ".join(present) + " | " + " | ".join(f"ours/{n}" for n in versus) + " |")
-    lines.append("| --- |" + " --- |" * (len(present) + len(versus)))
+    columns = present + [f"ours/{n}" for n in versus] + (["grouped/ours"] if grouped else [])
+    lines.append("| figure | " + " | ".join(columns) + " |")
+    lines.append("| --- |" + " --- |" * len(columns))
     for k, label in rows:
         vals = {n: get(res[s][n], k) for n in present}
         if all(v is None for v in vals.values()):
             continue
         o = vals.get("ours")
-        lines.append(f"| {label} | " + " | ".join(fmt(vals[n]) for n in present) + " | " + " | ".join(ratio(o, vals[n]) for n in versus) + " |")
+        cells = [fmt(vals[n]) for n in present] + [ratio(o, vals[n]) for n in versus]
+        cells += [ratio(vals["grouped"], o)] if grouped else []
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines.append("")
 import importlib.util
 _spec = importlib.util.spec_from_file_location("bench_cost", os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench-cost.py"))

@@ -5,6 +5,8 @@
 #             config generated from the wrangler files by workerd-config.py)
 #   floor     bench/floor/relay.js, a minimal JS relay object, bare workerd
 #   floorhops the floor behind two pass-through Workers (our hop count), 1000 x 4 only
+#   grouped   ours in the open namespace with OPEN_GROUP_SEPARATOR=- and ids
+#             that share their room's prefix (loadgen --group-ids), g and h only
 #   reference peer@1.0.2 on Node 22
 #   dev       both Workers under `wrangler dev`, as `make dev` serves them
 # Prints one table per scenario and writes target/bench/results.json and
@@ -30,7 +32,7 @@ workerd=$(node -p 'require.resolve(`@cloudflare/workerd-${process.platform}-${pr
 quick=${BENCH_QUICK:-0}
 A_ROOMS=1000; B_ROOMS=2500; PAIRS=2000; IDLE_ROOMS=200; IDLE_SECS=120; HOT_SECS=20; FLOOD_SECS=10
 if [ "$quick" = 1 ]; then A_ROOMS=20; B_ROOMS=40; PAIRS=40; IDLE_ROOMS=5; IDLE_SECS=15; HOT_SECS=3; FLOOD_SECS=3; fi
-servers=${BENCH_SERVERS:-ours floor floorhops reference dev}
+servers=${BENCH_SERVERS:-ours grouped floor floorhops reference dev}
 only=${BENCH_ONLY:-}
 
 source scripts/lib.sh
@@ -102,13 +104,19 @@ if has floorhops && [ "$only" != open ]; then
   start_floorhops; run floorhops a --url "$url" --rooms "$A_ROOMS" --peers 4 --connect-rate "$RATE"; stop_server
 fi
 # The open namespace (NAMESPACE=open): the same 4,000 peers, each with its own
-# token as an unchanged app sends, in foursomes (g) and in pairs (h). The
-# floor has no open namespace.
-for which in ours reference; do
+# token as an unchanged app sends, in foursomes (g) and in pairs (h); grouped,
+# a room's peers share an id prefix and so one object. The floor has no open
+# namespace.
+for which in ours grouped reference; do
   has "$which" || continue
-  args=(); [ "$which" = ours ] && args=(NAMESPACE=open)
-  "start_$which" "${args[@]}"; run "$which" g --url "$url" --rooms "$A_ROOMS" --peers 4 --own-tokens --connect-rate "$RATE"; stop_server
-  "start_$which" "${args[@]}"; run "$which" h --url "$url" --rooms "$PAIRS" --peers 2 --own-tokens --connect-rate "$RATE"; stop_server
+  args=(); ids=()
+  case $which in
+    ours) args=(NAMESPACE=open) ;;
+    grouped) args=(NAMESPACE=open OPEN_GROUP_SEPARATOR=-); ids=(--group-ids) ;;
+  esac
+  start="start_$which"; [ "$which" = grouped ] && start=start_ours
+  "$start" "${args[@]}"; run "$which" g --url "$url" --rooms "$A_ROOMS" --peers 4 --own-tokens "${ids[@]}" --connect-rate "$RATE"; stop_server
+  "$start" "${args[@]}"; run "$which" h --url "$url" --rooms "$PAIRS" --peers 2 --own-tokens "${ids[@]}" --connect-rate "$RATE"; stop_server
 done
 # Idle rooms: only ours has rooms and a wake counter.
 if [ "$only" != open ]; then
