@@ -48,8 +48,13 @@ for s in sorted(res):
     columns = present + [f"ours/{n}" for n in versus] + (["grouped/ours"] if grouped else [])
     lines.append("| figure | " + " | ".join(columns) + " |")
     lines.append("| --- |" + " --- |" * len(columns))
+    failed = {n: res[s][n].get("failed") for n in present}
+    if any(failed.values()):
+        lines.append("| result | " + " | ".join(f"**failed**: {failed[n]}" if failed[n] else "ok" for n in present)
+                     + " |" + " - |" * (len(columns) - len(present)))
     for k, label in rows:
-        vals = {n: get(res[s][n], k) for n in present}
+        # A failed run's figures are not results: shown as `-`.
+        vals = {n: None if failed[n] else get(res[s][n], k) for n in present}
         if all(v is None for v in vals.values()):
             continue
         o = vals.get("ours")

@@ -539,8 +539,22 @@ async fn main() {
     let opened = tally.opened.load(Ordering::Relaxed);
     let server_cpu = cpu1 - cpu0;
     let client_cpu = client1 - client0;
+    // A run that did not hold its sockets, or whose server died, reports
+    // why instead of figures that would read as a result.
+    let wanted = (args.rooms * args.peers) as u64;
+    let failed = if !args.pids.is_empty() && server_cpu < 0.0 {
+        Some("the server process ended during the run".to_owned())
+    } else if opened < wanted {
+        Some(format!(
+            "only {opened} of {wanted} sockets opened ({} refused)",
+            tally.refused.load(Ordering::Relaxed)
+        ))
+    } else {
+        None
+    };
     let report = serde_json::json!({
         "label": args.label,
+        "failed": failed,
         "rooms": args.rooms,
         "peers_per_room": args.peers,
         "opened": opened,
@@ -573,7 +587,8 @@ async fn main() {
         "elapsed_secs": elapsed,
     });
     emit_report("loadgen", &report, args.json.as_deref());
-    let clean = report["lost"] == 0
+    let clean = report["failed"].is_null()
+        && report["lost"] == 0
         && report["duplicated"] == 0
         && report["misrouted"] == 0
         && report["refused"] == 0;
