@@ -10,7 +10,7 @@
 //! other event, so the socket operations, the LEAVEs and the storage writes
 //! of a removal are ordered exactly like those of a kick for flooding.
 //!
-//! Differences from the automatic kicks in `machine.rs`, which a moderator
+//! Differences from the automatic kicks in `machine/membership.rs`, which a moderator
 //! expects: the others are told LEAVE at once (no grace, since the peer is
 //! not coming back), and a removal also catches a peer whose socket just
 //! closed and is in its leave grace, so a reconnect racing the removal

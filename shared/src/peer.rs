@@ -1,4 +1,4 @@
-//! The rules of one peer, whatever its object (`machine.rs`): its socket's state and view, the limits it lives under,
+//! The rules of one peer, whatever its object (`machine/`): its socket's state and view, the limits it lives under,
 //! how a frame reaches it, the takeover rule for its id, and the shared
 //! notices (replaced, id taken, try again, kicked, dropped frames) with
 //! their close codes.

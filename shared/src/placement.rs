@@ -1,7 +1,7 @@
 //! The placement rule: which peer ids live in an object, and what the
 //! object owes an id that lives here. It is the one thing that tells the
 //! rooms mode from the open namespace; every other rule is the machine's
-//! (`machine.rs`) and the same in both.
+//! (`machine/`) and the same in both.
 //!
 //! - Rooms mode: every id of the room lives in the room's object. Messages
 //!   for an absent member wait here; a LEAVE goes to every member; the
