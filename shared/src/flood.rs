@@ -171,6 +171,23 @@ pub struct PeerFloodGuard {
     destinations: std::collections::HashMap<String, (u64, Vec<String>)>,
 }
 
+/// Peers one guard keeps a window for at most; past it, the windows are
+/// forgotten (which forgives, never blames).
+const MAX_TRACKED_PEERS: usize = 64;
+
+/// `peer`'s entry in one of the guard's per-peer maps, made with `fresh`
+/// when absent; a full map is cleared first, so it stays bounded.
+fn tracked<'m, V>(
+    map: &'m mut std::collections::HashMap<String, V>,
+    peer: &str,
+    fresh: impl FnOnce() -> V,
+) -> &'m mut V {
+    if map.len() >= MAX_TRACKED_PEERS && !map.contains_key(peer) {
+        map.clear();
+    }
+    map.entry(peer.to_owned()).or_insert_with(fresh)
+}
+
 fn limiter_key(peer: &str) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -181,8 +198,9 @@ fn limiter_key(peer: &str) -> u64 {
 impl PeerFloodGuard {
     /// `per_second` of 0 disables the limit.
     pub fn new(per_second: u32) -> Self {
-        let limiter = NonZeroU32::new(per_second)
-            .map(|rate| BoundedKeyed::new(Quota::per_second(rate).allow_burst(rate), 64));
+        let limiter = NonZeroU32::new(per_second).map(|rate| {
+            BoundedKeyed::new(Quota::per_second(rate).allow_burst(rate), MAX_TRACKED_PEERS)
+        });
         PeerFloodGuard {
             per_second,
             drops: std::collections::HashMap::new(),
@@ -199,13 +217,7 @@ impl PeerFloodGuard {
     /// objects, and each destination may hold a queue, so a peer paced
     /// under the rate limit must not touch any number of them.
     pub fn may_reach(&mut self, peer: &str, dst: &str, limit: usize, now_ms: u64) -> bool {
-        if self.destinations.len() >= 64 && !self.destinations.contains_key(peer) {
-            self.destinations.clear();
-        }
-        let window = self
-            .destinations
-            .entry(peer.to_owned())
-            .or_insert((now_ms, Vec::new()));
+        let window = tracked(&mut self.destinations, peer, || (now_ms, Vec::new()));
         if now_ms.saturating_sub(window.0) >= DESTINATION_WINDOW_MS {
             *window = (now_ms, Vec::new());
         }
@@ -230,10 +242,10 @@ impl PeerFloodGuard {
                 return false;
             }
         }
-        if self.expires_told.len() >= 64 {
+        if self.expires_told.len() >= MAX_TRACKED_PEERS {
             self.expires_told
                 .retain(|_, told_ms| now_ms.saturating_sub(*told_ms) < DROP_WINDOW_MS);
-            if self.expires_told.len() >= 64 {
+            if self.expires_told.len() >= MAX_TRACKED_PEERS {
                 self.expires_told.clear();
             }
         }
@@ -245,16 +257,13 @@ impl PeerFloodGuard {
     /// or close the peer. Keeps a flood of bad frames from becoming a flood
     /// of warn lines, and a peer that only sends garbage from staying.
     pub fn note_drop(&mut self, peer: &str, kind: DropKind, now_ms: u64) -> DropVerdict {
-        if self.drops.len() >= 64 && !self.drops.contains_key(peer) {
-            self.drops.clear();
-        }
         let fresh = DropWindow {
             start_ms: now_ms,
             drops: 0,
             faulty: 0,
             oversized: 0,
         };
-        let window = self.drops.entry(peer.to_owned()).or_insert(fresh);
+        let window = tracked(&mut self.drops, peer, || fresh);
         let mut unlogged_before = 0;
         if now_ms.saturating_sub(window.start_ms) >= DROP_WINDOW_MS {
             unlogged_before = window.drops.saturating_sub(1);
@@ -288,10 +297,7 @@ impl PeerFloodGuard {
         if limiter.check(&limiter_key(peer), now_ms) {
             return Admit::Pass;
         }
-        if self.windows.len() >= 64 && !self.windows.contains_key(peer) {
-            self.windows.clear();
-        }
-        let window = self.windows.entry(peer.to_owned()).or_insert((now_ms, 0));
+        let window = tracked(&mut self.windows, peer, || (now_ms, 0));
         if now_ms.saturating_sub(window.0) >= FLOOD_WINDOW_MS {
             *window = (now_ms, 0);
         }

@@ -4,6 +4,7 @@
 //! does.
 
 use super::{parse_received, Event, Object, Socket, World};
+use crate::answer::Answer;
 use crate::delivery::Forward;
 use crate::frame::DropReason;
 use crate::machine::{token_digest, Input, Join, Machine};
@@ -150,13 +151,13 @@ impl OpenNet {
             }
             self.deliveries += 1;
             let delivery = Input::Deliver(vec![forward.parcel]);
-            self.handle_one(&forward.to, Event::Input(delivery));
-            // The report goes back with the delivery's answer.
-            let senders = self
-                .delivery_reports
-                .last()
-                .map(|r| r.dropped_from.clone())
-                .unwrap_or_default();
+            let answer = self.handle_one(&forward.to, Event::Input(delivery));
+            // The report goes back to the sender with the delivery's answer.
+            let Some(Answer::Delivered(report)) = answer else {
+                continue;
+            };
+            let senders = report.dropped_from.clone();
+            self.delivery_reports.push(report);
             if !senders.is_empty() {
                 let to = forward.to.clone();
                 self.handle_one(&from, Event::Input(Input::DroppedAway { to, senders }));
@@ -164,7 +165,8 @@ impl OpenNet {
         }
     }
 
-    fn handle_one(&mut self, name: &str, event: Event) {
+    /// One event at one home; answers what its step answered.
+    fn handle_one(&mut self, name: &str, event: Event) -> Option<Answer> {
         let home = self.homes.entry(name.to_owned()).or_default();
         let input = match event {
             Event::Input(input) => input,
@@ -172,10 +174,16 @@ impl OpenNet {
                 if let Some(s) = home.sockets.get_mut(socket) {
                     s.heartbeat_ms = Some(self.now);
                 }
-                return;
+                return None;
             }
-            Event::Advance(ms) => return self.advance(ms),
-            Event::Evict => return home.evict(),
+            Event::Advance(ms) => {
+                self.advance(ms);
+                return None;
+            }
+            Event::Evict => {
+                home.evict();
+                return None;
+            }
         };
         let placement = Placement::Open {
             home: name,
@@ -189,10 +197,8 @@ impl OpenNet {
             clients_ignore_close: false,
         };
         let (forwards, answer) = home.handle(&machine, input, &mut world);
-        if let Some(crate::answer::Answer::Delivered(report)) = answer {
-            self.delivery_reports.push(report);
-        }
         self.in_flight
             .extend(forwards.into_iter().map(|f| (name.to_owned(), f)));
+        answer
     }
 }

@@ -114,8 +114,7 @@ impl<'a, S: Copy + Eq> Turn<'a, S> {
         text: String,
         live: &[&PeerView<S>],
     ) {
-        let placement = self.m.placement;
-        if placement.lives_here(dst) {
+        if self.m.placement.lives_here(dst) {
             if let Some(p) = live.iter().find(|p| p.state.id == dst) {
                 self.fx.op(SocketOp::Send {
                     to: Recipient::Peer(p.socket),
@@ -124,15 +123,13 @@ impl<'a, S: Copy + Eq> Turn<'a, S> {
             }
             return;
         }
-        let parcel = Parcel {
+        self.forward(Parcel {
             src: src.to_owned(),
             dst: dst.to_owned(),
             kind,
             text,
             notice: true,
-        };
-        let to = placement.object_of(dst).to_owned();
-        self.fx.forwards.push(Forward { to, parcel });
+        });
     }
 
     /// EXPIRE: once a (sender, destination) pair has an expired message, the

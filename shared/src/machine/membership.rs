@@ -156,8 +156,7 @@ impl<'a, S: Copy + Eq> Turn<'a, S> {
         ending: Option<(u16, &str)>,
     ) {
         let leave = retire_peer(&mut self.fx, self.limits, peer, cause, ending, self.now);
-        self.rec.leaves.retain(|l| l.id != leave.id);
-        self.rec.leaves.push(leave);
+        self.schedule_leave(leave);
     }
 
     /// A socket closed or errored. A socket the server already closed
@@ -174,8 +173,7 @@ impl<'a, S: Copy + Eq> Turn<'a, S> {
             self.fx.log(LogEvent::new(Level::Info, "close").peer(id));
             if !others.iter().any(|p| p.state.id == id) {
                 self.flood.forget(id);
-                self.rec.leaves.retain(|l| l.id != id);
-                self.rec.leaves.push(PendingLeave {
+                self.schedule_leave(PendingLeave {
                     id: id.to_owned(),
                     due_ms: self.now + self.limits.leave_grace_ms,
                     cause: LeaveCause::Closed,

@@ -211,6 +211,18 @@ impl<'a, S: Copy + Eq> Turn<'a, S> {
         self.peers.iter().find(|p| p.is_live() && p.state.id == id)
     }
 
+    /// Hands a parcel to the object its destination lives in.
+    fn forward(&mut self, parcel: Parcel) {
+        let to = self.m.placement.object_of(&parcel.dst).to_owned();
+        self.fx.forwards.push(Forward { to, parcel });
+    }
+
+    /// Schedules `leave`, replacing any pending LEAVE of its id.
+    fn schedule_leave(&mut self, leave: PendingLeave) {
+        self.rec.leaves.retain(|l| l.id != leave.id);
+        self.rec.leaves.push(leave);
+    }
+
     /// Points the alarm at the earliest deadline (see [`timers::plan_alarm`]).
     fn plan_alarm(&mut self, seen: Option<u64>) {
         timers::plan_alarm(&mut self.rec, self.limits, seen, self.now);

@@ -42,20 +42,21 @@ impl<'a, S: Copy + Eq> Turn<'a, S> {
             }
         }
         let text = frame::render_relay(kind, id, &dst, payload);
+        // Signaling makes a correspondent, wherever the frame goes.
+        if kind.is_queueable() {
+            self.remember(id, &dst);
+        }
         if !placement.lives_here(&dst) {
             if kind.is_queueable() {
-                self.remember(id, &dst);
                 self.plan_alarm(oldest_attached_seen(self.live()));
             }
-            let parcel = Parcel {
+            self.forward(Parcel {
                 src: id.to_owned(),
                 dst: dst.into_owned(),
                 kind,
                 text,
                 notice: false,
-            };
-            let to = placement.object_of(&parcel.dst).to_owned();
-            self.fx.forwards.push(Forward { to, parcel });
+            });
             return;
         }
         if let Some(target) = self.live_holder(&dst) {
@@ -65,13 +66,9 @@ impl<'a, S: Copy + Eq> Turn<'a, S> {
             });
             self.fx.count(Counter::Relayed(kind), 1);
             if kind.is_queueable() {
-                self.remember(id, &dst);
                 self.remember(&dst, id);
             }
             return;
-        }
-        if kind.is_queueable() {
-            self.remember(id, &dst);
         }
         self.queue(id, &dst, kind, text, bytes.len());
     }

@@ -67,7 +67,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         };
     }
     if contract::is_open(|name| req.headers().get(name).ok().flatten()) {
-        return open(req, &env, &path).await;
+        let separator = (*config).as_ref().ok().and_then(|c| c.open_group_separator);
+        return open(req, &env, &path, separator).await;
     }
     let peer_required = path == contract::PATH_CONNECT || path == contract::PATH_ADMIN_REMOVE;
     let admission =
@@ -94,7 +95,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 /// An open-namespace request: to the home of the peer id it names (its
 /// group's object with `OPEN_GROUP_SEPARATOR`). The homes' delivery path is
 /// not among them: only homes call it.
-async fn open(req: Request, env: &Env, path: &str) -> Result<Response> {
+async fn open(req: Request, env: &Env, path: &str, separator: Option<char>) -> Result<Response> {
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let peer = match path {
         contract::PATH_CONNECT => contract::read_open(header).map(|a| a.peer),
@@ -105,10 +106,6 @@ async fn open(req: Request, env: &Env, path: &str) -> Result<Response> {
         Ok(p) => p,
         Err(err) => return runtime::json_error(403, &err.to_string()),
     };
-    let separator = (*runtime::config(env))
-        .as_ref()
-        .ok()
-        .and_then(|c| c.open_group_separator);
     let home = signaling_core::placement::home_of(&peer, separator);
     let stub = env
         .durable_object(outbox::HOME_BINDING)?

@@ -38,6 +38,11 @@ pub struct Outbox {
 const ATTEMPTS: u32 = 3;
 
 impl Outbox {
+    /// Nothing waits: a room's outbox always, a home's between relays.
+    pub fn is_empty(&self) -> bool {
+        self.queue.borrow().waiting() == 0
+    }
+
     /// Queues the forwards in order, without yielding (call it right after
     /// the core's step, before any await, so frames keep their order).
     /// Answers the parcels over the bounds, for the machine to count and
