@@ -12,7 +12,7 @@ rates below; re-check them before quoting a figure.
 """
 import json, os, sys
 
-PRICES_READ = "2026-12-03"
+PRICES_READ = "2026-12-06"
 PRICES = {
     "workers_request": 0.30 / 1e6,  # Workers Paid, beyond 10M included a month
     "do_request": 0.15 / 1e6,  # beyond 1M included; WebSocket messages in count 1/20
@@ -23,11 +23,20 @@ PRICES = {
 PEERS, HOUR_S, HEARTBEAT_S, OBJECT_GB = 4, 3600, 5, 0.125
 # Counts fixed by the code (per room), not measured:
 UPGRADES = PEERS  # one router request and one Durable Object request per socket
-ROWS_PER_JOIN_BURST = 2  # the record and the alarm, at the first join
-ROWS_PER_SWEEP = 2  # the record (next sweep) and the alarm
-ROWS_PER_EMPTYING = 2  # the record and the alarm deleted after the last leave
+ROWS_PER_JOIN_BURST = 0  # a join into a room with nothing stored writes nothing
+ROWS_PER_LEAVER = 2  # the record (its pending LEAVE) and the alarm, per socket that closes
+ROWS_PER_EMPTYING = 1  # the record deleted once the last LEAVE is out
 REPORTS_PER_MEMBERSHIP_BURST = 1  # membership reports coalesce (500 ms)
-ROWS_PER_REPORT = 2  # the shard's gauge and counters
+ROWS_PER_GAUGE_CHANGE = 1  # the shard writes a room's gauge only when its peer count changes
+# The stats shards: one alarm run per tick at most (metrics::SWEEP_TICK_MS, 5 s)
+# calls the due sweeps; counters are written at most every 10 s (stats.rs).
+# Their rows and alarm runs are shared by the rooms of a shard: priced here
+# for 10,000 rooms on the default 8 shards.
+SHARD_ROOMS = 10_000 / 8
+SHARD_ALARMS_PER_HOUR = HOUR_S / 5
+SHARD_COUNTER_WRITES_PER_HOUR = HOUR_S / 10
+# The two readings of heartbeats answered by the runtime's auto-response.
+HEARTBEAT_READINGS = ("billed as messages in (conservative)", "not billed")
 
 
 def load(out, name):
@@ -35,29 +44,35 @@ def load(out, name):
     return json.load(open(path)) if os.path.exists(path) else None
 
 
-def room_hour(active, handshake_msgs, cpu_s_per_room, wakes):
+def room_hour(active, handshake_msgs, cpu_s_per_room, wakes, heartbeats_billed=True):
     """Billable units of one room-hour of 4 players (active) or of 4 idle heartbeating players."""
-    heartbeats = PEERS * HOUR_S / HEARTBEAT_S  # auto-answered, but counted as messages in
+    heartbeats = PEERS * HOUR_S / HEARTBEAT_S if heartbeats_billed else 0
     msgs_in = heartbeats + (handshake_msgs if active else 0)
-    reports = wakes + (2 * REPORTS_PER_MEMBERSHIP_BURST if active else 0)
+    reports = 2 * REPORTS_PER_MEMBERSHIP_BURST if active else 0
+    shard_share = (SHARD_ALARMS_PER_HOUR + SHARD_COUNTER_WRITES_PER_HOUR) / SHARD_ROOMS
     units = {
         "Workers requests (upgrades)": UPGRADES if active else 0,
         "DO requests: connects": UPGRADES if active else 0,
         "DO requests: WebSocket messages in / 20": msgs_in / 20,
-        "DO requests: alarms (sweeps)": wakes,
+        "DO requests: wakes (sweeps called by the shard)": wakes,
         "DO requests: stats reports": reports,
-        "rows written": (ROWS_PER_JOIN_BURST + ROWS_PER_EMPTYING if active else 0)
-        + wakes * ROWS_PER_SWEEP + reports * ROWS_PER_REPORT,
+        "DO requests: shard alarm runs (share)": SHARD_ALARMS_PER_HOUR / SHARD_ROOMS,
+        "rows written: room": (ROWS_PER_JOIN_BURST + PEERS * ROWS_PER_LEAVER + ROWS_PER_EMPTYING)
+        if active
+        else 0,
+        "rows written: shard (gauges, and a share of its alarm and counters)": shard_share
+        + (2 * ROWS_PER_GAUGE_CHANGE if active else 0),
         "rows read": (1 if active else 0) + wakes,
         # Active (billed) time: handler time, taken as the CPU it measured
         # (a lower bound: storage waits add wall time); a hibernatable object
         # is not billed while it waits.
         "DO GB-s": (cpu_s_per_room if active else 0) * OBJECT_GB,
     }
+    rows = sum(v for k, v in units.items() if k.startswith("rows written"))
     cost = (
         units["Workers requests (upgrades)"] * PRICES["workers_request"]
         + sum(v for k, v in units.items() if k.startswith("DO requests")) * PRICES["do_request"]
-        + units["rows written"] * PRICES["row_written"]
+        + rows * PRICES["row_written"]
         + units["rows read"] * PRICES["row_read"]
         + units["DO GB-s"] * PRICES["do_gb_s"]
     )
@@ -74,6 +89,8 @@ def model(out):
     wakes = ours_d.get("wakes_per_room_hour") or 0.0
     active, active_cost = room_hour(True, handshake_msgs, cpu_per_room, wakes)
     idle, idle_cost = room_hour(False, handshake_msgs, cpu_per_room, wakes)
+    _, idle_unbilled = room_hour(False, handshake_msgs, cpu_per_room, wakes, False)
+    idle_rows = sum(v for k, v in idle.items() if k.startswith("rows written"))
     month_rooms = 10_000 * 730
     lines = [
         "## What it costs to run (a model from this run's counts)",
@@ -82,10 +99,14 @@ def model(out):
         f"{handshake_msgs:.0f} messages and costs {cpu_per_room * 1000:.1f} ms of server CPU "
         f"(scenario a, bare workerd); an idle heartbeating room wakes {wakes:.1f} times an hour "
         f"(scenario d). Assumed, from the code: one Workers request and one Durable Object request "
-        f"per socket; membership reports coalesced into one per burst; {ROWS_PER_SWEEP} rows written "
-        f"per sweep, {ROWS_PER_REPORT} per stats report; heartbeats (every {HEARTBEAT_S} s) billed "
+        f"per socket; membership reports coalesced into one per burst; a sweep (called by the "
+        f"room's stats shard) writes nothing, a join into an empty room nothing, a leaver "
+        f"{ROWS_PER_LEAVER} rows; the shard writes a gauge only when its peer count changes, its "
+        f"counters at most every 10 s and its alarm at most every 5 s, shared by its rooms "
+        f"(priced for 10,000 rooms on 8 shards); heartbeats (every {HEARTBEAT_S} s) billed "
         f"as incoming WebSocket messages although the runtime answers them without waking the "
-        f"room (the conservative reading); billed active time = measured CPU (a lower bound). "
+        f"room (the conservative reading; the other is below); billed active time = measured "
+        f"CPU (a lower bound). "
         f"The handshake is the only signaling counted in an active hour (a game that renegotiates "
         f"adds 1/20 request per message).",
         "",
@@ -102,6 +123,14 @@ def model(out):
         lines.append(f"| {key} | {active[key]:.2f} | {idle[key]:.2f} |")
     lines += [
         f"| **USD per room-hour** | **{active_cost:.7f}** | **{idle_cost:.7f}** |",
+        "",
+        f"An idle connected room-hour writes {idle_rows:.2f} rows. Heartbeats answered by the "
+        f"runtime's auto-response: Cloudflare's pricing page "
+        f"(https://developers.cloudflare.com/durable-objects/platform/pricing/, footnote on "
+        f"`setWebSocketAutoResponse`, read {PRICES_READ}) says they incur no additional "
+        f"wall-clock time and are not charged for it; whether they count as requests is not "
+        f"stated. Read as {HEARTBEAT_READINGS[0]}: **${idle_cost:.7f}** per idle room-hour; read "
+        f"as {HEARTBEAT_READINGS[1]}: **${idle_unbilled:.7f}**.",
         "",
         f"10,000 rooms active around the clock for a month (7.3 M room-hours): about "
         f"**${active_cost * month_rooms:,.0f}** a month (idle but connected: "
@@ -124,13 +153,12 @@ def model(out):
             f"adds the edge, TLS, failover and no server to run, and no single process is every "
             f"room's failure domain.",
         ]
-    rows = active["rows written"] * PRICES["row_written"]
+    rows = sum(v for k, v in active.items() if k.startswith("rows written"))
     lines += [
         "",
-        f"Rows written are {rows / active_cost:.0%} of an active room-hour's cost: each sweep "
-        f"rewrites the room's record and alarm, and each stats report writes two rows in its "
-        f"shard. Keeping the sweep time out of the record and persisting shard counters less "
-        f"often are the next savings.",
+        f"Rows written are {rows * PRICES['row_written'] / active_cost:.0%} of an active "
+        f"room-hour's cost (its leavers' pending LEAVEs); an idle room's sweeps write nothing, "
+        f"so its hour is the heartbeats (if billed) and the sweep calls.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -5,7 +5,8 @@ out, cores = sys.argv[1], sys.argv[2]
 res = {}
 names = {"a": "1000 rooms x 4 handshake", "b": "2500 rooms x 4 (10,000 sockets)", "c": "hot room at the per-peer limit", "d": "idle heartbeating rooms",
          "e": "room of 3 relaying 50/s, no flood", "f": "room of 3 relaying 50/s while a 4th member floods 10,000 frames/s",
-         "g": "open namespace: 1000 foursomes (4,000 peers, own tokens)", "h": "open namespace: 2000 pairs (4,000 peers, own tokens)"}
+         "g": "open namespace: 1000 foursomes (4,000 peers, own tokens)", "h": "open namespace: 2000 pairs (4,000 peers, own tokens)",
+         "w": "first relay after a wake: 200 rooms x 2 idle 30 s, then one OFFER each"}
 for f in glob.glob(os.path.join(out, "*-*.json")):
     label, scen = os.path.basename(f)[:-5].split("-", 1)
     if scen in names:
@@ -16,6 +17,8 @@ rows = [("opened", "sockets opened"), ("refused", "refused"), ("lost", "lost"), 
         ("steady_relay_ms.p50", "steady-phase relay p50 ms"), ("steady_relay_ms.p99", "steady-phase relay p99 ms"), ("steady_relay_ms.max", "steady-phase relay max ms"),
         ("flood.frames_sent", "flood frames sent"), ("flood.error", "flooder's ERROR"), ("flood.close_code", "flooder closed with"), ("flood.closed_after_ms", "flooder closed after ms"),
         ("messages_per_sec", "messages/s"), ("server_cpu_secs", "server CPU s"), ("server_peak_rss_kib", "server peak RSS KiB"),
+        ("wake_relay_ms.count", "relays after a wake"), ("wake_relay_ms.p50", "wake-to-delivery p50 ms"), ("wake_relay_ms.p99", "wake-to-delivery p99 ms"), ("wake_relay_ms.max", "wake-to-delivery max ms"),
+        ("server_fds.sockets", "server descriptors: sockets"), ("server_fds.files", "server descriptors: files"), ("server_fds.other", "server descriptors: other"),
         ("server_rss_per_peer_kib", "RSS per peer KiB"), ("client_cpu_share", "client CPU share"), ("wakes_per_room_hour", "room wakes per room-hour")]
 def machine():
     model = ""

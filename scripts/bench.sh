@@ -30,8 +30,8 @@ loadgen="$root/target/release/loadgen"
 # The runtime binary itself (not the npm wrapper script), so CPU and RSS are workerd's own.
 workerd=$(node -p 'require.resolve(`@cloudflare/workerd-${process.platform}-${process.arch === "x64" ? "64" : process.arch}/bin/workerd`)')
 quick=${BENCH_QUICK:-0}
-A_ROOMS=1000; B_ROOMS=2500; PAIRS=2000; IDLE_ROOMS=200; IDLE_SECS=120; HOT_SECS=20; FLOOD_SECS=10
-if [ "$quick" = 1 ]; then A_ROOMS=20; B_ROOMS=40; PAIRS=40; IDLE_ROOMS=5; IDLE_SECS=15; HOT_SECS=3; FLOOD_SECS=3; fi
+A_ROOMS=1000; B_ROOMS=2500; PAIRS=2000; IDLE_ROOMS=200; IDLE_SECS=120; HOT_SECS=20; FLOOD_SECS=10; WAKE_ROOMS=200; WAKE_SECS=30
+if [ "$quick" = 1 ]; then A_ROOMS=20; B_ROOMS=40; PAIRS=40; IDLE_ROOMS=5; IDLE_SECS=15; HOT_SECS=3; FLOOD_SECS=3; WAKE_ROOMS=5; WAKE_SECS=15; fi
 servers=${BENCH_SERVERS:-ours grouped floor floorhops reference dev}
 only=${BENCH_ONLY:-}
 
@@ -118,6 +118,14 @@ for which in ours grouped reference; do
   "$start" "${args[@]}"; run "$which" g --url "$url" --rooms "$A_ROOMS" --peers 4 --own-tokens "${ids[@]}" --connect-rate "$RATE"; stop_server
   "$start" "${args[@]}"; run "$which" h --url "$url" --rooms "$PAIRS" --peers 2 --own-tokens "${ids[@]}" --connect-rate "$RATE"; stop_server
 done
+# The first relay after a wake: rooms sit idle past the runtime's eviction
+# (about 10 s without events), then one OFFER goes into each.
+if [ "$only" != open ]; then
+  for which in ours floor; do
+    has "$which" || continue
+    "start_$which"; run "$which" w --url "$url" --rooms "$WAKE_ROOMS" --peers 2 --sdp-bytes 100 --wake-after-secs "$WAKE_SECS" --connect-rate "$RATE"; stop_server
+  done
+fi
 # Idle rooms: only ours has rooms and a wake counter.
 if [ "$only" != open ]; then
   for which in ours dev; do

@@ -101,6 +101,8 @@ phase "deploy checks: optimized build, dry-run of every tier x environment, size
 WASM_OPT=1 scripts/build-worker.sh workers/rooms >"$logs/build-rooms-opt.log" 2>&1 || { cat "$logs/build-rooms-opt.log"; exit 1; }
 WASM_OPT=1 scripts/build-worker.sh workers/router >"$logs/build-router-opt.log" 2>&1 || { cat "$logs/build-router-opt.log"; exit 1; }
 node --test --test-reporter=spec "tests/deploy/*.test.mjs"
+# Where the bytes go (the budgets above are checked by the deploy tests).
+for tier in rooms router; do python3 scripts/wasm-sizes.py "target/wasm-names/$tier.wasm" 5; done
 
 phase "browser tests: unmodified peerjs in headless Chromium, loopback-only network namespace"
 if [ "$(uname -s)" != Linux ] || ! command -v unshare >/dev/null; then

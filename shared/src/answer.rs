@@ -13,6 +13,11 @@ pub enum Answer {
     Closed(Closure),
     /// What a delivery from another object came to.
     Delivered(DeliveryReport),
+    /// A sweep the shard called: when the next is wanted (`None`: nobody
+    /// is left to sweep).
+    Swept {
+        next_sweep_ms: Option<u64>,
+    },
 }
 
 /// What an object did with the parcels of one delivery.

@@ -140,6 +140,8 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
                 .number(&declared::MAX_NEW_DESTINATIONS_PER_MINUTE)?
                 as usize,
             peer_msgs_per_sec: self.number(&declared::PEER_MSGS_PER_SEC)? as u32,
+            // With reports on, each object's stats shard is its sweeper.
+            shard_sweeps: self.flag(&declared::STATS_REPORTS)?,
         };
         // A live room reports at least every liveness sweep, and sweeps come
         // at most `alive + sweep` apart, so its gauge lives 2.5 times that.

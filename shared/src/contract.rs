@@ -152,6 +152,11 @@ pub const PATH_ADMIN_REMOVE: &str = "/internal/admin/remove";
 pub const PATH_ADMIN_CLOSE: &str = "/internal/admin/close";
 /// Open namespace, home to home only: a batch of parcels ([`crate::delivery::encode`]).
 pub const PATH_DELIVER: &str = "/internal/deliver";
+/// Stats shard to object only (the Worker's entry never forwards it): run
+/// the liveness sweep now; the answer is the object's
+/// [`crate::metrics::Report`]. Unsigned: a sweep retires only peers the
+/// runtime's own timestamps show silent, so a forged call changes nothing.
+pub const PATH_SWEEP: &str = "/internal/sweep";
 
 /// What the rooms Worker learns from a request's headers.
 #[derive(Debug, Clone, PartialEq, Eq)]

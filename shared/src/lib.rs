@@ -46,6 +46,7 @@ pub mod log;
 pub mod machine;
 pub mod metrics;
 pub mod moderation;
+pub mod order;
 pub mod outbox;
 pub mod peer;
 pub mod placement;

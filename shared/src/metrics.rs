@@ -334,7 +334,35 @@ pub struct Report {
     pub peers: usize,
     pub at_ms: u64,
     pub deltas: Deltas,
+    /// When the room wants the shard to call its sweep next (`None`: it
+    /// holds nobody, or sweeps on its own alarm).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep_ms: Option<u64>,
 }
+
+/// What a report changed that the shard's storage must follow.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Rooms evicted to stay within [`MAX_ROOMS_PER_SHARD`]: their stored
+    /// gauges go.
+    pub evicted: Vec<String>,
+    /// The room is new here, left, or its peer count changed: its stored
+    /// gauge must be written (only then: a gauge that merely got fresher
+    /// lives in memory, so an idle room costs its shard no write).
+    pub gauge_changed: bool,
+}
+
+/// The shard calls the sweeps that are due at most this often, so its own
+/// alarm is set at most 720 times an hour however many rooms it sweeps; a
+/// sweep comes at most this late.
+pub const SWEEP_TICK_MS: u64 = 5_000;
+
+/// A sweep call that got no answer is tried again this much later.
+pub const SWEEP_RETRY_MS: u64 = 10_000;
+
+/// Sweep calls one run of the shard's alarm makes at most (subrequests per
+/// invocation are limited); the rest are due at the next tick.
+pub const MAX_SWEEPS_PER_RUN: usize = 500;
 
 /// One stats shard: a gauge per room and cumulative counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -345,28 +373,41 @@ pub struct Shard {
     /// When [`Shard::expire_due`] last swept (in memory only).
     #[serde(skip)]
     pub last_expiry_ms: u64,
+    /// Room -> when the shard calls its sweep (in memory only: after a
+    /// reload every stored room is due at once, see [`Shard::restore`]).
+    #[serde(skip)]
+    pub sweeps: BTreeMap<String, u64>,
+    /// Rooms read back from storage whose gauge is older than the TTL,
+    /// with when: not counted until their sweep answers (a room that died
+    /// without a goodbye must not come back to life with a reload). A map
+    /// like `sweeps`, so the bundle carries one map type, not two.
+    #[serde(skip)]
+    pub unconfirmed: BTreeMap<String, u64>,
 }
 
 /// Most rooms one shard tracks; beyond it the oldest reports are dropped.
 pub const MAX_ROOMS_PER_SHARD: usize = 100_000;
 
 impl Shard {
-    /// Adds a report. Returns the rooms evicted to stay within
-    /// [`MAX_ROOMS_PER_SHARD`], whose stored gauges the caller deletes.
-    pub fn apply(&mut self, report: &Report) -> Vec<String> {
-        let mut evicted = Vec::new();
+    /// Adds a report; says what storage must follow.
+    pub fn apply(&mut self, report: &Report) -> Applied {
+        let mut applied = Applied::default();
         self.counters.merge(&report.deltas);
         if let Some(room) = &report.room {
+            self.unconfirmed.remove(room);
             if report.peers == 0 {
-                self.rooms.remove(room);
+                applied.gauge_changed = self.rooms.remove(room).is_some();
+                self.sweeps.remove(room);
             } else {
-                let newer = self
-                    .rooms
-                    .get(room)
-                    .is_none_or(|(_, at)| *at <= report.at_ms);
-                if newer {
+                let before = self.rooms.get(room).copied();
+                if before.is_none_or(|(_, at)| at <= report.at_ms) {
                     self.rooms
                         .insert(room.clone(), (report.peers, report.at_ms));
+                    applied.gauge_changed = before.map(|(peers, _)| peers) != Some(report.peers);
+                    match report.sweep_ms {
+                        Some(due) => self.sweeps.insert(room.clone(), due),
+                        None => self.sweeps.remove(room),
+                    };
                 }
             }
         }
@@ -378,10 +419,59 @@ impl Shard {
                 .map(|(k, _)| k.clone())
             {
                 self.rooms.remove(&oldest);
-                evicted.push(oldest);
+                self.sweeps.remove(&oldest);
+                self.unconfirmed.remove(&oldest);
+                applied.evicted.push(oldest);
             }
         }
-        evicted
+        applied
+    }
+
+    /// A gauge read back from storage after the shard was evicted
+    /// (`stored_at_ms`: its last change, which for an idle room is long
+    /// ago): its sweep is due at once, and its answer corrects the gauge.
+    /// One older than `ttl_ms` is not counted until then; either way it
+    /// has a TTL from `now_ms` to answer in.
+    pub fn restore(
+        &mut self,
+        room: String,
+        peers: usize,
+        stored_at_ms: u64,
+        now_ms: u64,
+        ttl_ms: u64,
+    ) {
+        if now_ms.saturating_sub(stored_at_ms) > ttl_ms {
+            self.unconfirmed.insert(room.clone(), now_ms);
+        }
+        self.sweeps.insert(room.clone(), now_ms);
+        self.rooms.insert(room, (peers, now_ms));
+    }
+
+    /// The rooms whose sweep is due at `now_ms`, at most
+    /// [`MAX_SWEEPS_PER_RUN`] (the rest stay due for the next run); each
+    /// is due again [`SWEEP_RETRY_MS`] later until its answer says when.
+    pub fn due_sweeps(&mut self, now_ms: u64) -> Vec<String> {
+        let due: Vec<String> = self
+            .sweeps
+            .iter()
+            .filter(|(_, at)| **at <= now_ms)
+            .map(|(room, _)| room.clone())
+            .take(MAX_SWEEPS_PER_RUN)
+            .collect();
+        for room in &due {
+            self.sweeps.insert(room.clone(), now_ms + SWEEP_RETRY_MS);
+        }
+        due
+    }
+
+    /// When the shard's alarm should next run, if any sweep is planned:
+    /// the earliest due, but not before `not_before_ms` (the tick after the
+    /// last run).
+    pub fn next_sweep_run(&self, not_before_ms: u64) -> Option<u64> {
+        self.sweeps
+            .values()
+            .min()
+            .map(|at| (*at).max(not_before_ms))
     }
 
     /// [`Shard::expire`] on the report path, at most every quarter TTL: a
@@ -407,13 +497,23 @@ impl Shard {
             }
             fresh
         });
+        for room in &gone {
+            self.sweeps.remove(room);
+            self.unconfirmed.remove(room);
+        }
         gone
     }
 
     pub fn snapshot(&self) -> Snapshot {
+        let counted = self
+            .rooms
+            .iter()
+            .filter(|(room, _)| !self.unconfirmed.contains_key(*room));
+        let (rooms, peers) =
+            counted.fold((0, 0), |(r, p), (_, (peers, _))| (r + 1, p + *peers as u64));
         Snapshot {
-            rooms_active: self.rooms.len() as u64,
-            peers_active: self.rooms.values().map(|(p, _)| *p as u64).sum(),
+            rooms_active: rooms,
+            peers_active: peers,
             counters: self.counters.0.clone(),
         }
     }
@@ -580,7 +680,7 @@ mod tests {
             room: Some(room.into()),
             peers: 2,
             at_ms,
-            deltas: Deltas::default(),
+            ..Report::default()
         };
         shard.apply(&report("dead", 1_000));
         assert!(shard.expire_due(1_000, ttl).is_empty());
@@ -600,13 +700,17 @@ mod tests {
         for i in 0..MAX_ROOMS_PER_SHARD as u64 {
             shard.rooms.insert(format!("r{i}"), (1, 10 + i));
         }
-        let evicted = shard.apply(&Report {
+        let applied = shard.apply(&Report {
             room: Some("newcomer".into()),
             peers: 1,
             at_ms: 1_000_000,
-            deltas: Deltas::default(),
+            ..Report::default()
         });
-        assert_eq!(evicted, vec!["r0".to_owned()], "the oldest report goes");
+        assert_eq!(
+            applied.evicted,
+            vec!["r0".to_owned()],
+            "the oldest report goes"
+        );
         assert_eq!(shard.rooms.len(), MAX_ROOMS_PER_SHARD);
     }
 
@@ -620,19 +724,21 @@ mod tests {
             peers: 2,
             at_ms: 1_000,
             deltas: d.clone(),
+            ..Report::default()
         });
         shard.apply(&Report {
             room: Some("r2".into()),
             peers: 4,
             at_ms: 1_500,
             deltas: d,
+            ..Report::default()
         });
         // An older report never overwrites a newer gauge.
         shard.apply(&Report {
             room: Some("r1".into()),
             peers: 1,
             at_ms: 500,
-            deltas: Deltas::default(),
+            ..Report::default()
         });
         let snap = shard.snapshot();
         assert_eq!((snap.rooms_active, snap.peers_active), (2, 6));
@@ -646,10 +752,65 @@ mod tests {
             room: Some("r2".into()),
             peers: 0,
             at_ms: 62_000,
-            deltas: Deltas::default(),
+            ..Report::default()
         });
         assert_eq!(shard.snapshot().rooms_active, 0);
         assert_eq!(shard.snapshot().sum(&RELAYED), 6, "counters stay");
+    }
+
+    #[test]
+    fn the_shard_calls_each_rooms_sweep_when_due_and_writes_a_gauge_only_when_it_changes() {
+        let mut shard = Shard::default();
+        let report = |peers, at_ms, sweep_ms| Report {
+            room: Some("r".into()),
+            peers,
+            at_ms,
+            sweep_ms,
+            ..Report::default()
+        };
+        assert!(shard.apply(&report(4, 1_000, Some(116_000))).gauge_changed);
+        assert_eq!(shard.next_sweep_run(6_000), Some(116_000));
+        assert!(shard.due_sweeps(115_999).is_empty());
+        assert_eq!(shard.due_sweeps(116_000), ["r"]);
+        // No answer yet: tried again later, not at every tick.
+        assert_eq!(
+            shard.next_sweep_run(121_000),
+            Some(116_000 + SWEEP_RETRY_MS)
+        );
+        // The sweep's answer: same peers, later due. Fresher, not changed.
+        let answered = shard.apply(&report(4, 116_000, Some(231_000)));
+        assert!(!answered.gauge_changed, "an idle room costs no gauge write");
+        assert_eq!(shard.rooms["r"], (4, 116_000), "but its gauge is fresh");
+        assert!(
+            shard
+                .apply(&report(3, 120_000, Some(231_000)))
+                .gauge_changed
+        );
+        // The room empties: its gauge goes, and so does its sweep.
+        assert!(shard.apply(&report(0, 130_000, None)).gauge_changed);
+        assert_eq!(shard.next_sweep_run(0), None);
+        // After the shard's eviction a stored gauge is due for a sweep at
+        // once; one older than the TTL counts only once its sweep answers.
+        let ttl = 300_000;
+        shard.restore("s".into(), 2, 400_000, 500_000, ttl);
+        shard.restore("old".into(), 3, 1_000, 500_000, ttl);
+        assert_eq!(shard.due_sweeps(500_000), ["old", "s"]);
+        assert_eq!(shard.rooms["s"], (2, 500_000));
+        assert_eq!(
+            (shard.snapshot().rooms_active, shard.snapshot().peers_active),
+            (1, 2)
+        );
+        shard.apply(&Report {
+            room: Some("old".into()),
+            peers: 3,
+            at_ms: 500_100,
+            sweep_ms: Some(615_000),
+            ..Report::default()
+        });
+        assert_eq!(
+            (shard.snapshot().rooms_active, shard.snapshot().peers_active),
+            (2, 5)
+        );
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub(crate) fn inspect<S>(
             stale: p.is_stale(now_ms, limits),
         })
         .collect();
-    live.sort_by(|a, b| a.id.cmp(&b.id));
+    crate::order::sort_small_by(&mut live, |a, b| a.id.cmp(&b.id));
     RoomSummary {
         peers: live,
         leaving: record.leaves.iter().map(|l| l.id.clone()).collect(),

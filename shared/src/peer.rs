@@ -132,6 +132,10 @@ pub struct Limits {
     /// Open namespace: distinct ids one peer may send to in a minute.
     pub max_new_destinations_per_minute: usize,
     pub peer_msgs_per_sec: u32,
+    /// The object's stats shard calls its sweep when due ([`crate::machine::Input::Sweep`]):
+    /// the sweep is then no deadline of the record and no alarm, so an idle
+    /// object writes nothing between its peers' comings and goings.
+    pub shard_sweeps: bool,
 }
 
 impl Default for Limits {
@@ -151,6 +155,7 @@ impl Default for Limits {
             max_new_destinations_per_minute: declared::MAX_NEW_DESTINATIONS_PER_MINUTE
                 .number_default() as usize,
             peer_msgs_per_sec: declared::PEER_MSGS_PER_SEC.number_default() as u32,
+            shard_sweeps: declared::STATS_REPORTS.flag_default(),
         }
     }
 }
@@ -169,8 +174,8 @@ impl Limits {
 impl Limits {
     /// The sweep's deadline, kept in step with the live peers
     /// (`oldest_seen`, `None` when there are none): cleared when nobody is
-    /// left, planned by [`Limits::next_sweep_ms`] when someone is and none
-    /// is due, else left as it is.
+    /// left or the shard sweeps, planned by [`Limits::next_sweep_ms`] when
+    /// someone is and none is due, else left as it is.
     pub(crate) fn planned_sweep(
         &self,
         sweep_due: Option<u64>,
@@ -179,6 +184,7 @@ impl Limits {
     ) -> Option<u64> {
         match (oldest_seen, sweep_due) {
             (None, _) => None,
+            _ if self.shard_sweeps => None,
             (Some(seen), None) => Some(self.next_sweep_ms(seen, now_ms)),
             (Some(_), due) => due,
         }

@@ -76,6 +76,14 @@ impl Setting {
         }
     }
 
+    /// The flag default; false for other kinds (never read for them).
+    pub const fn flag_default(&self) -> bool {
+        match self.kind {
+            Kind::Flag { default } => default,
+            _ => false,
+        }
+    }
+
     fn default_cell(&self) -> String {
         let declared = match self.kind {
             Kind::Number { default, .. } => format!("`{default}`"),
@@ -306,7 +314,7 @@ pub const PEER_MSGS_PER_SEC: Setting = number(
     "per-peer message rate (0 = off)",
 );
 pub const ALIVE_TIMEOUT_MS: Setting = number("ALIVE_TIMEOUT_MS", Tier::Rooms, 90_000, 1_000, 3_600_000, "silence after which a peer is stale: it may lose its seat to a newcomer when the room is full, its id to a new socket, and the sweep closes it. A hidden browser tab sends one heartbeat a minute, so keep it well above 60 s (see \"Background tabs\")");
-pub const LIVENESS_SWEEP_MS: Setting = number("LIVENESS_SWEEP_MS", Tier::Rooms, 30_000, 1_000, 3_600_000, "how long after `ALIVE_TIMEOUT_MS` runs out a silent peer may wait for the sweep: it is announced within `ALIVE_TIMEOUT_MS` + this of its last sign of life (2 minutes by default; the reference takes 60-90 s). Sweeps are planned from the oldest sign of life, only while sockets exist: an idle room of heartbeating peers wakes about every 115 s");
+pub const LIVENESS_SWEEP_MS: Setting = number("LIVENESS_SWEEP_MS", Tier::Rooms, 30_000, 1_000, 3_600_000, "how long after `ALIVE_TIMEOUT_MS` runs out a silent peer may wait for the sweep: it is announced within `ALIVE_TIMEOUT_MS` + this (+ up to 5 s, the stats shard's tick) of its last sign of life (2 minutes by default; the reference takes 60-90 s). Sweeps are planned from the oldest sign of life, only while sockets exist, and called by the room's stats shard: an idle room of heartbeating peers wakes about every 115 s and writes nothing");
 pub const EXPIRE_TIMEOUT_MS: Setting = number(
     "EXPIRE_TIMEOUT_MS",
     Tier::Rooms,
@@ -342,13 +350,13 @@ pub const STATS_REPORTS: Setting = Setting {
     ..flag(
         "STATS_REPORTS",
         true,
-        "`false` stops rooms reporting to the stats shards (`/metrics` then shows no room figures)",
+        "`false` stops rooms reporting to the stats shards (`/metrics` then shows no room figures); each room then sweeps on its own alarm, a row written per sweep",
     )
 };
 pub const STATS_TTL_MS: Setting = Setting {
     kind: Kind::Derived { min: 1_000, max: 86_400_000 },
     default_note: "2.5 x (`ALIVE_TIMEOUT_MS` + `LIVENESS_SWEEP_MS`)",
-    ..number("STATS_TTL_MS", Tier::Rooms, 0, 0, 0, "a room's gauge is forgotten when its last report is older (a live room reports at least every sweep)")
+    ..number("STATS_TTL_MS", Tier::Rooms, 0, 0, 0, "a room's gauge is forgotten when its last report or sweep answer is older (the shard calls a live room's sweep at least every `ALIVE_TIMEOUT_MS` + `LIVENESS_SWEEP_MS`)")
 };
 
 // Both.

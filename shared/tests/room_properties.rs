@@ -67,8 +67,12 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
     #[test]
-    fn invariants_hold_for_any_sequence(events in proptest::collection::vec(event(), 1..120)) {
-        let cfg = config();
+    fn invariants_hold_for_any_sequence(
+        events in proptest::collection::vec(event(), 1..120),
+        shard_sweeps in any::<bool>(),
+    ) {
+        // The sweep on the room's own alarm, or called by its stats shard.
+        let cfg = Limits { shard_sweeps, ..config() };
         let mut rooms = [Harness::new(cfg.clone()), Harness::new(cfg.clone())];
         for (room, event) in events {
             match event {

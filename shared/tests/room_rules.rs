@@ -245,45 +245,57 @@ fn a_message_to_a_peer_in_its_grace_period_waits_for_its_return() {
     assert!(!h.types(a).contains(&"EXPIRE".to_owned()));
 }
 
-#[test]
-fn the_sweep_closes_silent_peers_and_announces_them_within_alive_plus_sweep() {
-    let mut h = room();
-    let cfg = Limits::default();
-    let promised = cfg.alive_timeout_ms + cfg.sweep_interval_ms;
-    let a = h.join("a", false);
-    let silent = h.join("s", false);
-    let went_silent = h.now;
-    let mut announced_after = None;
-    for second in 1..=(promised / 1_000 + 60) {
-        h.advance(1_000);
-        if second % 5 == 0 {
-            h.heartbeat(a);
-        }
-        if announced_after.is_none() && h.types(a).contains(&"LEAVE".to_owned()) {
-            announced_after = Some(h.now - went_silent);
-        }
+/// Limits with the sweep called by the stats shard (the Worker's default
+/// when reports are on) or planned on the room's own alarm.
+fn limits(shard_sweeps: bool) -> Limits {
+    Limits {
+        shard_sweeps,
+        ..Limits::default()
     }
-    let after = announced_after.expect("the silent peer was announced");
-    assert!(
-        after <= promised + 1_000,
-        "announced {after} ms after it fell silent"
-    );
-    assert_eq!(
-        h.sockets[silent].close.as_ref().map(|c| c.0),
-        Some(CLOSE_TIMEOUT)
-    );
-    assert_eq!(h.got(a).last(), Some(&("LEAVE".into(), Some("s".into()))));
-    assert_eq!(h.count(Counter::Leave(LeaveCause::Timeout)), 1);
-    assert!(h.sockets[a].open);
 }
 
 #[test]
-fn an_idle_room_of_heartbeating_peers_wakes_under_60_times_an_hour() {
-    let mut h = room();
+fn the_sweep_closes_silent_peers_and_announces_them_within_alive_plus_sweep() {
+    for shard_sweeps in [false, true] {
+        let cfg = limits(shard_sweeps);
+        let promised = cfg.alive_timeout_ms + cfg.sweep_interval_ms;
+        let mut h = Harness::new(cfg);
+        let a = h.join("a", false);
+        let silent = h.join("s", false);
+        let went_silent = h.now;
+        let mut announced_after = None;
+        for second in 1..=(promised / 1_000 + 60) {
+            h.advance(1_000);
+            if second % 5 == 0 {
+                h.heartbeat(a);
+            }
+            if announced_after.is_none() && h.types(a).contains(&"LEAVE".to_owned()) {
+                announced_after = Some(h.now - went_silent);
+            }
+        }
+        let after = announced_after.expect("the silent peer was announced");
+        assert!(
+            after <= promised + 1_000,
+            "announced {after} ms after it fell silent (shard sweeps: {shard_sweeps})"
+        );
+        assert_eq!(
+            h.sockets[silent].close.as_ref().map(|c| c.0),
+            Some(CLOSE_TIMEOUT)
+        );
+        assert_eq!(h.got(a).last(), Some(&("LEAVE".into(), Some("s".into()))));
+        assert_eq!(h.count(Counter::Leave(LeaveCause::Timeout)), 1);
+        assert!(h.sockets[a].open);
+    }
+}
+
+/// An hour of four heartbeating peers; answers the harness.
+fn idle_hour(cfg: Limits) -> (Harness, Vec<usize>, (u64, u64)) {
+    let mut h = Harness::new(cfg);
     let peers: Vec<usize> = ["a", "b", "c", "d"]
         .iter()
         .map(|id| h.join(id, false))
         .collect();
+    let after_joins = (h.record_writes, h.alarm_writes);
     for second in 1..=3_600 {
         h.advance(1_000);
         if second % 5 == 0 {
@@ -291,12 +303,43 @@ fn an_idle_room_of_heartbeating_peers_wakes_under_60_times_an_hour() {
         }
     }
     assert!(peers.iter().all(|p| h.sockets[*p].open), "nobody was swept");
+    (h, peers, after_joins)
+}
+
+#[test]
+fn an_idle_room_of_heartbeating_peers_wakes_under_60_times_an_hour() {
+    let (h, _, _) = idle_hour(limits(false));
     assert!(
         h.alarms_fired < 60,
         "{} alarms in an idle hour",
         h.alarms_fired
     );
     assert!(h.alarms_fired > 0, "the room still sweeps");
+}
+
+#[test]
+fn an_idle_room_swept_by_its_shard_writes_nothing_in_an_hour() {
+    let (h, _, after_joins) = idle_hour(limits(true));
+    assert_eq!(
+        (h.record_writes, h.alarm_writes),
+        after_joins,
+        "record and alarm writes after the joins, over an idle hour"
+    );
+    assert_eq!(h.alarms_fired, 0, "no alarm: the shard calls the sweep");
+    assert!(
+        (1..60).contains(&h.sweeps_called),
+        "{} sweeps in an idle hour",
+        h.sweeps_called
+    );
+    // On its own alarm the same hour rewrites the record and the alarm at
+    // every sweep: a row each on the bill.
+    let (own, _, own_after_joins) = idle_hour(limits(false));
+    assert!(
+        own.record_writes - own_after_joins.0 >= own.alarms_fired,
+        "the own-alarm room wrote its record {} times in {} sweeps",
+        own.record_writes - own_after_joins.0,
+        own.alarms_fired
+    );
 }
 
 #[test]

@@ -49,3 +49,23 @@ test('a half-open peer that stops heartbeating is closed and announced with LEAV
   assert.match(closed.reason, /heartbeat/i);
   await a.close();
 });
+
+test('an idle room of heartbeating peers is swept by its stats shard and stores nothing: no record, no alarm', async () => {
+  const room = unique('idle');
+  const peers = await Promise.all(['a', 'b', 'c'].map((id) => join(BASE, id, room)));
+  const beats = setInterval(() => peers.forEach((p) => p.send(HEARTBEAT)), 1_000);
+  await sleep(1_000); // past the membership report
+  const joined = await roomStats(BASE, room);
+  assert.equal(joined.stored_keys, 0, 'a join into an empty room stores nothing');
+  assert.equal(joined.alarm, null, 'and sets no alarm: the sweep is the shard\'s call');
+  // The first sweep is due 15 + 10 s after the joins (test config) and the
+  // shard calls it within its 5 s tick.
+  await sleep(32_000);
+  const idle = await roomStats(BASE, room);
+  clearInterval(beats);
+  assert.ok(idle.wakes > joined.wakes, `the shard's sweep woke the room (wakes ${joined.wakes} -> ${idle.wakes})`);
+  assert.equal(idle.stored_keys, 0, 'the sweep wrote no record');
+  assert.equal(idle.alarm, null, 'and set no alarm');
+  for (const p of peers) assert.equal(p.of('LEAVE').length, 0, 'nobody was swept');
+  await Promise.all(peers.map((p) => p.close()));
+});

@@ -59,6 +59,38 @@ pub fn proc_usage(pids: &[u32]) -> (f64, u64) {
     (cpu, rss)
 }
 
+/// Open file descriptors of a process tree, by kind: sockets, files
+/// (SQLite databases and their journals, logs), and the rest (eventfds,
+/// epoll, pipes, timers). What runs out first when a process holds
+/// thousands of sockets under a descriptor limit.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Descriptors {
+    pub sockets: u64,
+    pub files: u64,
+    pub other: u64,
+}
+
+pub fn descriptors(pids: &[u32]) -> Descriptors {
+    let mut d = Descriptors::default();
+    for p in with_descendants(pids) {
+        let Ok(entries) = std::fs::read_dir(format!("/proc/{p}/fd")) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let target = std::fs::read_link(entry.path()).unwrap_or_default();
+            let target = target.to_string_lossy();
+            if target.starts_with("socket:") {
+                d.sockets += 1;
+            } else if target.starts_with('/') {
+                d.files += 1;
+            } else {
+                d.other += 1;
+            }
+        }
+    }
+    d
+}
+
 /// RSS in KiB of a process tree, summed per command name (`workerd`,
 /// `node`, ...), so the runtime can be told apart from the dev tooling.
 pub fn rss_by_command(pid: u32) -> Vec<(String, u64)> {

@@ -61,6 +61,13 @@ pub struct Object {
     pub stored_record: Option<Record>,
     pub storage: BTreeMap<String, String>,
     pub alarm: Option<u64>,
+    /// With [`Limits::shard_sweeps`]: when the stats shard calls the
+    /// sweep, as the object's last report or sweep answer asked.
+    pub shard_sweep_ms: Option<u64>,
+    /// Storage writes of the record (a put or a delete) and of the alarm
+    /// (a set or a delete), each a row written on Cloudflare's bill.
+    pub record_writes: u64,
+    pub alarm_writes: u64,
     flood: Option<PeerFloodGuard>,
 }
 
@@ -94,6 +101,17 @@ impl Object {
                 })
             })
             .collect()
+    }
+
+    /// The object's next wake: its alarm, or the shard's sweep call,
+    /// whichever comes first.
+    pub fn next_wake(&self) -> Option<(u64, Input<usize>)> {
+        match (self.alarm, self.shard_sweep_ms) {
+            (Some(a), Some(s)) if s < a => Some((s, Input::Sweep)),
+            (Some(a), _) => Some((a, Input::Alarm)),
+            (None, Some(s)) => Some((s, Input::Sweep)),
+            (None, None) => None,
+        }
     }
 
     fn is_open(&self, socket: usize) -> bool {
@@ -132,13 +150,24 @@ impl Object {
                 closing = Some(*socket);
             }
             Input::Alarm => self.alarm = None,
-            Input::Deliver(_)
+            Input::Sweep
+            | Input::Deliver(_)
             | Input::Undelivered { .. }
             | Input::DroppedAway { .. }
             | Input::Inspect
             | Input::Remove { .. }
             | Input::CloseRoom => {}
         }
+        // As the host: a change of who is here (or an alarm) reports, and
+        // the report tells the shard when to sweep; a sweep answers it.
+        let membership = matches!(
+            input,
+            Input::Join(_)
+                | Input::Closed { .. }
+                | Input::Alarm
+                | Input::Remove { .. }
+                | Input::CloseRoom
+        );
         let views = self.views(closing);
         let before = self.record.clone();
         let limits = machine.limits;
@@ -148,6 +177,16 @@ impl Object {
         let mut step = machine.handle_input(&mut self.record, &views, input, flood, world.now);
         let answer = step.answer.take();
         let forwards = self.apply(step, joiner, &before, world);
+        if limits.shard_sweeps {
+            match answer {
+                Some(Answer::Swept { next_sweep_ms }) => self.shard_sweep_ms = next_sweep_ms,
+                _ if membership => {
+                    let views = self.views(None);
+                    self.shard_sweep_ms = machine.next_sweep_ms(&views, world.now);
+                }
+                _ => {}
+            }
+        }
         (forwards, answer)
     }
 
@@ -192,6 +231,8 @@ impl Object {
         for key in &writes.deletes {
             self.storage.remove(key);
         }
+        self.record_writes += u64::from(writes.record);
+        self.alarm_writes += u64::from(writes.alarm);
         if writes.record {
             self.stored_record = (!self.record.is_empty()).then(|| self.record.clone());
         }
@@ -210,6 +251,8 @@ pub struct Harness {
     pub now: u64,
     /// How many times the alarm fired: each is a wake of a hibernated room.
     pub alarms_fired: u64,
+    /// How many times the shard called the sweep: each is a wake too.
+    pub sweeps_called: u64,
     /// Every log line the steps asked for, in order.
     pub logs: Vec<crate::log::LogEvent>,
     /// Clients ignore the server's close frames (see [`DoubleSockets`]).
@@ -238,6 +281,7 @@ impl Harness {
             counters: BTreeMap::new(),
             now: 1_000_000,
             alarms_fired: 0,
+            sweeps_called: 0,
             logs: Vec::new(),
             clients_ignore_close: false,
         }
@@ -255,10 +299,14 @@ impl Harness {
             }
             Event::Advance(ms) => {
                 let end = self.now + ms;
-                while let Some(at) = self.room.alarm.filter(|at| *at <= end) {
+                while let Some((at, input)) = self.room.next_wake().filter(|(at, _)| *at <= end) {
                     self.now = self.now.max(at);
-                    self.alarms_fired += 1;
-                    self.input(Input::Alarm);
+                    if input == Input::Sweep {
+                        self.sweeps_called += 1;
+                    } else {
+                        self.alarms_fired += 1;
+                    }
+                    self.input(input);
                 }
                 self.now = end;
             }
@@ -275,7 +323,28 @@ impl Harness {
             logs: &mut self.logs,
             clients_ignore_close: self.clients_ignore_close,
         };
-        self.room.handle(&machine, input, &mut world).1
+        // As the host: a change of who is here (or an alarm) reports, and
+        // the report tells the shard when to sweep; a sweep answers it.
+        let membership = matches!(
+            input,
+            Input::Join(_)
+                | Input::Closed { .. }
+                | Input::Alarm
+                | Input::Remove { .. }
+                | Input::CloseRoom
+        );
+        let answer = self.room.handle(&machine, input, &mut world).1;
+        if self.cfg.shard_sweeps {
+            match answer {
+                Some(Answer::Swept { next_sweep_ms }) => self.shard_sweep_ms = next_sweep_ms,
+                _ if membership => {
+                    let views = self.room.views(None);
+                    self.shard_sweep_ms = machine.next_sweep_ms(&views, self.now);
+                }
+                _ => {}
+            }
+        }
+        answer
     }
 
     /// A new socket joins as `id`; returns its index.

@@ -97,19 +97,20 @@ impl OpenNet {
         self.handle(&home, Event::Input(Input::Closed { socket }));
     }
 
-    /// Moves time forward, firing every home's alarm in time order.
+    /// Moves time forward, firing every home's alarm (or its shard's
+    /// sweep call) in time order.
     pub fn advance(&mut self, ms: u64) {
         let end = self.now + ms;
         loop {
             let next = self
                 .homes
                 .iter()
-                .filter_map(|(name, h)| h.alarm.map(|at| (at, name.clone())))
-                .filter(|(at, _)| *at <= end)
-                .min();
-            let Some((at, name)) = next else { break };
+                .filter_map(|(name, h)| h.next_wake().map(|(at, input)| (at, name.clone(), input)))
+                .filter(|(at, _, _)| *at <= end)
+                .min_by_key(|(at, name, _)| (*at, name.clone()));
+            let Some((at, name, input)) = next else { break };
             self.now = self.now.max(at);
-            self.handle(&name, Event::Input(Input::Alarm));
+            self.handle(&name, Event::Input(input));
         }
         self.now = end;
     }

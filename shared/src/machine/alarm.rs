@@ -9,10 +9,30 @@ impl<'a, S: Copy + Eq> Turn<'a, S> {
     /// sweep's timeout LEAVE is due at once), then the alarm is planned again.
     pub(super) fn alarm(&mut self) {
         self.rec.alarm_fired();
+        // When the shard sweeps, an alarm (a LEAVE, an expiry, or the
+        // fallback after a failed report) sweeps too: it costs a scan.
+        self.handle_due(self.limits.shard_sweeps);
+    }
+
+    /// The shard's call: a sweep, and whatever else is due; answers when
+    /// the next is wanted.
+    pub(super) fn sweep(&mut self) {
+        let live = self.handle_due(true);
+        let next = live.map(|seen| self.limits.next_sweep_ms(seen, self.now));
+        self.fx.answer = Some(Answer::Swept {
+            next_sweep_ms: next,
+        });
+    }
+
+    /// Handles each due timer (the sweep also when `sweep` says so), then
+    /// plans the alarm; answers the oldest sign of life among the peers
+    /// still live.
+    fn handle_due(&mut self, sweep: bool) -> Option<u64> {
         let mut retired: Vec<S> = Vec::new();
         for timer in Timer::ALL {
             let due = TimerTable::of(&self.rec, self.limits).get(timer);
-            if due.is_none_or(|at| at > self.now) {
+            let forced = sweep && timer == Timer::Sweep;
+            if !forced && due.is_none_or(|at| at > self.now) {
                 continue;
             }
             match timer {
@@ -21,7 +41,9 @@ impl<'a, S: Copy + Eq> Turn<'a, S> {
                     self.rec.blocks.retain(|b| b.until_ms > now);
                 }
                 Timer::Sweep => {
-                    self.rec.sweep_due_ms = None;
+                    if self.rec.sweep_due_ms.is_some() {
+                        self.rec.sweep_due_ms = None;
+                    }
                     let stale: Vec<&PeerView<S>> = self
                         .live()
                         .filter(|p| p.is_stale(self.now, self.limits))
@@ -37,7 +59,9 @@ impl<'a, S: Copy + Eq> Turn<'a, S> {
         }
         self.forget_unowned_correspondents(&retired);
         let live = self.live().filter(|p| !retired.contains(&p.socket));
-        self.plan_alarm(oldest_seen(live));
+        let seen = oldest_seen(live);
+        self.plan_alarm(seen);
+        seen
     }
 
     /// Announces the LEAVEs that are due, of ids not back since: to
@@ -143,7 +167,7 @@ impl<'a, S: Copy + Eq> Turn<'a, S> {
             .filter(|q| q.queued_ms + expire <= now)
             .map(|q| (q.src.clone(), q.dst.clone()))
             .collect();
-        pairs.sort();
+        crate::order::sort_small_by(&mut pairs, Ord::cmp);
         pairs.dedup();
         let (gone, kept): (Vec<Queued>, Vec<Queued>) = std::mem::take(&mut self.rec.queue)
             .into_iter()

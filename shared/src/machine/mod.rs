@@ -78,6 +78,11 @@ pub enum Input<S> {
     Closed { socket: S },
     /// The object's alarm fired.
     Alarm,
+    /// The object's stats shard calls its sweep ([`Limits::shard_sweeps`]):
+    /// silent peers are retired and what else is due is done, as at an
+    /// alarm; the step answers when the next sweep is wanted
+    /// ([`Answer::Swept`]).
+    Sweep,
     /// Parcels from another object (open namespace).
     Deliver(Vec<Parcel>),
     /// The object `to` dropped relays from these senders of this object's
@@ -135,6 +140,7 @@ impl<'c> Machine<'c> {
             Input::TooLarge { from, len } => turn.too_large(from, len),
             Input::Closed { socket } => turn.closed(socket),
             Input::Alarm => turn.alarm(),
+            Input::Sweep => turn.sweep(),
             Input::Deliver(parcels) => turn.deliver(parcels),
             Input::Undelivered { parcels, reason } => turn.undelivered(parcels, reason),
             Input::DroppedAway { to, senders } => turn.dropped_away(&to, senders),
@@ -175,6 +181,14 @@ impl<'c> Machine<'c> {
         moderation::inspect(self.limits, record, peers, now_ms)
     }
 
+    /// When this object wants its next sweep, from its live peers' last
+    /// signs of life (`None`: nobody to sweep). Read without heartbeat
+    /// timestamps it only comes early.
+    pub fn next_sweep_ms<S>(&self, peers: &[PeerView<S>], now_ms: u64) -> Option<u64> {
+        let live = peers.iter().filter(|p| p.is_live());
+        oldest_seen(live).map(|seen| self.limits.next_sweep_ms(seen, now_ms))
+    }
+
     /// The ids of the live peers, for `GET {mount}{key}/peers`: not closing,
     /// not stale. Sorted, no duplicates.
     pub fn roster<S>(&self, peers: &[PeerView<S>], now_ms: u64) -> Vec<String> {
@@ -183,7 +197,7 @@ impl<'c> Machine<'c> {
             .filter(|p| p.is_live() && !p.is_stale(now_ms, self.limits))
             .map(|p| p.state.id.clone())
             .collect();
-        ids.sort();
+        crate::order::sort_small_by(&mut ids, String::cmp);
         ids.dedup();
         ids
     }

@@ -24,7 +24,7 @@
 //!
 //! ```text
 //! loadgen --url http://127.0.0.1:9000 --rooms 1000 --peers 4 [--steady-secs 0 --steady-rate 0]
-//!         [--idle-secs 0] [--flood-rate 0] [--own-tokens] [--group-ids] [--pids 123,456] [--json out.json] [--label ours]
+//!         [--idle-secs 0] [--wake-after-secs 0] [--flood-rate 0] [--own-tokens] [--group-ids] [--pids 123,456] [--json out.json] [--label ours]
 //! ```
 
 use futures_util::{SinkExt, StreamExt};
@@ -35,8 +35,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tools::{
-    emit_report, now_us, peer_socket_url, percentile, proc_usage, require_loopback, scrape_metric,
-    CANDIDATE_LINE, HEARTBEAT,
+    descriptors, emit_report, now_us, peer_socket_url, percentile, proc_usage, require_loopback,
+    scrape_metric, CANDIDATE_LINE, HEARTBEAT,
 };
 
 /// Our server's room wake counter (the reference server has none).
@@ -51,6 +51,7 @@ struct Args {
     steady_secs: u64,
     steady_rate: u64,
     idle_secs: u64,
+    wake_after_secs: u64,
     max_secs: u64,
     pids: Vec<u32>,
     json: Option<String>,
@@ -70,6 +71,7 @@ fn parse_args() -> Result<Args, String> {
         steady_secs: 0,
         steady_rate: 0,
         idle_secs: 0,
+        wake_after_secs: 0,
         max_secs: 600,
         pids: Vec::new(),
         json: None,
@@ -91,6 +93,7 @@ fn parse_args() -> Result<Args, String> {
             "--steady-secs" => a.steady_secs = num(value()?)?,
             "--steady-rate" => a.steady_rate = num(value()?)?,
             "--idle-secs" => a.idle_secs = num(value()?)?,
+            "--wake-after-secs" => a.wake_after_secs = num(value()?)?,
             "--max-secs" => a.max_secs = num(value()?)?,
             "--sdp-bytes" => a.sdp_bytes = num(value()?)? as usize,
             "--flood-rate" => a.flood_rate = num(value()?)?,
@@ -134,6 +137,7 @@ struct Tally {
     connect_ms: Mutex<Vec<f64>>,
     latency_us: Mutex<Vec<u64>>,
     steady_latency_us: Mutex<Vec<u64>>,
+    wake_latency_us: Mutex<Vec<u64>>,
 }
 
 /// What one peer expects to receive: (sender, seq) pairs.
@@ -151,14 +155,16 @@ fn peer_id(room: usize, peer: usize, run: &str) -> String {
 /// Which part of the run a relayed message belongs to.
 #[derive(Clone, Copy, PartialEq)]
 enum Phase {
-    Handshake,
-    Steady,
+    Handshake = 0,
+    Steady = 1,
+    /// The first relay into each room after it sat idle (`--wake-after-secs`).
+    Wake = 2,
 }
 
 fn payload(seq: u64, pad: &str, phase: Phase) -> String {
-    let steady = u8::from(phase == Phase::Steady);
+    let phase = phase as u8;
     format!(
-        r#"{{"seq":{seq},"at":{},"steady":{steady},"sdp":"{pad}","connectionId":"dc_load"}}"#,
+        r#"{{"seq":{seq},"at":{},"phase":{phase},"sdp":"{pad}","connectionId":"dc_load"}}"#,
         now_us()
     )
 }
@@ -270,10 +276,13 @@ async fn open_peer(
             if let Ok(mut l) = tally.latency_us.lock() {
                 l.push(latency);
             }
-            if v["payload"]["steady"] == 1 {
-                if let Ok(mut l) = tally.steady_latency_us.lock() {
-                    l.push(latency);
-                }
+            let phase_list = match v["payload"]["phase"].as_u64() {
+                Some(1) => Some(&tally.steady_latency_us),
+                Some(2) => Some(&tally.wake_latency_us),
+                _ => None,
+            };
+            if let Some(Ok(mut l)) = phase_list.map(|l| l.lock()) {
+                l.push(latency);
             }
         }
     });
@@ -431,6 +440,7 @@ async fn main() {
     }
     let connected_at = Instant::now();
     let resident = proc_usage(&args.pids).1;
+    let fds = descriptors(&args.pids);
 
     // Phase 2: the handshake of every pair, then the steady phase.
     let pad_full: String = "a".repeat(args.sdp_bytes);
@@ -522,6 +532,22 @@ async fn main() {
             idle_wakes = Some((b - a, idle_started.elapsed().as_secs_f64()));
         }
     }
+    // Wake phase: every room sits idle (heartbeats only) long enough for
+    // its object to be evicted, then one OFFER goes into each: the first
+    // relay after a wake, timed like any other.
+    if args.wake_after_secs > 0 {
+        tokio::time::sleep(Duration::from_secs(args.wake_after_secs)).await;
+        for r in 0..args.rooms {
+            send(&rooms, r, 0, 1, "OFFER", Phase::Wake);
+            tokio::time::sleep(gap).await;
+        }
+        let drain_end = Instant::now() + Duration::from_secs(30);
+        while tally.received.load(Ordering::Relaxed) < tally.sent.load(Ordering::Relaxed)
+            && Instant::now() < drain_end
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     let (cpu1, _) = proc_usage(&args.pids);
     let client1 = proc_usage(&[std::process::id()]).0;
     let elapsed = started.elapsed().as_secs_f64();
@@ -534,6 +560,7 @@ async fn main() {
     connect.sort_by(f64::total_cmp);
     let lat = sorted_ms(&tally.latency_us);
     let steady = sorted_ms(&tally.steady_latency_us);
+    let woken = sorted_ms(&tally.wake_latency_us);
     let sent = tally.sent.load(Ordering::Relaxed);
     let received = tally.received.load(Ordering::Relaxed);
     let opened = tally.opened.load(Ordering::Relaxed);
@@ -562,6 +589,7 @@ async fn main() {
         "connect_ms": { "p50": percentile(&connect, 0.5), "p99": percentile(&connect, 0.99) },
         "relay_ms": { "p50": percentile(&lat, 0.5), "p90": percentile(&lat, 0.9), "p99": percentile(&lat, 0.99), "max": lat.last().copied().unwrap_or(0.0) },
         "steady_relay_ms": (!steady.is_empty()).then(|| serde_json::json!({ "count": steady.len(), "p50": percentile(&steady, 0.5), "p99": percentile(&steady, 0.99), "max": steady.last().copied().unwrap_or(0.0) })),
+        "wake_relay_ms": (!woken.is_empty()).then(|| serde_json::json!({ "count": woken.len(), "p50": percentile(&woken, 0.5), "p99": percentile(&woken, 0.99), "max": woken.last().copied().unwrap_or(0.0) })),
         "flood": flood_outcome.map(|f| serde_json::json!({
             "rate": args.flood_rate,
             "frames_sent": f.sent,
@@ -579,6 +607,7 @@ async fn main() {
         "server_cpu_secs": server_cpu,
         "server_peak_rss_kib": peak_rss.load(Ordering::Relaxed),
         "server_rss_per_peer_kib": if opened > 0 { (resident.saturating_sub(rss0)) as f64 / opened as f64 } else { 0.0 },
+        "server_fds": { "sockets": fds.sockets, "files": fds.files, "other": fds.other },
         "client_cpu_secs": client_cpu,
         "client_cpu_share": if server_cpu + client_cpu > 0.0 { client_cpu / (server_cpu + client_cpu) } else { 0.0 },
         "connect_secs": connected_at.duration_since(started).as_secs_f64(),

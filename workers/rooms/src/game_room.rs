@@ -109,7 +109,9 @@ impl GameRoom {
             Some(Answer::Summary(summary)) => Response::from_json(&summary),
             Some(Answer::Removed(removal)) => Response::from_json(&removal),
             Some(Answer::Closed(closure)) => Response::from_json(&closure),
-            Some(Answer::Delivered(_)) | None => runtime::json_error(404, missing),
+            Some(Answer::Delivered(_) | Answer::Swept { .. }) | None => {
+                runtime::json_error(404, missing)
+            }
         }
     }
 }

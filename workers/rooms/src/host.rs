@@ -204,6 +204,8 @@ impl Host {
         Ok(())
     }
 
+    /// The alarm: a LEAVE or an expiry due, a block ending; with reports
+    /// off (or after a failed report), the sweep.
     pub async fn alarm(&self) -> Result<Response> {
         self.woke();
         if self.config.is_err() {
@@ -380,15 +382,54 @@ impl Host {
         runtime::log(self.log_level(), room, event);
     }
 
-    /// Reports to the stats shard; see [`Reporter::report`].
+    /// Reports to the stats shard; see [`Reporter::report`]. The report
+    /// says when the next sweep is due, from the peers' attachments alone,
+    /// which only makes it early (the sweep's answer then reads heartbeats).
     pub fn report(&self, membership: bool) {
+        let Ok(cfg) = self.config.as_ref() else {
+            return;
+        };
         if !self.stats.wants(membership) {
             return;
         }
-        let (list, state) = (Rc::clone(&self.sockets), self.raw.to_state());
-        let peers = move || list.live_count(&state);
-        self.stats
-            .report(&self.state, &self.env, &self.key, peers, membership);
+        let (list, raw) = (Rc::clone(&self.sockets), self.raw.share());
+        let limits = cfg.limits.clone();
+        let placement = self.placement;
+        let (name, separator) = (self.name.clone(), self.separator);
+        let gauge = move || {
+            // The cached view, without heartbeat timestamps: a fresh read
+            // would empty the socket cache the relay path reads.
+            let state = raw.to_state();
+            let (_, peers) = list.peers(&state, &raw, Read::Cached);
+            let machine = Machine::new(&limits, placement(&name, separator));
+            let live = peers.iter().filter(|p| !p.state.closing).count();
+            (live, machine.next_sweep_ms(&peers, runtime::now_ms()))
+        };
+        let interval = cfg.limits.sweep_interval_ms;
+        let fallback = move |now: u64| Some(now + interval);
+        self.stats.report(
+            &self.state,
+            &self.env,
+            &self.key,
+            gauge,
+            membership,
+            fallback,
+        );
+    }
+
+    /// The stats shard calls the liveness sweep (`contract::PATH_SWEEP`):
+    /// answers this object's report, with when the next is due.
+    pub async fn sweep(&self) -> Result<Response> {
+        self.woke();
+        let answer = self
+            .run(Read::FreshWithHeartbeats, None, |_, _| Some(Input::Sweep))
+            .await?;
+        let next = match answer {
+            Some(Answer::Swept { next_sweep_ms }) => next_sweep_ms,
+            _ => None,
+        };
+        let peers = self.sockets.live_count(&self.state);
+        Response::from_json(&self.stats.report_now(&self.key, peers, next))
     }
 }
 

@@ -22,7 +22,7 @@ use signaling_core::log::{Level, LogEvent};
 use signaling_core::outbox;
 use std::cell::RefCell;
 use std::time::Duration;
-use worker::{js_sys, Delay, Env, Headers, Method, Request, RequestInit};
+use worker::{js_sys, Delay, Env};
 
 /// Name of the Durable Object binding of the homes.
 pub const HOME_BINDING: &str = "PEER_HOME";
@@ -161,20 +161,18 @@ impl Courier<'_> {
         };
         let signature =
             secret.map(|s| contract::sign(s, contract::PATH_DELIVER, lookup, runtime::now_ms()));
-        let headers = Headers::new();
-        let signed = signature.as_ref().map(|s| (contract::HEADER_SIGNATURE, s));
-        for (name, value) in contract_headers.iter().map(|(n, v)| (*n, v)).chain(signed) {
-            headers
-                .set(name, value)
-                .map_err(|e| Failure::Final(e.to_string()))?;
-        }
+        let signed = signature
+            .as_deref()
+            .map(|s| (contract::HEADER_SIGNATURE, s));
+        let headers: Vec<(&str, &str)> = contract_headers
+            .iter()
+            .map(|(n, v)| (*n, v.as_str()))
+            .chain(signed)
+            .collect();
         let body = js_sys::Uint8Array::from(body.as_slice());
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(body.into()));
         let url = format!("https://home.internal{}", contract::PATH_DELIVER);
-        let req = Request::new_with_init(&url, &init).map_err(|e| Failure::Final(e.to_string()))?;
+        let req = runtime::internal_post(&url, &headers, Some(&body.into()))
+            .map_err(|e| Failure::Final(e.to_string()))?;
         let stub = env
             .durable_object(HOME_BINDING)
             .and_then(|ns| ns.get_by_name(to))

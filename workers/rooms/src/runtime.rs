@@ -85,6 +85,12 @@ impl RawState {
         worker::State::from(js.unchecked_into::<worker::worker_sys::DurableObjectState>())
     }
 
+    /// Another handle on the same state, for work that outlives a
+    /// handler's borrow (a scheduled stats report reads heartbeats).
+    pub fn share(&self) -> RawState {
+        JsValue::clone(self).unchecked_into::<RawState>()
+    }
+
     /// When the runtime last answered this socket's HEARTBEAT, in ms.
     pub fn heartbeat_ms(&self, ws: &worker::WebSocket) -> Option<u64> {
         self.auto_response_timestamp(ws.as_ref())
@@ -92,6 +98,30 @@ impl RawState {
             .filter(|t| t.is_finite() && *t > 0.0)
             .map(|t| t as u64)
     }
+}
+
+/// A POST from one of this Worker's objects to another: the runtime's own
+/// `Request` with a method, a few headers and a body. (workers-rs's
+/// `Request::new_with_init` converts every option a request may carry;
+/// these need three, and the difference is several KiB of the bundle.)
+pub fn internal_post(
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&JsValue>,
+) -> worker::Result<worker::Request> {
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    if !headers.is_empty() {
+        let all = web_sys::Headers::new()?;
+        for (name, value) in headers {
+            all.set(name, value)?;
+        }
+        init.set_headers(&all);
+    }
+    if let Some(body) = body {
+        init.set_body(body);
+    }
+    Ok(web_sys::Request::new_with_str_and_init(url, &init)?.into())
 }
 
 /// Per-isolate wake counts, for the test-only debug endpoint (the

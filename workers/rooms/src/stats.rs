@@ -8,9 +8,10 @@
 
 use crate::runtime;
 use signaling_core::config::StatsConfig;
+use signaling_core::contract;
 use signaling_core::log::{Level, LogEvent};
 use signaling_core::metrics::{
-    shard_of, Counter, Deltas, Report, Shard, Snapshot, Tally, MAX_ROOMS_PER_SHARD,
+    shard_of, Counter, Deltas, Report, Shard, Snapshot, Tally, MAX_ROOMS_PER_SHARD, SWEEP_TICK_MS,
 };
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -35,10 +36,8 @@ fn shard_stub(env: &Env, index: u32) -> Result<Stub> {
 }
 
 fn report_request(report: &Report) -> Result<Request> {
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(Some(serde_json::to_string(report)?.into()));
-    Request::new_with_init("https://stats.internal/report", &init)
+    let body = wasm_bindgen::JsValue::from_str(&serde_json::to_string(report)?);
+    runtime::internal_post("https://stats.internal/report", &[], Some(&body))
 }
 
 /// Sends a report to its shard among `shards` (awaited: callers wrap it in
@@ -101,19 +100,22 @@ impl Reporter {
         self.pending.deltas.borrow_mut().add(counter, by);
     }
 
-    /// Reports the live peer count (`peers`, read when the report is built)
-    /// and the counter deltas in the background (`waitUntil`), never on the
-    /// relay path's critical path. A relay (`membership` false) reports at
-    /// most every `REPORT_INTERVAL_MS`; a membership change always leads to
-    /// a report, `MEMBERSHIP_REPORT_DELAY_MS` later, shared with every
-    /// change until then. While one is scheduled nothing else is sent.
+    /// Reports the live peer count and when the object wants its next
+    /// sweep (`gauge`, read when the report is built) and the counter
+    /// deltas in the background (`waitUntil`), never on the relay path's
+    /// critical path. A relay (`membership` false) reports at most every
+    /// `REPORT_INTERVAL_MS`; a membership change always leads to a report,
+    /// `MEMBERSHIP_REPORT_DELAY_MS` later, shared with every change until
+    /// then. While one is scheduled nothing else is sent. A report that
+    /// fails leaves the sweep to the object's own alarm (`fallback`).
     pub fn report(
         &self,
         state: &State,
         env: &Env,
         room: &str,
-        peers: impl FnOnce() -> usize + 'static,
+        gauge: impl FnOnce() -> (usize, Option<u64>) + 'static,
         membership: bool,
+        fallback: impl FnOnce(u64) -> Option<u64> + 'static,
     ) {
         let Some(shards) = self.shards else {
             return;
@@ -124,6 +126,7 @@ impl Reporter {
         let pending = Rc::clone(&self.pending);
         let env = env.clone();
         let room = room.to_owned();
+        let storage = state.storage();
         pending.scheduled.set(membership);
         state.wait_until(async move {
             if pending.scheduled.get() {
@@ -132,19 +135,41 @@ impl Reporter {
             }
             let at_ms = runtime::now_ms();
             pending.last_report_ms.set(at_ms);
+            let (peers, sweep_ms) = gauge();
             let report = Report {
                 room: Some(room.clone()),
-                peers: peers(),
+                peers,
                 at_ms,
                 deltas: pending.deltas.borrow_mut().take_deltas(),
+                sweep_ms,
             };
             if let Err(err) = send_report(env, shards, report).await {
                 let event = LogEvent::new(Level::Error, "internal_error")
                     .field("what", "stats report failed")
                     .field("error", err.to_string());
                 runtime::log(Level::Error, Some(&room), &event);
+                // The shard may not know when to sweep this object: its own
+                // alarm does, unless one is already set.
+                if let (Some(at_ms), Ok(None)) = (fallback(at_ms), storage.get_alarm().await) {
+                    let when = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at_ms as f64));
+                    let _ = storage.set_alarm(ScheduledTime::new(when)).await;
+                }
             }
         });
+    }
+
+    /// The report a sweep call answers with, made now: the counter deltas
+    /// go with it, and it counts as this object's latest report.
+    pub fn report_now(&self, room: &str, peers: usize, sweep_ms: Option<u64>) -> Report {
+        let at_ms = runtime::now_ms();
+        self.pending.last_report_ms.set(at_ms);
+        Report {
+            room: Some(room.to_owned()),
+            peers,
+            at_ms,
+            deltas: self.pending.deltas.borrow_mut().take_deltas(),
+            sweep_ms,
+        }
     }
 }
 
@@ -161,11 +186,50 @@ pub async fn gather(env: &Env) -> Result<Snapshot> {
     Ok(total)
 }
 
-#[durable_object]
+/// Counters a shard was sent are written at most this often (one row per
+/// write, whatever the number of reports in between). The pending write
+/// holds the shard awake until it is done, so eviction loses nothing; a
+/// crash of the process loses at most this much of its counts.
+const COUNTERS_FLUSH_MS: u64 = 10_000;
+
+/// Sweep calls a shard has in flight at once.
+const SWEEP_CONCURRENCY: usize = 50;
+
+/// The object behind a report's key: a room, or (`open/{peer}`) a home.
+fn object_stub(env: &Env, key: &str) -> Result<Stub> {
+    match key.strip_prefix("open/") {
+        Some(home) => env
+            .durable_object(crate::outbox::HOME_BINDING)?
+            .get_by_name(home),
+        None => env.durable_object(crate::ROOM_BINDING)?.get_by_name(key),
+    }
+}
+
+/// Calls one object's sweep; its answer is its report.
+async fn call_sweep(env: &Env, key: &str) -> Result<Report> {
+    let url = format!("https://object.internal{}", contract::PATH_SWEEP);
+    let req = runtime::internal_post(&url, &[], None)?;
+    let mut resp = object_stub(env, key)?.fetch_with_request(req).await?;
+    resp.json().await
+}
+
+/// One shard: the gauges and counters of the rooms (and homes) that report
+/// to it, and their liveness sweeps. An object whose peers heartbeat costs
+/// nothing between changes of who is in it: the shard's alarm calls its
+/// sweep when due (`contract::PATH_SWEEP`), the answer carries its report,
+/// and a gauge is written only when its peer count changes.
+#[durable_object(alarm)]
 pub struct StatsShard {
     state: State,
     env: Env,
-    shard: RefCell<Option<Shard>>,
+    shard: Rc<RefCell<Option<Shard>>>,
+    /// A counters write is scheduled.
+    flush_pending: Rc<Cell<bool>>,
+    last_flush_ms: Rc<Cell<u64>>,
+    /// The alarm as last set (`None`: none, or not known since a wake).
+    alarm_ms: Cell<Option<u64>>,
+    /// When the alarm last ran: the next run comes a tick later at the earliest.
+    last_run_ms: Cell<u64>,
 }
 
 impl DurableObject for StatsShard {
@@ -173,7 +237,11 @@ impl DurableObject for StatsShard {
         StatsShard {
             state,
             env,
-            shard: RefCell::new(None),
+            shard: Rc::default(),
+            flush_pending: Rc::default(),
+            last_flush_ms: Rc::default(),
+            alarm_ms: Cell::new(None),
+            last_run_ms: Cell::new(0),
         }
     }
 
@@ -187,35 +255,9 @@ impl DurableObject for StatsShard {
         match runtime::path_of(&req).as_str() {
             "/report" => {
                 let report: Report = req.json().await?;
-                let ttl_ms = settings(&self.env)?.gauge_ttl_ms;
                 self.ensure_loaded().await?;
-                let (gauge, counters, mut gone) = {
-                    let mut cache = self.shard.borrow_mut();
-                    let shard = cache.get_or_insert_with(Shard::default);
-                    let mut gone = shard.apply(&report);
-                    gone.extend(shard.expire_due(runtime::now_ms(), ttl_ms));
-                    let gauge = report.room.as_ref().map(|r| shard.rooms.get(r).copied());
-                    (gauge, shard.counters.clone(), gone)
-                };
-                let storage = self.state.storage();
-                if !gone.is_empty() {
-                    // Evicted or expired: their stored gauges go too.
-                    gone.retain(|room| Some(room) != report.room.as_ref());
-                    let keys = gone.iter().map(|room| format!("r/{room}")).collect();
-                    storage.delete_multiple(keys).await?;
-                }
-                if let (Some(room), Some(gauge)) = (&report.room, gauge) {
-                    let key = format!("r/{room}");
-                    match gauge {
-                        Some(gauge) => storage.put(&key, gauge).await?,
-                        None => {
-                            storage.delete(&key).await?;
-                        }
-                    }
-                }
-                if !report.deltas.is_empty() {
-                    storage.put("counters", &counters).await?;
-                }
+                self.take(&report).await?;
+                self.plan_alarm().await?;
                 Response::ok("ok")
             }
             "/snapshot" => {
@@ -239,19 +281,145 @@ impl DurableObject for StatsShard {
             _ => runtime::json_error(404, "no such stats endpoint"),
         }
     }
+
+    /// Calls the sweeps that are due, a bounded number at once, and takes
+    /// each answer as that object's report; one that fails is tried again
+    /// later (`SWEEP_RETRY_MS`) and its gauge expires if it never answers.
+    async fn alarm(&self) -> Result<Response> {
+        self.alarm_ms.set(None);
+        let now = runtime::now_ms();
+        self.last_run_ms.set(now);
+        self.ensure_loaded().await?;
+        let due = {
+            let mut cache = self.shard.borrow_mut();
+            cache.get_or_insert_with(Shard::default).due_sweeps(now)
+        };
+        for batch in due.chunks(SWEEP_CONCURRENCY) {
+            let calls = batch.iter().map(|key| call_sweep(&self.env, key));
+            let answers = futures_util::future::join_all(calls).await;
+            for (key, answer) in batch.iter().zip(answers) {
+                match answer {
+                    Ok(report) if report.room.as_deref() == Some(key.as_str()) => {
+                        self.take(&report).await?
+                    }
+                    Ok(_) => log_failure(key, "the sweep answered for another object".into()),
+                    Err(err) => log_failure(key, err.to_string()),
+                }
+            }
+        }
+        self.plan_alarm().await?;
+        Response::ok("swept")
+    }
+}
+
+fn log_failure(key: &str, error: String) {
+    let event = LogEvent::new(Level::Warn, "internal_error")
+        .field("what", "sweep call failed")
+        .field("error", error);
+    runtime::log(Level::Warn, Some(key), &event);
 }
 
 impl StatsShard {
+    /// Applies one report to the cached shard (without yielding), then has
+    /// storage follow: gauges that changed or went, and the counters
+    /// (written at most every `COUNTERS_FLUSH_MS`).
+    async fn take(&self, report: &Report) -> Result<()> {
+        let ttl_ms = settings(&self.env)?.gauge_ttl_ms;
+        let (applied, gone, gauge) = {
+            let mut cache = self.shard.borrow_mut();
+            let shard = cache.get_or_insert_with(Shard::default);
+            let applied = shard.apply(report);
+            let gone = shard.expire_due(runtime::now_ms(), ttl_ms);
+            let gauge = report.room.as_ref().map(|r| shard.rooms.get(r).copied());
+            (applied, gone, gauge)
+        };
+        let storage = self.state.storage();
+        let deleted: Vec<String> = (applied.evicted.iter().chain(&gone))
+            .filter(|room| Some(*room) != report.room.as_ref())
+            .map(|room| format!("r/{room}"))
+            .collect();
+        if !deleted.is_empty() {
+            storage.delete_multiple(deleted).await?;
+        }
+        if let (Some(room), Some(gauge), true) = (&report.room, gauge, applied.gauge_changed) {
+            let key = format!("r/{room}");
+            match gauge {
+                Some(gauge) => storage.put(&key, gauge).await?,
+                None => {
+                    storage.delete(&key).await?;
+                }
+            }
+        }
+        if !report.deltas.is_empty() {
+            self.flush_counters_soon();
+        }
+        Ok(())
+    }
+
+    /// Writes the counters `COUNTERS_FLUSH_MS` after the last write (at
+    /// once if that has passed), with every report taken until then.
+    fn flush_counters_soon(&self) {
+        if self.flush_pending.replace(true) {
+            return;
+        }
+        let (shard, pending, last) = (
+            Rc::clone(&self.shard),
+            Rc::clone(&self.flush_pending),
+            Rc::clone(&self.last_flush_ms),
+        );
+        let storage = self.state.storage();
+        let wait = (last.get() + COUNTERS_FLUSH_MS).saturating_sub(runtime::now_ms());
+        self.state.wait_until(async move {
+            if wait > 0 {
+                Delay::from(Duration::from_millis(wait)).await;
+            }
+            pending.set(false);
+            last.set(runtime::now_ms());
+            let counters = shard.borrow().as_ref().map(|s| s.counters.clone());
+            if let Some(counters) = counters {
+                if let Err(err) = storage.put("counters", &counters).await {
+                    let event = LogEvent::new(Level::Error, "internal_error")
+                        .field("what", "stats counters write failed")
+                        .field("error", err.to_string());
+                    runtime::log(Level::Error, None, &event);
+                }
+            }
+        });
+    }
+
+    /// Sets the alarm for the earliest sweep due, a tick after the last run
+    /// at the earliest, unless it is already set no later.
+    async fn plan_alarm(&self) -> Result<()> {
+        let not_before = self.last_run_ms.get() + SWEEP_TICK_MS;
+        let wanted = self
+            .shard
+            .borrow()
+            .as_ref()
+            .and_then(|s| s.next_sweep_run(not_before));
+        let Some(at_ms) = wanted else {
+            return Ok(()); // a run that finds nothing due costs less than a delete
+        };
+        if self.alarm_ms.get().is_some_and(|set| set <= at_ms) {
+            return Ok(());
+        }
+        self.alarm_ms.set(Some(at_ms));
+        let when = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at_ms as f64));
+        self.state
+            .storage()
+            .set_alarm(ScheduledTime::new(when))
+            .await
+    }
+
     /// Fills the cache from storage once per object life: at most
-    /// [`MAX_ROOMS_PER_SHARD`] gauges, and those already expired are
-    /// deleted rather than loaded.
+    /// [`MAX_ROOMS_PER_SHARD`] gauges, each due for a sweep at once (see
+    /// `Shard::restore`: a stored gauge is as old as its last change, not
+    /// its last sign of life), and the alarm as the runtime holds it.
     async fn ensure_loaded(&self) -> Result<()> {
         if self.shard.borrow().is_some() {
             return Ok(());
         }
-        let ttl_ms = settings(&self.env)?.gauge_ttl_ms;
         let now = runtime::now_ms();
-        let mut expired = Vec::new();
+        let ttl_ms = settings(&self.env)?.gauge_ttl_ms;
         let storage = self.state.storage();
         let mut shard = Shard {
             counters: storage.get::<Deltas>("counters").await?.unwrap_or_default(),
@@ -263,23 +431,24 @@ impl StatsShard {
         for entry in rooms.entries() {
             let Ok(pair) = entry else { continue };
             let pair: js_sys::Array = pair.into();
-            let (Some(key), Ok(gauge)) = (
+            let (Some(key), Ok((peers, stored_at))) = (
                 pair.get(0).as_string(),
                 serde_wasm_bindgen::from_value::<(usize, u64)>(pair.get(1)),
             ) else {
                 continue;
             };
-            if now.saturating_sub(gauge.1) > ttl_ms {
-                expired.push(key);
-            } else if let Some(room) = key.strip_prefix("r/") {
-                shard.rooms.insert(room.to_owned(), gauge);
+            if let Some(room) = key.strip_prefix("r/") {
+                shard.restore(room.to_owned(), peers, stored_at, now, ttl_ms);
             }
         }
-        if !expired.is_empty() {
-            storage.delete_multiple(expired).await?;
-        }
+        let alarm = storage.get_alarm().await?;
         // Another event may have filled it while we read: keep that one.
-        self.shard.borrow_mut().get_or_insert(shard);
+        if self.shard.borrow().is_none() {
+            self.alarm_ms.set(alarm.map(|at| at as u64));
+            *self.shard.borrow_mut() = Some(shard);
+            // The restored rooms' sweeps are due now.
+            self.plan_alarm().await?;
+        }
         Ok(())
     }
 }

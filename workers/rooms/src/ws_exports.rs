@@ -115,7 +115,7 @@ macro_rules! host_object {
             }
 
             async fn fetch(&self, req: Request) -> Result<Response> {
-                use signaling_core::contract::{PATH_CONNECT, PATH_STATS};
+                use signaling_core::contract::{PATH_CONNECT, PATH_STATS, PATH_SWEEP};
                 let path = crate::runtime::path_of(&req);
                 match path.as_str() {
                     PATH_CONNECT => {
@@ -132,6 +132,7 @@ macro_rules! host_object {
                     }
                     // Observing the counters must not change them: no wake counted.
                     PATH_STATS => self.host.debug_view().await,
+                    PATH_SWEEP => self.host.sweep().await,
                     _ => self.route(&path, req).await,
                 }
             }

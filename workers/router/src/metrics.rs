@@ -62,6 +62,7 @@ async fn ship(env: &Env, deltas: Deltas, now: u64) -> Result<()> {
         peers: 0,
         at_ms: now,
         deltas,
+        sweep_ms: None,
     };
     send_report(env, &report).await
 }
@@ -77,6 +78,7 @@ pub async fn ghost(env: &Env, room: &str, now: u64) -> Result<Response> {
         peers: 2,
         at_ms: now,
         deltas: Deltas::default(),
+        sweep_ms: None,
     };
     send_report(env, &report).await?;
     http::json(&serde_json::json!({ "ghost": room }))

@@ -105,10 +105,11 @@ pub struct Report {
     pub elapsed_secs: f64,
 }
 
-/// How long a room may hold counter deltas before its stats shard has them
-/// (`workers/rooms/src/stats.rs`: a report every 2 s, membership changes
-/// 0.5 s late), plus a margin for the report in flight.
-const UNREPORTED_WINDOW_MS: u64 = 4_000;
+/// How long counts may sit in memory before storage has them, which a
+/// crash of the rooms tier loses (`workers/rooms/src/stats.rs`): a room
+/// reports every 2 s (membership changes 0.5 s late), plus a margin for the
+/// report in flight, and its shard writes its counters at most every 10 s.
+const UNREPORTED_WINDOW_MS: u64 = 4_000 + 10_000;
 
 /// What the run measured besides the ledger.
 pub struct Inputs<'a> {
