@@ -44,8 +44,22 @@ trap stop_server EXIT INT TERM
 run() { # label scenario args...
   local label=$1 scenario=$2; shift 2
   echo "== $label: $scenario" >&2
-  "$loadgen" --label "$label" --pids "$server_pid" --json "$out/$label-$scenario.json" "$@" >/dev/null || \
-    echo "   ($label $scenario reported loss, refusals or errors: see $out/$label-$scenario.json)" >&2
+  local json="$out/$label-$scenario.json" log
+  case $label in grouped) log="$out/ours.log" ;; floorhops) log="$out/floor.log" ;; *) log="$out/$label.log" ;; esac
+  local log_lines; log_lines=$(wc -l <"$log" 2>/dev/null || echo 0)
+  "$loadgen" --label "$label" --pids "$server_pid" --json "$json" "$@" >/dev/null || \
+    echo "   ($label $scenario reported loss, refusals or errors: see $json)" >&2
+  # A failed run says what stopped the server, from the server's own log,
+  # and the descriptor limit it ran under.
+  local said; said=$(tail -n +"$((log_lines + 1))" "$log" 2>/dev/null | grep -m1 -o -E "[^:]*: Too many open files|out of memory[^\"]*" || true)
+  python3 - "$json" "$said" "$(ulimit -Sn)/$(ulimit -Hn)" <<'PY'
+import json, sys
+path, said, limits = sys.argv[1:4]
+r = json.load(open(path))
+if r.get("failed"):
+    r["failed"] += (f"; the server logged `{said}`" if said else "") + f"; descriptors soft/hard {limits}"
+    json.dump(r, open(path, "w"))
+PY
 }
 
 # Every server gets the settings a load test needs: no per-IP connect limit
