@@ -56,8 +56,10 @@ for s in sorted(res):
         lines.append("| result | " + " | ".join(f"**failed**: {failed[n]}" if failed[n] else "ok" for n in present)
                      + " |" + " - |" * (len(columns) - len(present)))
     for k, label in rows:
-        # A failed run's figures are not results: shown as `-`.
-        vals = {n: None if failed[n] else get(res[s][n], k) for n in present}
+        # A failed run's figures are not results: shown as `-`, but for how
+        # many sockets it held before it failed.
+        kept = k in ("opened", "refused")
+        vals = {n: None if failed[n] and not kept else get(res[s][n], k) for n in present}
         if all(v is None for v in vals.values()):
             continue
         o = vals.get("ours")

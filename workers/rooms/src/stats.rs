@@ -79,10 +79,15 @@ pub struct Reporter {
 }
 
 impl Reporter {
-    /// A reporter for the tier's stats settings.
+    /// A reporter for the tier's stats settings. Its interval starts at
+    /// construction: the first relay after a wake does not report at once
+    /// (its counts go with the next report or sweep answer), so a burst of
+    /// rooms waking together does not wake their shards with a report each.
     pub fn new(stats: Option<StatsConfig>) -> Self {
+        let pending = Pending::default();
+        pending.last_report_ms.set(runtime::now_ms());
         Reporter {
-            pending: Rc::new(Pending::default()),
+            pending: Rc::new(pending),
             shards: stats.filter(|s| s.reports).map(|s| s.shards),
         }
     }
