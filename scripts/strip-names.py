@@ -12,39 +12,22 @@ shows `wasm-function[N]`; the copy kept beside the build maps N to a name
 import shutil
 import sys
 
-
-def leb(data, i):
-    value = shift = 0
-    while True:
-        byte = data[i]
-        i += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return value, i
+from wasm_module import custom_name, sections
 
 
 def main():
     path, keep = sys.argv[1], sys.argv[2]
     data = open(path, "rb").read()
-    if data[:4] != b"\0asm":
-        sys.exit(f"{path} is not a wasm module")
     out = bytearray(data[:8])
-    i = 8
     stripped = 0
-    while i < len(data):
-        start = i
-        section = data[i]
-        size, body = leb(data, i + 1)
-        end = body + size
-        if section == 0:
-            name_len, name_at = leb(data, body)
-            if data[name_at:name_at + name_len] == b"name":
+    try:
+        for section, start, body, end in sections(data):
+            if section == 0 and custom_name(data, body) == b"name":
                 stripped += end - start
-                i = end
-                continue
-        out += data[start:end]
-        i = end
+            else:
+                out += data[start:end]
+    except ValueError as e:
+        sys.exit(f"{path}: {e}")
     if stripped:
         shutil.copyfile(path, keep)
         open(path, "wb").write(bytes(out))

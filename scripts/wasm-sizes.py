@@ -9,25 +9,7 @@ Usage: scripts/wasm-sizes.py target/wasm-names/rooms.wasm [top-functions]
 """
 import collections, re, sys, zlib
 
-
-def leb(b, i):
-    result = shift = 0
-    while True:
-        byte = b[i]
-        i += 1
-        result |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return result, i
-
-
-def sections(data):
-    i = 8
-    while i < len(data):
-        sid = data[i]
-        size, i = leb(data, i + 1)
-        yield sid, data[i:i + size]
-        i += size
+from wasm_module import custom_name, leb, sections
 
 
 def imported_functions(body):
@@ -62,9 +44,10 @@ def imported_functions(body):
 
 
 def function_names(body):
-    n, j = leb(body, 0)
-    if body[j:j + n] != b"name":
+    """The function names of a `name` section's body (its name first)."""
+    if custom_name(body, 0) != b"name":
         return {}
+    n, j = leb(body, 0)
     j += n
     names = {}
     while j < len(body):
@@ -94,7 +77,8 @@ def main():
     data = open(sys.argv[1], "rb").read()
     top = int(sys.argv[2]) if len(sys.argv) > 2 else 10
     imports, bodies, names, data_bytes = 0, [], {}, 0
-    for sid, body in sections(data):
+    for sid, _, start, end in sections(data):
+        body = data[start:end]
         if sid == 2:
             imports = imported_functions(body)
         elif sid == 10:

@@ -172,6 +172,14 @@ impl Limits {
 }
 
 impl Limits {
+    /// When an object with `peers` wants its next sweep, from the live
+    /// ones' last signs of life (`None`: nobody to sweep). Read without
+    /// heartbeat timestamps it only comes early.
+    pub fn sweep_due_for<S>(&self, peers: &[PeerView<S>], now_ms: u64) -> Option<u64> {
+        let live = peers.iter().filter(|p| p.is_live());
+        oldest_seen(live).map(|seen| self.next_sweep_ms(seen, now_ms))
+    }
+
     /// The sweep's deadline, kept in step with the live peers
     /// (`oldest_seen`, `None` when there are none): cleared when nobody is
     /// left or the shard sweeps, planned by [`Limits::next_sweep_ms`] when

@@ -182,7 +182,7 @@ impl Object {
                 Some(Answer::Swept { next_sweep_ms }) => self.shard_sweep_ms = next_sweep_ms,
                 _ if membership => {
                     let views = self.views(None);
-                    self.shard_sweep_ms = machine.next_sweep_ms(&views, world.now);
+                    self.shard_sweep_ms = limits.sweep_due_for(&views, world.now);
                 }
                 _ => {}
             }
@@ -323,28 +323,7 @@ impl Harness {
             logs: &mut self.logs,
             clients_ignore_close: self.clients_ignore_close,
         };
-        // As the host: a change of who is here (or an alarm) reports, and
-        // the report tells the shard when to sweep; a sweep answers it.
-        let membership = matches!(
-            input,
-            Input::Join(_)
-                | Input::Closed { .. }
-                | Input::Alarm
-                | Input::Remove { .. }
-                | Input::CloseRoom
-        );
-        let answer = self.room.handle(&machine, input, &mut world).1;
-        if self.cfg.shard_sweeps {
-            match answer {
-                Some(Answer::Swept { next_sweep_ms }) => self.shard_sweep_ms = next_sweep_ms,
-                _ if membership => {
-                    let views = self.room.views(None);
-                    self.shard_sweep_ms = machine.next_sweep_ms(&views, self.now);
-                }
-                _ => {}
-            }
-        }
-        answer
+        self.room.handle(&machine, input, &mut world).1
     }
 
     /// A new socket joins as `id`; returns its index.

@@ -181,14 +181,6 @@ impl<'c> Machine<'c> {
         moderation::inspect(self.limits, record, peers, now_ms)
     }
 
-    /// When this object wants its next sweep, from its live peers' last
-    /// signs of life (`None`: nobody to sweep). Read without heartbeat
-    /// timestamps it only comes early.
-    pub fn next_sweep_ms<S>(&self, peers: &[PeerView<S>], now_ms: u64) -> Option<u64> {
-        let live = peers.iter().filter(|p| p.is_live());
-        oldest_seen(live).map(|seen| self.limits.next_sweep_ms(seen, now_ms))
-    }
-
     /// The ids of the live peers, for `GET {mount}{key}/peers`: not closing,
     /// not stale. Sorted, no duplicates.
     pub fn roster<S>(&self, peers: &[PeerView<S>], now_ms: u64) -> Vec<String> {

@@ -394,26 +394,22 @@ impl Host {
         }
         let (list, raw) = (Rc::clone(&self.sockets), self.raw.share());
         let limits = cfg.limits.clone();
-        let placement = self.placement;
-        let (name, separator) = (self.name.clone(), self.separator);
         let gauge = move || {
             // The cached view, without heartbeat timestamps: a fresh read
             // would empty the socket cache the relay path reads.
             let state = raw.to_state();
             let (_, peers) = list.peers(&state, &raw, Read::Cached);
-            let machine = Machine::new(&limits, placement(&name, separator));
-            let live = peers.iter().filter(|p| !p.state.closing).count();
-            (live, machine.next_sweep_ms(&peers, runtime::now_ms()))
+            let due = limits.sweep_due_for(&peers, runtime::now_ms());
+            (list.live_count(&state), due)
         };
-        let interval = cfg.limits.sweep_interval_ms;
-        let fallback = move |now: u64| Some(now + interval);
+        let fallback_ms = cfg.limits.sweep_interval_ms;
         self.stats.report(
             &self.state,
             &self.env,
             &self.key,
             gauge,
             membership,
-            fallback,
+            fallback_ms,
         );
     }
 

@@ -5,7 +5,7 @@
 
 use signaling_core::record::Record;
 use std::cell::RefCell;
-use worker::{js_sys, wasm_bindgen, Result, ScheduledTime, State, Storage};
+use worker::{Result, State, Storage};
 
 /// Storage key of the object's durable record.
 const META_KEY: &str = "meta";
@@ -59,10 +59,7 @@ impl CachedRecord {
     pub async fn sync_alarm(&self, storage: &Storage) -> Result<()> {
         let wanted = self.meta.borrow().as_ref().and_then(|r| r.alarm_ms);
         match wanted {
-            Some(at_ms) => {
-                let when = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at_ms as f64));
-                storage.set_alarm(ScheduledTime::new(when)).await
-            }
+            Some(at_ms) => crate::runtime::set_alarm(storage, at_ms).await,
             None => storage.delete_alarm().await,
         }
     }

@@ -100,6 +100,12 @@ impl RawState {
     }
 }
 
+/// Sets the object's alarm for `at_ms` (epoch ms).
+pub async fn set_alarm(storage: &worker::Storage, at_ms: u64) -> worker::Result<()> {
+    let when = js_sys::Date::new(&JsValue::from_f64(at_ms as f64));
+    storage.set_alarm(worker::ScheduledTime::new(when)).await
+}
+
 /// A POST from one of this Worker's objects to another: the runtime's own
 /// `Request` with a method, a few headers and a body. (workers-rs's
 /// `Request::new_with_init` converts every option a request may carry;

@@ -112,7 +112,8 @@ impl Reporter {
     /// `REPORT_INTERVAL_MS`; a membership change always leads to a report,
     /// `MEMBERSHIP_REPORT_DELAY_MS` later, shared with every change until
     /// then. While one is scheduled nothing else is sent. A report that
-    /// fails leaves the sweep to the object's own alarm (`fallback`).
+    /// fails leaves the sweep to the object's own alarm, `fallback_ms`
+    /// later (the shard may not know when to call it).
     pub fn report(
         &self,
         state: &State,
@@ -120,7 +121,7 @@ impl Reporter {
         room: &str,
         gauge: impl FnOnce() -> (usize, Option<u64>) + 'static,
         membership: bool,
-        fallback: impl FnOnce(u64) -> Option<u64> + 'static,
+        fallback_ms: u64,
     ) {
         let Some(shards) = self.shards else {
             return;
@@ -138,26 +139,17 @@ impl Reporter {
                 Delay::from(Duration::from_millis(MEMBERSHIP_REPORT_DELAY_MS)).await;
                 pending.scheduled.set(false);
             }
-            let at_ms = runtime::now_ms();
-            pending.last_report_ms.set(at_ms);
             let (peers, sweep_ms) = gauge();
-            let report = Report {
-                room: Some(room.clone()),
-                peers,
-                at_ms,
-                deltas: pending.deltas.borrow_mut().take_deltas(),
-                sweep_ms,
-            };
+            let report = pending.take_report(&room, peers, sweep_ms);
+            let at_ms = report.at_ms;
             if let Err(err) = send_report(env, shards, report).await {
                 let event = LogEvent::new(Level::Error, "internal_error")
                     .field("what", "stats report failed")
                     .field("error", err.to_string());
                 runtime::log(Level::Error, Some(&room), &event);
-                // The shard may not know when to sweep this object: its own
-                // alarm does, unless one is already set.
-                if let (Some(at_ms), Ok(None)) = (fallback(at_ms), storage.get_alarm().await) {
-                    let when = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at_ms as f64));
-                    let _ = storage.set_alarm(ScheduledTime::new(when)).await;
+                // Unless an alarm is already set (it sweeps too).
+                if let Ok(None) = storage.get_alarm().await {
+                    let _ = runtime::set_alarm(&storage, at_ms + fallback_ms).await;
                 }
             }
         });
@@ -166,13 +158,21 @@ impl Reporter {
     /// The report a sweep call answers with, made now: the counter deltas
     /// go with it, and it counts as this object's latest report.
     pub fn report_now(&self, room: &str, peers: usize, sweep_ms: Option<u64>) -> Report {
+        self.pending.take_report(room, peers, sweep_ms)
+    }
+}
+
+impl Pending {
+    /// A report made now, with the counter deltas so far; it counts as the
+    /// object's latest.
+    fn take_report(&self, room: &str, peers: usize, sweep_ms: Option<u64>) -> Report {
         let at_ms = runtime::now_ms();
-        self.pending.last_report_ms.set(at_ms);
+        self.last_report_ms.set(at_ms);
         Report {
             room: Some(room.to_owned()),
             peers,
             at_ms,
-            deltas: self.pending.deltas.borrow_mut().take_deltas(),
+            deltas: self.deltas.borrow_mut().take_deltas(),
             sweep_ms,
         }
     }
@@ -408,11 +408,7 @@ impl StatsShard {
             return Ok(());
         }
         self.alarm_ms.set(Some(at_ms));
-        let when = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at_ms as f64));
-        self.state
-            .storage()
-            .set_alarm(ScheduledTime::new(when))
-            .await
+        runtime::set_alarm(&self.state.storage(), at_ms).await
     }
 
     /// Fills the cache from storage once per object life: at most
