@@ -160,7 +160,46 @@ def model(out):
         f"room-hour's cost (its leavers' pending LEAVEs); an idle room's sweeps write nothing, "
         f"so its hour is the heartbeats (if billed) and the sweep calls.",
     ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + open_namespace(out)
+
+
+# Open namespace, per relayed message (counts fixed by the code; the host
+# test `open_rules::what_a_relay_and_a_frame_to_nobody_cost_in_deliveries_and_rows`
+# checks them on the double):
+MESSAGE_IN = 1 / 20  # the frame arriving on the sender's socket
+DELIVERY = 1  # ungrouped: one call of the destination home's `deliver` (JS RPC), a DO request
+ROWS_PER_NEW_PAIR = 2  # each side remembers the other as a correspondent (who gets its LEAVE)
+
+
+def open_namespace(out):
+    """Billed Durable Object requests per relay, ungrouped and grouped, priced."""
+    ours_g, grouped_g = load(out, "ours-g"), load(out, "grouped-g")
+    if not (ours_g and grouped_g):
+        return ""
+    ungrouped_req, grouped_req = MESSAGE_IN + DELIVERY, MESSAGE_IN
+    per_million = lambda req: req * 1e6 * PRICES["do_request"]
+    return "\n".join([
+        "",
+        "### Open namespace: what a relay costs",
+        "",
+        f"Per relayed message: with one object per id, the frame arrives on its sender's socket "
+        f"({MESSAGE_IN:.2f} of a request) and is delivered by one call of the destination home's "
+        f"`deliver` method (one Durable Object request); grouped (`OPEN_GROUP_SEPARATOR`), a frame "
+        f"between ids of one group stays in its object. Each new pair of ids writes "
+        f"{ROWS_PER_NEW_PAIR} rows (each side's correspondent, who gets its LEAVE), refreshed at "
+        f"most every 2.5 minutes.",
+        "",
+        "| | billed DO requests per relay | USD per million relays |",
+        "| --- | --- | --- |",
+        f"| ungrouped (one object per id) | {ungrouped_req:.2f} | {per_million(ungrouped_req):.4f} |",
+        f"| grouped, within a group | {grouped_req:.2f} | {per_million(grouped_req):.4f} |",
+        f"| rooms mode (for comparison) | {MESSAGE_IN:.2f} | {per_million(MESSAGE_IN):.4f} |",
+        "",
+        f"So an ungrouped relay costs {ungrouped_req / grouped_req:.0f} times a grouped one. In this "
+        f"run scenario (g) relayed {ours_g['messages_sent']:,} messages: "
+        f"${per_million(ungrouped_req) * ours_g['messages_sent'] / 1e6:.4f} ungrouped, "
+        f"${per_million(grouped_req) * grouped_g['messages_sent'] / 1e6:.4f} grouped.",
+    ]) + "\n"
 
 
 if __name__ == "__main__":

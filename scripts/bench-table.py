@@ -35,20 +35,24 @@ def get(d, k):
     for p in k.split("."):
         d = d.get(p) if isinstance(d, dict) else None
     return d
-SERVERS = ["ours", "grouped", "floor", "floorhops", "reference", "dev"]
+SERVERS = ["ours", "grouped", "rooms", "floor", "floorhops", "floorrpc", "floorfetch", "reference", "dev"]
+# The ratio columns, each where both servers ran: ours against each floor and
+# the reference; grouped against rooms mode on the same traffic and against
+# ours with one object per id.
+RATIOS = [("ours", "floor"), ("ours", "floorhops"), ("ours", "floorrpc"), ("ours", "floorfetch"), ("ours", "reference"),
+          ("grouped", "rooms"), ("grouped", "ours")]
 lines = [f"Machine: {machine()}; loadgen, client and servers share those cores; connections opened at the same rate for all. "
          "**ours** = both Workers on bare `workerd serve` (the production runtime), **floor** = `bench/floor/relay.js`, a minimal JS relay "
-         "Durable Object on the same workerd, **grouped** = ours in the open namespace with `OPEN_GROUP_SEPARATOR=-` and ids that share their room's prefix, **floorhops** = that floor behind two pass-through Workers (the hops every socket of ours crosses: router, rooms Worker), **reference** = peer@1.0.2 on Node 22, **dev** = both Workers under `wrangler dev` (what `make dev` serves). "
+         "Durable Object on the same workerd, **grouped** = ours in the open namespace with `OPEN_GROUP_SEPARATOR=-` and ids that share their room's prefix, **floorhops** = that floor behind two pass-through Workers (the hops every socket of ours crosses: router, rooms Worker), **floorrpc** / **floorfetch** = `bench/floor/open.js`, a minimal JS relay with one Durable Object per peer id, the destination's object called by JS RPC / by `fetch` (open-namespace scenarios; there **ours** is `NAMESPACE=open` with one object per id and **rooms** is ours in rooms mode on the same traffic), **reference** = peer@1.0.2 on Node 22, **dev** = both Workers under `wrangler dev` (what `make dev` serves). "
          "A `-` is a figure that server has no counter for, or a scenario it did not run.", ""]
 fmt = lambda v: "-" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
 def ratio(o, r):
     return f"{o / r:.2f}" if isinstance(o, (int, float)) and isinstance(r, (int, float)) and r else "-"
 for s in sorted(res):
     present = [n for n in SERVERS if n in res[s]]
-    versus = [n for n in ("floor", "floorhops", "reference") if n in present]
-    grouped = "grouped" in present and "ours" in present
+    pairs = [(a, b) for a, b in RATIOS if a in present and b in present]
     lines.append(f"### ({s}) {names[s]}")
-    columns = present + [f"ours/{n}" for n in versus] + (["grouped/ours"] if grouped else [])
+    columns = present + [f"{a}/{b}" for a, b in pairs]
     lines.append("| figure | " + " | ".join(columns) + " |")
     lines.append("| --- |" + " --- |" * len(columns))
     failed = {n: res[s][n].get("failed") for n in present}
@@ -62,9 +66,7 @@ for s in sorted(res):
         vals = {n: None if failed[n] and not kept else get(res[s][n], k) for n in present}
         if all(v is None for v in vals.values()):
             continue
-        o = vals.get("ours")
-        cells = [fmt(vals[n]) for n in present] + [ratio(o, vals[n]) for n in versus]
-        cells += [ratio(vals["grouped"], o)] if grouped else []
+        cells = [fmt(vals[n]) for n in present] + [ratio(vals[a], vals[b]) for a, b in pairs]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines.append("")
 import importlib.util

@@ -5,8 +5,12 @@
 #             config generated from the wrangler files by workerd-config.py)
 #   floor     bench/floor/relay.js, a minimal JS relay object, bare workerd
 #   floorhops the floor behind two pass-through Workers (our hop count), 1000 x 4 only
+#   open namespace, g and h only (there "ours" is NAMESPACE=open, one object per id):
 #   grouped   ours in the open namespace with OPEN_GROUP_SEPARATOR=- and ids
-#             that share their room's prefix (loadgen --group-ids), g and h only
+#             that share their room's prefix (loadgen --group-ids)
+#   rooms     ours in rooms mode on the same traffic (what grouped is held to)
+#   floorrpc  bench/floor/open.js: one object per id, delivery by JS RPC
+#   floorfetch the same, delivery by fetch
 #   reference peer@1.0.2 on Node 22
 #   dev       both Workers under `wrangler dev`, as `make dev` serves them
 # Prints one table per scenario and writes target/bench/results.json and
@@ -32,7 +36,7 @@ workerd=$(node -p 'require.resolve(`@cloudflare/workerd-${process.platform}-${pr
 quick=${BENCH_QUICK:-0}
 A_ROOMS=1000; B_ROOMS=2500; PAIRS=2000; IDLE_ROOMS=200; IDLE_SECS=120; HOT_SECS=20; FLOOD_SECS=10; WAKE_ROOMS=200; WAKE_SECS=30
 if [ "$quick" = 1 ]; then A_ROOMS=20; B_ROOMS=40; PAIRS=40; IDLE_ROOMS=5; IDLE_SECS=15; HOT_SECS=3; FLOOD_SECS=3; WAKE_ROOMS=5; WAKE_SECS=15; fi
-servers=${BENCH_SERVERS:-ours grouped floor floorhops reference dev}
+servers=${BENCH_SERVERS:-ours rooms grouped floor floorhops floorrpc floorfetch reference dev}
 only=${BENCH_ONLY:-}
 
 source scripts/lib.sh
@@ -45,7 +49,7 @@ run() { # label scenario args...
   local label=$1 scenario=$2; shift 2
   echo "== $label: $scenario" >&2
   local json="$out/$label-$scenario.json" log
-  case $label in grouped) log="$out/ours.log" ;; floorhops) log="$out/floor.log" ;; *) log="$out/$label.log" ;; esac
+  case $label in grouped|rooms) log="$out/ours.log" ;; floor*) log="$out/floor.log" ;; *) log="$out/$label.log" ;; esac
   local log_lines; log_lines=$(wc -l <"$log" 2>/dev/null || echo 0)
   "$loadgen" --label "$label" --pids "$server_pid" --json "$json" "$@" >/dev/null || \
     echo "   ($label $scenario reported loss, refusals or errors: see $json)" >&2
@@ -99,6 +103,8 @@ start_dev() {
   url="http://127.0.0.1:$port"
 }
 start_floorhops() { start_floor bench/floor/config-hops.capnp; }
+start_floorrpc() { start_floor bench/floor/open-rpc.capnp; }
+start_floorfetch() { start_floor bench/floor/open-fetch.capnp; }
 has() { [[ " $servers " == *" $1 "* ]]; }
 
 # Connections open at $RATE a second against every server.
@@ -119,18 +125,20 @@ if has floorhops && [ "$only" != open ]; then
 fi
 # The open namespace (NAMESPACE=open): the same 4,000 peers, each with its own
 # token as an unchanged app sends, in foursomes (g) and in pairs (h); grouped,
-# a room's peers share an id prefix and so one object. The floor has no open
-# namespace.
-for which in ours grouped reference; do
+# a room's peers share an id prefix and so one object. Beside them: the open
+# floors (bench/floor/open.js, one object per id, delivering by JS RPC and by
+# fetch), the reference, and ours in rooms mode on the same traffic (the
+# token names the room), which is what grouped is measured against.
+for which in rooms ours grouped floorrpc floorfetch reference; do
   has "$which" || continue
-  args=(); ids=()
+  args=(); ids=(--own-tokens); start="start_$which"
   case $which in
+    rooms) start=start_ours; ids=() ;;
     ours) args=(NAMESPACE=open) ;;
-    grouped) args=(NAMESPACE=open OPEN_GROUP_SEPARATOR=-); ids=(--group-ids) ;;
+    grouped) start=start_ours; args=(NAMESPACE=open OPEN_GROUP_SEPARATOR=-); ids+=(--group-ids) ;;
   esac
-  start="start_$which"; [ "$which" = grouped ] && start=start_ours
-  "$start" "${args[@]}"; run "$which" g --url "$url" --rooms "$A_ROOMS" --peers 4 --own-tokens "${ids[@]}" --connect-rate "$RATE"; stop_server
-  "$start" "${args[@]}"; run "$which" h --url "$url" --rooms "$PAIRS" --peers 2 --own-tokens "${ids[@]}" --connect-rate "$RATE"; stop_server
+  "$start" "${args[@]}"; run "$which" g --url "$url" --rooms "$A_ROOMS" --peers 4 "${ids[@]}" --connect-rate "$RATE"; stop_server
+  "$start" "${args[@]}"; run "$which" h --url "$url" --rooms "$PAIRS" --peers 2 "${ids[@]}" --connect-rate "$RATE"; stop_server
 done
 # The first relay after a wake: rooms sit idle past the runtime's eviction
 # (about 10 s without events), then one OFFER goes into each.

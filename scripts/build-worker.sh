@@ -28,6 +28,12 @@ if [ "${SKIP_BUILD:-0}" = 1 ] && [ -f "$crate/build/index.js" ]; then
   echo "SKIP_BUILD=1: reusing $crate/build"; exit 0
 fi
 worker-build "${flags[@]}" "$crate"
+# A crate with its own entry module (workers/rooms/js/entry.mjs says why)
+# wraps what worker-build generated, which becomes glue.js beside it.
+if [ -f "$crate/js/entry.mjs" ]; then
+  mv "$crate/build/index.js" "$crate/build/glue.js"
+  cp "$crate/js/entry.mjs" "$crate/build/index.js"
+fi
 # Optimized (deployable) builds ship without the wasm names section; the
 # copy with names stays in target/wasm-names/ to read a stack trace by
 # (scripts/strip-names.py says why). KEEP_WASM_NAMES=1 keeps them (profiling).

@@ -10,8 +10,8 @@
 //! Version 2 adds the open namespace: an upgrade with
 //! `X-PeerJS-Namespace: open` names no room; it goes to the home of its
 //! peer id with the digest of the client's token. Homes hand each other
-//! frames at [`PATH_DELIVER`], object to object through the namespace
-//! binding, which no public request can reach.
+//! frames by a method call ([`delivery_contract`]), object to object
+//! through the namespace binding, which no public request can reach.
 
 /// Version the router speaks.
 pub const VERSION: u32 = 2;
@@ -150,7 +150,10 @@ pub const PATH_ADMIN_ROOM: &str = "/internal/admin/room";
 pub const PATH_ADMIN_REMOVE: &str = "/internal/admin/remove";
 /// Admin API: close the room.
 pub const PATH_ADMIN_CLOSE: &str = "/internal/admin/close";
-/// Open namespace, home to home only: a batch of parcels ([`crate::delivery::encode`]).
+/// Open namespace, home to home only: a batch of parcels
+/// ([`crate::delivery::encode`]). Not a request path: a delivery is a
+/// method call between objects ([`delivery_contract`]); this names what
+/// its signature covers.
 pub const PATH_DELIVER: &str = "/internal/deliver";
 /// Stats shard to object only (the Worker's entry never forwards it): run
 /// the liveness sweep now; the answer is the object's
@@ -195,34 +198,73 @@ pub enum ContractError {
     BodyMismatch,
 }
 
-/// The contract headers of a delivery of `body` from the object `from` to
-/// the object `to` (sign them with [`sign`] at [`PATH_DELIVER`]): the
-/// destination is bound, and so are the sender and the body.
-pub fn delivery_headers(from: &str, to: &str, body: &[u8]) -> [(&'static str, String); 4] {
-    [
+/// A delivery's contract: a delivery is a method call from one object to
+/// another (JS RPC), not a request, so it carries the contract headers as
+/// text, one `name:value` line each. They bind the destination `to` and
+/// the sender `from`; with a `secret` (the rooms tier's `INTERNAL_SECRET`)
+/// also the body's digest, all signed at [`PATH_DELIVER`].
+pub fn delivery_contract(
+    from: &str,
+    to: &str,
+    body: &[u8],
+    secret: Option<&str>,
+    now_ms: u64,
+) -> String {
+    let mut lines: Vec<(&str, String)> = vec![
         (HEADER_VERSION, VERSION.to_string()),
         (HEADER_ROOM, to.to_owned()),
         (HEADER_PEER, from.to_owned()),
-        (HEADER_BODY_DIGEST, crate::secret::sha256_hex_of(body)),
-    ]
+    ];
+    // The digest binds the body to the signature; unsigned, it would bind
+    // nothing (whoever can call can compute it), so it is not computed.
+    if let Some(secret) = secret {
+        lines.push((HEADER_BODY_DIGEST, crate::secret::sha256_hex_of(body)));
+        let signature = sign(secret, PATH_DELIVER, line_reader(&lines), now_ms);
+        lines.push((HEADER_SIGNATURE, signature));
+    }
+    lines
+        .iter()
+        .map(|(name, value)| format!("{name}:{value}\n"))
+        .collect()
 }
 
-/// Checks a delivery's contract headers (after [`verify`]) against the
-/// object that received it (`me`) and the body it carries; answers the
-/// sending object's name.
+/// Reads a header from `name:value` pairs, names compared as HTTP does.
+fn line_reader<'a>(lines: &'a [(&'a str, String)]) -> impl Fn(&str) -> Option<String> + 'a {
+    move |name| {
+        lines
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    }
+}
+
+/// Checks a delivery's contract ([`delivery_contract`]) against the
+/// accepted secrets, the object that received it (`me`) and the body it
+/// carries; answers the sending object's name.
 pub fn read_delivery(
-    header: impl Fn(&str) -> Option<String>,
+    contract: &str,
+    secrets: &[String],
     me: &str,
     body: &[u8],
+    now_ms: u64,
 ) -> Result<String, ContractError> {
+    let lines: Vec<(&str, String)> = contract
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name, value.to_owned()))
+        .collect();
+    let header = line_reader(&lines);
+    verify(secrets, PATH_DELIVER, &header, now_ms)?;
     read_version(&header)?;
     if header(HEADER_ROOM).as_deref() != Some(me) {
         return Err(ContractError::WrongObject);
     }
-    let digest = crate::secret::sha256_hex_of(body);
-    match header(HEADER_BODY_DIGEST) {
-        Some(d) if crate::secret::matches(&d, &digest) => {}
-        _ => return Err(ContractError::BodyMismatch),
+    if !secrets.is_empty() {
+        let digest = crate::secret::sha256_hex_of(body);
+        match header(HEADER_BODY_DIGEST) {
+            Some(d) if crate::secret::matches(&d, &digest) => {}
+            _ => return Err(ContractError::BodyMismatch),
+        }
     }
     header(HEADER_PEER)
         .filter(|p| crate::ids::is_valid_peer_id(p))
@@ -378,35 +420,40 @@ mod tests {
         let secrets = vec!["s".repeat(32)];
         let now = 1_800_000_000_000;
         let body = b"OFFER r 3 5 2\nbobalice{}".to_vec();
-        let mut sent: Vec<(&'static str, &'static str)> = delivery_headers("bob", "alice", &body)
-            .into_iter()
-            .map(|(name, value)| (name, &*Box::leak(value.into_boxed_str())))
-            .collect();
-        let sig = sign(&secrets[0], PATH_DELIVER, headers(&sent), now);
-        sent.push((HEADER_SIGNATURE, Box::leak(sig.into_boxed_str())));
-        assert_eq!(verify(&secrets, PATH_DELIVER, headers(&sent), now), Ok(()));
+        let sent = delivery_contract("bob", "alice", &body, Some(&secrets[0]), now);
         assert_eq!(
-            read_delivery(headers(&sent), "alice", &body),
+            read_delivery(&sent, &secrets, "alice", &body, now),
             Ok("bob".into())
         );
         assert_eq!(
-            read_delivery(headers(&sent), "carol", &body),
+            read_delivery(&sent, &secrets, "carol", &body, now),
             Err(ContractError::WrongObject),
             "a captured delivery does not replay into another object"
         );
         let mut other_body = body.clone();
         other_body.extend_from_slice(b"OFFER r 3 5 2\nbobalice{}");
         assert_eq!(
-            read_delivery(headers(&sent), "alice", &other_body),
+            read_delivery(&sent, &secrets, "alice", &other_body, now),
             Err(ContractError::BodyMismatch),
             "nor with other frames"
         );
-        let mut forged = sent.clone();
-        forged[3] = (HEADER_BODY_DIGEST, "0".repeat(64).leak());
+        let digest = crate::secret::sha256_hex_of(&body);
+        let forged = sent.replace(&digest, &crate::secret::sha256_hex_of(&other_body));
         assert_eq!(
-            verify(&secrets, PATH_DELIVER, headers(&forged), now),
+            read_delivery(&forged, &secrets, "alice", &other_body, now),
             Err(ContractError::BadSignature),
             "the body's digest is signed"
+        );
+        let unsigned = delivery_contract("bob", "alice", &body, None, now);
+        assert_eq!(
+            read_delivery(&unsigned, &secrets, "alice", &body, now),
+            Err(ContractError::Unsigned),
+            "a tier with a secret takes no unsigned delivery"
+        );
+        assert_eq!(
+            read_delivery(&unsigned, &[], "alice", &body, now),
+            Ok("bob".into()),
+            "without secrets (local dev) the contract still binds"
         );
     }
 

@@ -15,6 +15,7 @@
 //! (without the spaces between the three fields: `r` a relay, `n` a notice,
 //! then the byte lengths of `src`, `dst` and the text.)
 
+use crate::answer::DeliveryReport;
 use crate::frame::RelayKind;
 use crate::ids::is_valid_peer_id;
 
@@ -57,27 +58,39 @@ pub enum DeliveryError {
 }
 
 /// The body of one delivery.
-pub fn encode(parcels: &[Parcel]) -> Vec<u8> {
+pub fn encode(parcels: &[Parcel]) -> String {
+    use std::fmt::Write;
     let size: usize = parcels
         .iter()
         .map(|p| 32 + p.src.len() + p.dst.len() + p.text.len())
         .sum();
-    let mut body = Vec::with_capacity(size);
+    let mut body = String::with_capacity(size);
     for p in parcels {
         let mark = if p.notice { 'n' } else { 'r' };
-        let header = format!(
-            "{} {mark} {} {} {}\n",
+        // Writing to a String cannot fail.
+        let _ = writeln!(
+            body,
+            "{} {mark} {} {} {}",
             p.kind.as_str(),
             p.src.len(),
             p.dst.len(),
             p.text.len()
         );
-        body.extend_from_slice(header.as_bytes());
-        body.extend_from_slice(p.src.as_bytes());
-        body.extend_from_slice(p.dst.as_bytes());
-        body.extend_from_slice(p.text.as_bytes());
+        body.push_str(&p.src);
+        body.push_str(&p.dst);
+        body.push_str(&p.text);
     }
     body
+}
+
+/// A destination's reply to one delivery, as JSON: what it did with the
+/// parcels, or why it refused them all (a refusal is final: the sender
+/// does not try again, and tells each parcel's sender EXPIRE).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reply {
+    Done(DeliveryReport),
+    Refused(String),
 }
 
 /// The parcels of a delivery's body, each id checked.
@@ -162,10 +175,10 @@ mod tests {
         ];
         let body = encode(&batch);
         assert!(
-            body.windows(4).any(|w| w == br#"\r\n"#),
+            body.as_bytes().windows(4).any(|w| w == br#"\r\n"#),
             "no escaping added"
         );
-        assert_eq!(decode(&body), Ok(batch));
+        assert_eq!(decode(body.as_bytes()), Ok(batch));
         assert_eq!(decode(b""), Ok(vec![]));
     }
 
@@ -173,7 +186,7 @@ mod tests {
     fn a_bad_body_is_refused_with_its_reason() {
         let good = encode(&[parcel("bob", "{}", false)]);
         assert_eq!(
-            decode(&good[..good.len() - 1]),
+            decode(&good.as_bytes()[..good.len() - 1]),
             Err(DeliveryError::Truncated(0))
         );
         assert_eq!(decode(b"OFFER x 1 1 1\nabc"), Err(DeliveryError::Header(0)));
@@ -187,6 +200,6 @@ mod tests {
             Err(DeliveryError::Header(0))
         );
         let many = encode(&vec![parcel("bob", "{}", false); MAX_BATCH + 1]);
-        assert_eq!(decode(&many), Err(DeliveryError::TooMany));
+        assert_eq!(decode(many.as_bytes()), Err(DeliveryError::TooMany));
     }
 }

@@ -593,3 +593,85 @@ fn a_peer_talking_to_the_same_few_ids_is_never_limited() {
     assert!(net.socket(alice).open);
     assert_eq!(payloads(&net, bob, "CANDIDATE").len(), 1_000);
 }
+
+/// Rows a namespace wrote so far: records, alarms and queued frames.
+fn rows_written(net: &OpenNet) -> u64 {
+    net.homes
+        .values()
+        .map(|h| h.record_writes + h.alarm_writes + h.entry_writes)
+        .sum()
+}
+
+#[test]
+fn what_a_relay_and_a_frame_to_nobody_cost_in_deliveries_and_rows() {
+    // Two live ids talking: one delivery per relay; the pair's first
+    // exchange writes each side's correspondent once, the rest nothing.
+    let mut net = net();
+    let alice = net.connect("alice", "tok-a");
+    let bob = net.connect("bob", "tok-b");
+    let joined = rows_written(&net);
+    for n in 0..100 {
+        net.send(alice, &candidate("bob", n));
+        net.send(bob, &candidate("alice", n));
+        net.heartbeat(alice);
+        net.heartbeat(bob);
+        net.advance(1_000);
+    }
+    assert_eq!(payloads(&net, bob, "CANDIDATE").len(), 100);
+    assert_eq!(net.deliveries, 200, "one delivery per relay");
+    assert_eq!(
+        rows_written(&net) - joined,
+        2,
+        "one correspondent row per side"
+    );
+
+    // The same ids in one group: no delivery at all.
+    let mut grouped = OpenNet::grouped(Limits::default(), Some('-'));
+    let alice = grouped.connect("g1-alice", "tok-a");
+    let bob = grouped.connect("g1-bob", "tok-b");
+    for n in 0..100 {
+        grouped.send(alice, &candidate("g1-bob", n));
+        grouped.send(bob, &candidate("g1-alice", n));
+        grouped.advance(1_000);
+        grouped.heartbeat(alice);
+        grouped.heartbeat(bob);
+    }
+    assert_eq!(payloads(&grouped, bob, "CANDIDATE").len(), 100);
+    assert_eq!(
+        grouped.deliveries, 0,
+        "a frame within a group never leaves its object"
+    );
+
+    // A frame that cannot wait (LEAVE) to an id nobody holds: one
+    // delivery, nothing stored anywhere.
+    let mut net = OpenNet::new(Limits::default());
+    let alice = net.connect("alice", "tok-a");
+    let joined = rows_written(&net);
+    net.send(alice, r#"{"type":"LEAVE","dst":"nobody"}"#);
+    net.advance(60_000);
+    assert_eq!((net.deliveries, rows_written(&net) - joined), (1, 0));
+    assert!(net.homes["nobody"].is_gone());
+
+    // A queueable one waits for the id as the reference's queue does: the
+    // frame, its record and its EXPIRE deadline are stored, then removed,
+    // and alice remembers nobody as a correspondent; the EXPIRE comes back.
+    let mut net = OpenNet::new(Limits::default());
+    let alice = net.connect("alice", "tok-a");
+    let joined = rows_written(&net);
+    net.send(alice, &offer("nobody"));
+    net.advance(60_000);
+    assert_eq!(net.types(alice), ["OPEN", "EXPIRE"]);
+    let nobody = &net.homes["nobody"];
+    assert_eq!(
+        (
+            nobody.record_writes,
+            nobody.entry_writes,
+            nobody.alarm_writes
+        ),
+        (2, 2, 1),
+        "record and frame put then deleted, the deadline set once"
+    );
+    assert_eq!(rows_written(&net) - joined, 6);
+    assert!(nobody.is_gone());
+    assert_eq!(net.deliveries, 2, "there and the EXPIRE back");
+}

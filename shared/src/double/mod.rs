@@ -68,6 +68,8 @@ pub struct Object {
     /// (a set or a delete), each a row written on Cloudflare's bill.
     pub record_writes: u64,
     pub alarm_writes: u64,
+    /// Storage writes of queued frames (a put or a delete each).
+    pub entry_writes: u64,
     flood: Option<PeerFloodGuard>,
 }
 
@@ -227,6 +229,7 @@ impl Object {
         };
         let Ok(writes) = apply(step, &stored, &mut sockets, &mut effects);
         let forwards = effects.forwards;
+        self.entry_writes += (writes.puts.len() + writes.deletes.len()) as u64;
         self.storage.extend(writes.puts);
         for key in &writes.deletes {
             self.storage.remove(key);

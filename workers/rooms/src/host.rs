@@ -107,11 +107,11 @@ impl Host {
 
     /// Runs a request's handler as one event: a wake counted before it, a
     /// stats report after it (`membership`: it may have changed who is here).
-    pub async fn event(
+    pub async fn event<T>(
         &self,
         membership: bool,
-        handler: impl std::future::Future<Output = Result<Response>>,
-    ) -> Result<Response> {
+        handler: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
         self.woke();
         let resp = handler.await;
         self.report(membership);

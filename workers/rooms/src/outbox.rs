@@ -6,9 +6,11 @@
 //! drains them, so the runtime keeps the object alive until they are out;
 //! an eviction can only happen between handlers, when the outbox is empty.
 //!
-//! A delivery is one request to the destination's home through the
-//! namespace binding; its answer ends the delivery (a JSON report of what
-//! the home did with each parcel). One that gets no answer, or a 5xx, is
+//! A delivery is one call of the destination home's `deliver` method
+//! through the namespace binding (JS RPC: cheaper than a request, see
+//! docs/open-namespace.md); its reply ends the delivery (a JSON report of
+//! what the home did with each parcel, or its refusal). One that fails in
+//! the runtime (no reply: the object was reset, overloaded or threw) is
 //! tried twice more; one that still fails hands its parcels back to the
 //! host, whose machine tells each sender EXPIRE. The destination never
 //! forwards what it receives (a delivery makes no forwards), so no loop is
@@ -17,24 +19,32 @@
 use crate::runtime;
 use signaling_core::answer::DeliveryReport;
 use signaling_core::contract;
-use signaling_core::delivery::{self, Forward, Parcel};
+use signaling_core::delivery::{self, Forward, Parcel, Reply};
 use signaling_core::log::{Level, LogEvent};
 use signaling_core::outbox;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::time::Duration;
+use wasm_bindgen::prelude::*;
+use worker::wasm_bindgen_futures::JsFuture;
 use worker::{js_sys, Delay, Env};
 
 /// Name of the Durable Object binding of the homes.
 pub const HOME_BINDING: &str = "PEER_HOME";
 
-/// One home's outgoing parcels.
+/// One home's outgoing parcels, and the stubs of the homes it delivers to.
 #[derive(Default)]
 pub struct Outbox {
     queue: RefCell<outbox::Outbox>,
+    stubs: RefCell<HashMap<String, HomeStub>>,
 }
 
+/// Stubs one home keeps at most (past it they are all dropped): a stub
+/// made once per destination instead of once per delivery.
+const MAX_STUBS: usize = 64;
+
 /// Attempts per delivery: the first and at most two retries, for failures
-/// that may pass (the request never answered, or the home answered 5xx).
+/// that may pass (the call got no reply).
 const ATTEMPTS: u32 = 3;
 
 impl Outbox {
@@ -68,6 +78,7 @@ impl Outbox {
             env,
             secret,
             from: me,
+            stubs: &self.stubs,
         };
         loop {
             let Some(to) = self.queue.borrow_mut().next_idle() else {
@@ -111,9 +122,9 @@ pub struct Drained {
 
 /// Why a delivery failed.
 enum Failure {
-    /// The request never got an answer, or the home answered 5xx.
+    /// The call never got a reply.
     MayPass(String),
-    /// The home refused it (4xx), or it could not be made at all.
+    /// The home refused it, or it could not be made at all.
     Final(String),
 }
 
@@ -124,6 +135,7 @@ struct Courier<'a> {
     env: &'a Env,
     secret: Option<&'a str>,
     from: &'a str,
+    stubs: &'a RefCell<HashMap<String, HomeStub>>,
 }
 
 impl Courier<'_> {
@@ -147,45 +159,64 @@ impl Courier<'_> {
         }
     }
 
-    /// One delivery to the object `to`, signed when there is a secret: the
-    /// destination, the sender and the body are all signed.
+    /// One delivery to the object `to`: a call of its `deliver` method
+    /// (JS RPC, see `js/entry.mjs`), signed when there is a secret.
     async fn deliver(&self, to: &str, parcels: &[Parcel]) -> Result<DeliveryReport, Failure> {
-        let (env, secret) = (self.env, self.secret);
         let body = delivery::encode(parcels);
-        let contract_headers = contract::delivery_headers(self.from, to, &body);
-        let lookup = |name: &str| {
-            contract_headers
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.clone())
+        let contract = contract::delivery_contract(
+            self.from,
+            to,
+            body.as_bytes(),
+            self.secret,
+            runtime::now_ms(),
+        );
+        let home = self.stub(to)?;
+        let reply = match home.deliver(&contract, &body) {
+            Ok(call) => JsFuture::from(call).await,
+            Err(err) => Err(err),
         };
-        let signature =
-            secret.map(|s| contract::sign(s, contract::PATH_DELIVER, lookup, runtime::now_ms()));
-        let signed = signature
-            .as_deref()
-            .map(|s| (contract::HEADER_SIGNATURE, s));
-        let headers: Vec<(&str, &str)> = contract_headers
-            .iter()
-            .map(|(n, v)| (*n, v.as_str()))
-            .chain(signed)
-            .collect();
-        let body = js_sys::Uint8Array::from(body.as_slice());
-        let url = format!("https://home.internal{}", contract::PATH_DELIVER);
-        let req = runtime::internal_post(&url, &headers, Some(&body.into()))
-            .map_err(|e| Failure::Final(e.to_string()))?;
-        let stub = env
-            .durable_object(HOME_BINDING)
-            .and_then(|ns| ns.get_by_name(to))
-            .map_err(|e| Failure::Final(e.to_string()))?;
-        let mut resp = stub
-            .fetch_with_request(req)
-            .await
-            .map_err(|e| Failure::MayPass(e.to_string()))?;
-        match resp.status_code() {
-            // A report that does not parse still means delivered.
-            200..=299 => Ok(resp.json().await.unwrap_or_default()),
-            status @ 500..=599 => Err(Failure::MayPass(format!("the home answered {status}"))),
-            status => Err(Failure::Final(format!("the home answered {status}"))),
+        let reply = reply.map_err(|e| {
+            // A stub that failed may stay broken: the next call makes another.
+            self.stubs.borrow_mut().remove(to);
+            Failure::MayPass(worker::Error::from(e).to_string())
+        })?;
+        match reply.as_string().map(|r| serde_json::from_str(&r)) {
+            Some(Ok(Reply::Done(report))) => Ok(report),
+            Some(Ok(Reply::Refused(reason))) => Err(Failure::Final(reason)),
+            // A reply that does not parse still means delivered.
+            _ => Ok(DeliveryReport::default()),
         }
     }
+}
+
+impl Courier<'_> {
+    /// The stub of the home `to`, made once and kept (calls on one stub
+    /// also keep their order).
+    fn stub(&self, to: &str) -> Result<HomeStub, Failure> {
+        if let Some(stub) = self.stubs.borrow().get(to) {
+            return Ok(stub.clone());
+        }
+        let stub: HomeStub = self
+            .env
+            .durable_object(HOME_BINDING)
+            .and_then(|ns| ns.get_by_name(to))
+            .map_err(|e| Failure::Final(e.to_string()))?
+            .into_rpc();
+        let mut stubs = self.stubs.borrow_mut();
+        if stubs.len() >= MAX_STUBS {
+            stubs.clear();
+        }
+        stubs.insert(to.to_owned(), stub.clone());
+        Ok(stub)
+    }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// A home's stub seen through the method its class declares.
+    #[derive(Clone)]
+    type HomeStub;
+
+    #[wasm_bindgen(method, catch)]
+    fn deliver(this: &HomeStub, contract: &str, body: &str) -> Result<js_sys::Promise, JsValue>;
 }

@@ -8,19 +8,19 @@
 //! socket (tag = id, attachment = `PeerState` with the client's token
 //! digest), its inbox of parcels that arrived while it was offline, its
 //! pending LEAVE and its recent correspondents (its `Record`). A relayed
-//! frame becomes a parcel in this home's outbox (`outbox.rs`) and one
-//! request to the destination's home (`contract::PATH_DELIVER`); an EXPIRE
-//! or a LEAVE goes back the same way. That path is reachable only through
-//! the namespace binding from another home: the rooms Worker's own fetch
-//! never routes it.
+//! frame becomes a parcel in this home's outbox (`outbox.rs`) and one call
+//! of the destination home's `deliver` method (JS RPC); an EXPIRE or a
+//! LEAVE goes back the same way. Only another home can make that call: it
+//! needs the namespace binding, which nothing public reaches.
 
 use crate::runtime;
 use crate::sockets::Read;
 use signaling_core::answer::Answer;
 use signaling_core::contract;
-use signaling_core::delivery;
+use signaling_core::delivery::{self, Reply};
 use signaling_core::machine::{Input, Join};
 use signaling_core::placement::Placement;
+use wasm_bindgen::prelude::*;
 use worker::*;
 
 // A home of the open namespace: the id it is named for lives here, or
@@ -32,11 +32,8 @@ crate::ws_exports::host_object!(PeerHome, |home, separator| Placement::Open {
 
 impl PeerHome {
     /// The requests only a home answers.
-    async fn route(&self, path: &str, req: Request) -> Result<Response> {
-        match path {
-            contract::PATH_DELIVER => self.host.event(false, self.deliver(req)).await,
-            _ => runtime::json_error(404, "no such home endpoint"),
-        }
+    async fn route(&self, _path: &str, _req: Request) -> Result<Response> {
+        runtime::json_error(404, "no such home endpoint")
     }
 
     /// A join as the router admitted it: the open contract names the id
@@ -58,37 +55,36 @@ impl PeerHome {
     }
 
     /// Parcels from another home (see `signaling_core::delivery` for the
-    /// body). Only another home can send them: the rooms Worker's public
-    /// side never routes this path, and with `INTERNAL_SECRET` the sender
-    /// signs this destination, itself and the body. Each parcel's `src`
-    /// must live in the sending home.
-    async fn deliver(&self, mut req: Request) -> Result<Response> {
-        let config = &self.host.config;
-        if let Err(err) = runtime::verify_contract(config, contract::PATH_DELIVER, &req) {
-            return runtime::json_error(403, &err.to_string());
-        }
-        let body = req.bytes().await?;
-        let header = |name: &str| req.headers().get(name).ok().flatten();
-        let sender = match contract::read_delivery(header, &self.host.name, &body) {
-            Ok(sender) => sender,
-            Err(err) => return runtime::json_error(403, &err.to_string()),
+    /// body), by a call of this home's `deliver` method (`js/entry.mjs`).
+    /// Only another home can make it: the call needs the namespace binding,
+    /// and with `INTERNAL_SECRET` the sender signs this destination, itself
+    /// and the body. Each parcel's `src` must live in the sending home.
+    async fn deliver(&self, contract: &str, body: &str) -> Result<Reply> {
+        let Ok(config) = &*self.host.config else {
+            return Ok(Reply::Refused("configuration error".into()));
         };
-        let parcels = match delivery::decode(&body) {
+        let sender = match contract::read_delivery(
+            contract,
+            &config.internal_secrets,
+            &self.host.name,
+            body.as_bytes(),
+            runtime::now_ms(),
+        ) {
+            Ok(sender) => sender,
+            Err(err) => return Ok(Reply::Refused(err.to_string())),
+        };
+        let parcels = match delivery::decode(body.as_bytes()) {
             Ok(parcels) => parcels,
-            Err(err) => return runtime::json_error(400, &err.to_string()),
+            Err(err) => return Ok(Reply::Refused(err.to_string())),
         };
         let placement = self.host.placement();
         if parcels
             .iter()
             .any(|p| placement.object_of(&p.src) != sender)
         {
-            return runtime::json_error(
-                400,
-                "bad delivery: a parcel's src does not live in the sending home",
-            );
-        }
-        if self.host.config.is_err() {
-            return runtime::json_error(500, "configuration error");
+            return Ok(Reply::Refused(
+                "bad delivery: a parcel's src does not live in the sending home".into(),
+            ));
         }
         let input = Input::Deliver(parcels);
         match self
@@ -98,8 +94,32 @@ impl PeerHome {
         {
             // What it came to: sent, queued, dropped (each dropped one's
             // sender is told EXPIRE).
-            Some(Answer::Delivered(report)) => Response::from_json(&report),
-            _ => runtime::json_error(500, "the delivery was not handled"),
+            Some(Answer::Delivered(report)) => Ok(Reply::Done(report)),
+            _ => Err(Error::RustError("the delivery was not handled".into())),
         }
+    }
+}
+
+// The method other homes call. (Declared here, not in `host_object!`: only
+// a home has it.)
+#[wasm_bindgen(
+    wasm_bindgen = ::worker::wasm_bindgen,
+    wasm_bindgen_futures = ::worker::wasm_bindgen_futures,
+    js_sys = ::worker::js_sys
+)]
+impl PeerHome {
+    /// Answers the JSON of a [`Reply`]; fails (the call rejects, and the
+    /// sender tries again) only when the home could not carry it out.
+    #[wasm_bindgen(js_name = deliver)]
+    pub async fn deliver_export(
+        &self,
+        contract: String,
+        body: String,
+    ) -> std::result::Result<JsValue, JsValue> {
+        let reply = self.host.event(false, self.deliver(&contract, &body)).await;
+        reply
+            .and_then(|reply| serde_json::to_string(&reply).map_err(Error::from))
+            .map(|json| JsValue::from_str(&json))
+            .map_err(JsValue::from)
     }
 }
