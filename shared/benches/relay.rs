@@ -49,6 +49,7 @@ fn main() {
                 seen_ms: 0,
                 closing: false,
                 holder: None,
+                correspondents: Vec::new(),
             },
             heartbeat_ms: None,
         })

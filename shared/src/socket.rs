@@ -23,6 +23,14 @@ pub struct PeerState {
         skip_serializing_if = "Option::is_none"
     )]
     pub holder: Option<String>,
+    /// Open namespace: the ids this id exchanged signaling with recently,
+    /// who get its LEAVE (see `machine/correspondents.rs`). Kept here, not
+    /// in the object's record: a new correspondent then costs no storage
+    /// write, and the attachment survives hibernation as storage does. At
+    /// most [`crate::machine::MAX_CORRESPONDENTS`], so the attachment stays
+    /// within the runtime's 2 KiB.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub correspondents: Vec<crate::record::Correspondent>,
 }
 
 /// Who a frame goes to: an existing socket, or the one being joined.
@@ -30,4 +38,37 @@ pub struct PeerState {
 pub enum Recipient<S> {
     Peer(S),
     Joiner,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::MAX_ID_LEN;
+    use crate::machine::MAX_CORRESPONDENTS;
+    use crate::record::Correspondent;
+
+    #[test]
+    fn the_fullest_attachment_fits_the_runtimes_2_kib() {
+        // The runtime's structured clone is more compact than JSON, so
+        // JSON under the limit means the attachment is too.
+        let longest = "x".repeat(MAX_ID_LEN);
+        let state = PeerState {
+            id: longest.clone(),
+            proven: true,
+            joined_ms: u64::from(u32::MAX) * 1_000,
+            seen_ms: u64::from(u32::MAX) * 1_000,
+            closing: false,
+            holder: Some("f".repeat(64)),
+            correspondents: vec![
+                Correspondent {
+                    of: String::new(),
+                    id: longest,
+                    seen_ms: u64::from(u32::MAX) * 1_000,
+                };
+                MAX_CORRESPONDENTS
+            ],
+        };
+        let json = serde_json::to_string(&state).unwrap_or_default();
+        assert!(json.len() < 2_048, "{} bytes", json.len());
+    }
 }

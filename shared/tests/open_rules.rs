@@ -216,6 +216,67 @@ fn back_within_the_grace_means_no_leave() {
 }
 
 #[test]
+fn correspondents_follow_the_id_across_a_reload_a_return_and_a_takeover() {
+    let mut net = net();
+    let alice = net.connect("alice", "tok-a");
+    let bob = net.connect("bob", "tok-b");
+    let carol = net.connect("carol", "tok-c");
+    net.send(alice, &offer("bob"));
+    // A reload: the same token takes the id over while it is live.
+    let reloaded = net.connect("alice", "tok-a");
+    assert_eq!(net.types(reloaded), ["OPEN"]);
+    net.send(reloaded, &offer("carol"));
+    // Gone, back within the grace on a new page, then gone for good.
+    net.close(reloaded);
+    net.advance(1_000);
+    let back = net.connect("alice", "a-new-page-token");
+    assert_eq!(net.types(back), ["OPEN"]);
+    net.evict_all();
+    net.close(back);
+    net.advance(5_000);
+    for (who, name) in [(bob, "bob"), (carol, "carol")] {
+        assert_eq!(
+            net.got(who).last(),
+            Some(&("LEAVE".to_owned(), Some("alice".to_owned()))),
+            "{name} signaled with alice and hears she left"
+        );
+    }
+    assert!(net.homes["alice"].is_gone());
+}
+
+#[test]
+fn a_correspondent_costs_no_storage_write_and_a_busy_id_keeps_its_most_recent() {
+    let mut net = net();
+    let alice = net.connect("alice", "tok-a");
+    let joined = net.homes["alice"].record_writes;
+    let many = signaling_core::machine::MAX_CORRESPONDENTS + 4;
+    let mut peers = Vec::new();
+    for n in 0..many {
+        let id = format!("peer{n:02}");
+        peers.push((net.connect(&id, "tok"), id.clone()));
+        net.send(alice, &offer(&id));
+        net.advance(1_000);
+    }
+    assert_eq!(
+        net.homes["alice"].record_writes, joined,
+        "nothing stored while alice is live"
+    );
+    net.close(alice);
+    net.advance(5_000);
+    let told: Vec<&String> = peers
+        .iter()
+        .filter(|(c, _)| net.types(*c).contains(&"LEAVE".to_owned()))
+        .map(|(_, id)| id)
+        .collect();
+    assert_eq!(told.len(), signaling_core::machine::MAX_CORRESPONDENTS);
+    assert_eq!(
+        told.first().map(|s| s.as_str()),
+        Some("peer04"),
+        "the oldest made room"
+    );
+}
+
+#[test]
 fn a_silent_socket_is_swept_and_announced() {
     let mut net = net();
     let alice = net.connect("alice", "tok-a");
@@ -604,8 +665,8 @@ fn rows_written(net: &OpenNet) -> u64 {
 
 #[test]
 fn what_a_relay_and_a_frame_to_nobody_cost_in_deliveries_and_rows() {
-    // Two live ids talking: one delivery per relay; the pair's first
-    // exchange writes each side's correspondent once, the rest nothing.
+    // Two live ids talking: one delivery per relay, and no row written:
+    // each side's correspondent is kept in its socket's attachment.
     let mut net = net();
     let alice = net.connect("alice", "tok-a");
     let bob = net.connect("bob", "tok-b");
@@ -619,11 +680,7 @@ fn what_a_relay_and_a_frame_to_nobody_cost_in_deliveries_and_rows() {
     }
     assert_eq!(payloads(&net, bob, "CANDIDATE").len(), 100);
     assert_eq!(net.deliveries, 200, "one delivery per relay");
-    assert_eq!(
-        rows_written(&net) - joined,
-        2,
-        "one correspondent row per side"
-    );
+    assert_eq!(rows_written(&net) - joined, 0, "no row for a correspondent");
 
     // The same ids in one group: no delivery at all.
     let mut grouped = OpenNet::grouped(Limits::default(), Some('-'));
@@ -653,8 +710,8 @@ fn what_a_relay_and_a_frame_to_nobody_cost_in_deliveries_and_rows() {
     assert!(net.homes["nobody"].is_gone());
 
     // A queueable one waits for the id as the reference's queue does: the
-    // frame, its record and its EXPIRE deadline are stored, then removed,
-    // and alice remembers nobody as a correspondent; the EXPIRE comes back.
+    // frame, its record and its EXPIRE deadline are stored, then removed;
+    // the EXPIRE comes back.
     let mut net = OpenNet::new(Limits::default());
     let alice = net.connect("alice", "tok-a");
     let joined = rows_written(&net);
@@ -671,7 +728,7 @@ fn what_a_relay_and_a_frame_to_nobody_cost_in_deliveries_and_rows() {
         (2, 2, 1),
         "record and frame put then deleted, the deadline set once"
     );
-    assert_eq!(rows_written(&net) - joined, 6);
+    assert_eq!(rows_written(&net) - joined, 5);
     assert!(nobody.is_gone());
     assert_eq!(net.deliveries, 2, "there and the EXPIRE back");
 }

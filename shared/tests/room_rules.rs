@@ -472,6 +472,7 @@ fn the_roster_lists_live_peers_only() {
         seen_ms: seen,
         closing,
         holder: None,
+        correspondents: Vec::new(),
     };
     let views = vec![
         PeerView {

@@ -69,8 +69,9 @@ test('messages to an id not connected yet are queued and arrive right after its 
   assert.deepEqual(c.messages.map((m) => [m.type, m.src, m.payload?.seq]), [
     ['OPEN', undefined, undefined], ['OFFER', aId, 1], ['CANDIDATE', aId, 2], ['CANDIDATE', aId, 3],
   ]);
-  // Only the home's record is left (its live socket's sweep alarm).
-  await eventually(() => home(late), (h) => h.stored_keys === 1, 'the delivered parcels deleted');
+  // Nothing is left in storage: the delivered parcels and the queue's
+  // record are deleted, and the correspondent (a) is in the socket's attachment.
+  await eventually(() => home(late), (h) => h.stored_keys === 0 && h.sockets === 1, 'the delivered parcels deleted, the socket live');
   await Promise.all([a.close(), c.close()]);
 });
 

@@ -79,6 +79,7 @@ impl<'a, S: Copy + Eq> Turn<'a, S> {
         }
 
         // Welcome: OPEN first, then whatever waited for this id, in order.
+        let correspondents = self.inherited(id, &closed);
         self.fx.op(SocketOp::Accept {
             state: PeerState {
                 id: join.id.clone(),
@@ -87,6 +88,7 @@ impl<'a, S: Copy + Eq> Turn<'a, S> {
                 seen_ms: self.now,
                 closing: false,
                 holder: join.holder.clone(),
+                correspondents,
             },
         });
         self.fx.op(SocketOp::Send {
@@ -155,6 +157,7 @@ impl<'a, S: Copy + Eq> Turn<'a, S> {
         cause: LeaveCause,
         ending: Option<(u16, &str)>,
     ) {
+        self.keep_for_leave(peer);
         let leave = retire_peer(&mut self.fx, self.limits, peer, cause, ending, self.now);
         self.schedule_leave(leave);
     }
@@ -173,6 +176,7 @@ impl<'a, S: Copy + Eq> Turn<'a, S> {
             self.fx.log(LogEvent::new(Level::Info, "close").peer(id));
             if !others.iter().any(|p| p.state.id == id) {
                 self.flood.forget(id);
+                self.keep_for_leave(gone);
                 self.schedule_leave(PendingLeave {
                     id: id.to_owned(),
                     due_ms: self.now + self.limits.leave_grace_ms,

@@ -249,6 +249,7 @@ mod tests {
                 seen_ms: 0,
                 closing: false,
                 holder: None,
+                correspondents: Vec::new(),
             },
             heartbeat_ms,
         }

@@ -10,7 +10,8 @@
 //! - `game_room`: the Durable Object per game room, a host with the room's
 //!   placement plus the roster and the admin API.
 //! - `peer_home`: the open namespace's Durable Object, one per peer id, a
-//!   host with the home's placement plus deliveries from other homes;
+//!   host with the home's placement plus deliveries from other homes (a
+//!   method call: `js/entry.mjs` declares the JS class around it);
 //!   `outbox`: its deliveries to other homes.
 //! - `record`: an object's durable record in memory and in storage.
 //! - `sockets`: how the object reads its hibernatable sockets, and the
