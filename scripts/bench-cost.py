@@ -168,7 +168,7 @@ def model(out):
 # checks them on the double):
 MESSAGE_IN = 1 / 20  # the frame arriving on the sender's socket
 DELIVERY = 1  # ungrouped: one call of the destination home's `deliver` (JS RPC), a DO request
-ROWS_PER_NEW_PAIR = 2  # each side remembers the other as a correspondent (who gets its LEAVE)
+ROWS_PER_NEW_PAIR = 0  # each side's correspondent (who gets its LEAVE) is in its socket's attachment
 
 
 def open_namespace(out):
@@ -185,9 +185,10 @@ def open_namespace(out):
         f"Per relayed message: with one object per id, the frame arrives on its sender's socket "
         f"({MESSAGE_IN:.2f} of a request) and is delivered by one call of the destination home's "
         f"`deliver` method (one Durable Object request); grouped (`OPEN_GROUP_SEPARATOR`), a frame "
-        f"between ids of one group stays in its object. Each new pair of ids writes "
-        f"{ROWS_PER_NEW_PAIR} rows (each side's correspondent, who gets its LEAVE), refreshed at "
-        f"most every 2.5 minutes.",
+        f"between ids of one group stays in its object. A relay between live ids writes "
+        f"{ROWS_PER_NEW_PAIR} rows (each side's correspondents, who get its LEAVE, are kept in "
+        f"its socket's attachment); a queued frame writes its record, its text and its EXPIRE "
+        f"alarm, and deletes the first two when delivered or expired.",
         "",
         "| | billed DO requests per relay | USD per million relays |",
         "| --- | --- | --- |",

@@ -84,6 +84,10 @@ if docs and not os.environ.get("BENCH_QUICK") == "1":
     import datetime, subprocess
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     commit = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    # A table merged from more than one run says where each part came from
+    # (ORIGIN.md beside the results) instead of naming one run.
+    origin_path = os.path.join(out, "ORIGIN.md")
+    origin = open(origin_path).read().strip() if os.path.exists(origin_path) else ""
     reading_path = os.path.join(root, "docs", "benchmarks-reading.md")
     reading = open(reading_path).read() if os.path.exists(reading_path) else ""
     head = f"""# Benchmarks
@@ -97,7 +101,7 @@ for `src`, order and exactly-once delivery) against each server on loopback
 in turn, a fresh server per scenario. The core alone (`cargo bench -p
 signaling-core --bench relay`) is measured separately.
 
-Run of {datetime.date.today().isoformat()} at commit `{commit}`.
+{origin or f"Run of {datetime.date.today().isoformat()} at commit `{commit}`."}
 
 """
     open(docs, "w").write(head + text + "\n" + reading)
