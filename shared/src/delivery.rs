@@ -83,14 +83,52 @@ pub fn encode(parcels: &[Parcel]) -> String {
     body
 }
 
-/// A destination's reply to one delivery, as JSON: what it did with the
-/// parcels, or why it refused them all (a refusal is final: the sender
-/// does not try again, and tells each parcel's sender EXPIRE).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// A destination's reply to one delivery: what it did with the parcels,
+/// or why it refused them all (a refusal is final: the sender does not try
+/// again, and tells each parcel's sender EXPIRE). Carried as text
+/// ([`Reply::encode`]), like the body: `done <sent> <queued> <dropped>`
+/// then one line per sender whose relays were dropped, or `refused <why>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     Done(DeliveryReport),
     Refused(String),
+}
+
+impl Reply {
+    pub fn encode(&self) -> String {
+        match self {
+            Reply::Done(r) => {
+                let mut text = format!("done {} {} {}", r.sent, r.queued, r.dropped);
+                for sender in &r.dropped_from {
+                    text.push('\n');
+                    text.push_str(sender);
+                }
+                text
+            }
+            Reply::Refused(why) => format!("refused {why}"),
+        }
+    }
+
+    /// The reply `text` stands for; `None` for text that is neither.
+    pub fn decode(text: &str) -> Option<Reply> {
+        if let Some(why) = text.strip_prefix("refused ") {
+            return Some(Reply::Refused(why.to_owned()));
+        }
+        let mut lines = text.lines();
+        let mut counts = lines.next()?.strip_prefix("done ")?.split(' ');
+        let mut count = || counts.next()?.parse::<usize>().ok();
+        let (sent, queued, dropped) = (count()?, count()?, count()?);
+        let dropped_from = lines
+            .filter(|l| is_valid_peer_id(l))
+            .map(str::to_owned)
+            .collect();
+        Some(Reply::Done(DeliveryReport {
+            sent,
+            queued,
+            dropped,
+            dropped_from,
+        }))
+    }
 }
 
 /// The parcels of a delivery's body, each id checked.
@@ -180,6 +218,22 @@ mod tests {
         );
         assert_eq!(decode(body.as_bytes()), Ok(batch));
         assert_eq!(decode(b""), Ok(vec![]));
+    }
+
+    #[test]
+    fn a_reply_comes_back_as_it_went() {
+        let done = Reply::Done(DeliveryReport {
+            sent: 2,
+            queued: 1,
+            dropped: 3,
+            dropped_from: vec!["bob".into(), "carl".into()],
+        });
+        let refused = Reply::Refused("bad delivery: parcel 0 is cut short".into());
+        for reply in [done, refused, Reply::Done(DeliveryReport::default())] {
+            assert_eq!(Reply::decode(&reply.encode()), Some(reply));
+        }
+        assert_eq!(Reply::decode("{}"), None);
+        assert_eq!(Reply::decode("done 1 x 2"), None);
     }
 
     #[test]

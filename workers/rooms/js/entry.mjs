@@ -44,7 +44,8 @@ export class PeerHome extends DurableObject {
   }
 
   // Parcels from another home: `contract` is its signed contract lines,
-  // `body` the parcels (signaling_core::delivery). Answers the JSON reply.
+  // `body` the parcels (signaling_core::delivery). Answers the reply
+  // (signaling_core::delivery::Reply, as text).
   deliver(contract, body) {
     return this.#home.deliver(contract, body);
   }

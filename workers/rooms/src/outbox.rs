@@ -23,7 +23,6 @@ use signaling_core::delivery::{self, Forward, Parcel, Reply};
 use signaling_core::log::{Level, LogEvent};
 use signaling_core::outbox;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::time::Duration;
 use wasm_bindgen::prelude::*;
 use worker::wasm_bindgen_futures::JsFuture;
@@ -36,7 +35,7 @@ pub const HOME_BINDING: &str = "PEER_HOME";
 #[derive(Default)]
 pub struct Outbox {
     queue: RefCell<outbox::Outbox>,
-    stubs: RefCell<HashMap<String, HomeStub>>,
+    stubs: RefCell<Vec<(String, HomeStub)>>,
 }
 
 /// Stubs one home keeps at most (past it they are all dropped): a stub
@@ -135,7 +134,7 @@ struct Courier<'a> {
     env: &'a Env,
     secret: Option<&'a str>,
     from: &'a str,
-    stubs: &'a RefCell<HashMap<String, HomeStub>>,
+    stubs: &'a RefCell<Vec<(String, HomeStub)>>,
 }
 
 impl Courier<'_> {
@@ -177,12 +176,12 @@ impl Courier<'_> {
         };
         let reply = reply.map_err(|e| {
             // A stub that failed may stay broken: the next call makes another.
-            self.stubs.borrow_mut().remove(to);
+            self.stubs.borrow_mut().retain(|(name, _)| name != to);
             Failure::MayPass(worker::Error::from(e).to_string())
         })?;
-        match reply.as_string().map(|r| serde_json::from_str(&r)) {
-            Some(Ok(Reply::Done(report))) => Ok(report),
-            Some(Ok(Reply::Refused(reason))) => Err(Failure::Final(reason)),
+        match reply.as_string().and_then(|r| Reply::decode(&r)) {
+            Some(Reply::Done(report)) => Ok(report),
+            Some(Reply::Refused(reason)) => Err(Failure::Final(reason)),
             // A reply that does not parse still means delivered.
             _ => Ok(DeliveryReport::default()),
         }
@@ -193,7 +192,7 @@ impl Courier<'_> {
     /// The stub of the home `to`, made once and kept (calls on one stub
     /// also keep their order).
     fn stub(&self, to: &str) -> Result<HomeStub, Failure> {
-        if let Some(stub) = self.stubs.borrow().get(to) {
+        if let Some((_, stub)) = self.stubs.borrow().iter().find(|(name, _)| name == to) {
             return Ok(stub.clone());
         }
         let stub: HomeStub = self
@@ -206,7 +205,7 @@ impl Courier<'_> {
         if stubs.len() >= MAX_STUBS {
             stubs.clear();
         }
-        stubs.insert(to.to_owned(), stub.clone());
+        stubs.push((to.to_owned(), stub.clone()));
         Ok(stub)
     }
 }

@@ -108,7 +108,7 @@ impl PeerHome {
     js_sys = ::worker::js_sys
 )]
 impl PeerHome {
-    /// Answers the JSON of a [`Reply`]; fails (the call rejects, and the
+    /// Answers the text of a [`Reply`]; fails (the call rejects, and the
     /// sender tries again) only when the home could not carry it out.
     #[wasm_bindgen(js_name = deliver)]
     pub async fn deliver_export(
@@ -118,8 +118,7 @@ impl PeerHome {
     ) -> std::result::Result<JsValue, JsValue> {
         let reply = self.host.event(false, self.deliver(&contract, &body)).await;
         reply
-            .and_then(|reply| serde_json::to_string(&reply).map_err(Error::from))
-            .map(|json| JsValue::from_str(&json))
+            .map(|reply| JsValue::from_str(&reply.encode()))
             .map_err(JsValue::from)
     }
 }
