@@ -99,6 +99,14 @@ pub struct Block {
     pub until_ms: u64,
 }
 
+/// How many recent correspondents one id remembers for its `LEAVE` (the
+/// least recently seen makes room). Bounded by the socket attachment's
+/// 2 KiB, where a live id keeps them: 16 ids of the longest (64 bytes) and
+/// their times fit beside the rest.
+pub const MAX_CORRESPONDENTS: usize = 16;
+/// A correspondent not heard from or written to for this long is forgotten.
+pub const CORRESPONDENT_TTL_MS: u64 = 10 * 60_000;
+
 /// An id that `of` exchanged signaling with, and when it last did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Correspondent {

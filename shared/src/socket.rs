@@ -27,7 +27,7 @@ pub struct PeerState {
     /// who get its LEAVE (see `machine/correspondents.rs`). Kept here, not
     /// in the object's record: a new correspondent then costs no storage
     /// write, and the attachment survives hibernation as storage does. At
-    /// most [`crate::machine::MAX_CORRESPONDENTS`], so the attachment stays
+    /// most [`crate::record::MAX_CORRESPONDENTS`], so the attachment stays
     /// within the runtime's 2 KiB.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub correspondents: Vec<crate::record::Correspondent>,
@@ -44,8 +44,7 @@ pub enum Recipient<S> {
 mod tests {
     use super::*;
     use crate::ids::MAX_ID_LEN;
-    use crate::machine::MAX_CORRESPONDENTS;
-    use crate::record::Correspondent;
+    use crate::record::{Correspondent, MAX_CORRESPONDENTS};
 
     #[test]
     fn the_fullest_attachment_fits_the_runtimes_2_kib() {

@@ -11,12 +11,6 @@
 
 use super::*;
 
-/// How many recent correspondents one id remembers for its `LEAVE` (the
-/// least recently seen makes room). Bounded by the attachment's 2 KiB:
-/// 16 ids of the longest (64 bytes) and their times fit beside the rest.
-pub const MAX_CORRESPONDENTS: usize = 16;
-/// A correspondent not heard from or written to for this long is forgotten.
-pub const CORRESPONDENT_TTL_MS: u64 = 10 * 60_000;
 /// A known correspondent's time is refreshed (an attachment write) at most this often.
 const CORRESPONDENT_REFRESH_MS: u64 = CORRESPONDENT_TTL_MS / 4;
 
@@ -77,15 +71,16 @@ impl<'a, S: Copy + Eq> Turn<'a, S> {
     /// `peer`'s socket is going and its LEAVE is scheduled: its
     /// correspondents move into the record, to be told when it goes out.
     pub(super) fn keep_for_leave(&mut self, peer: &PeerView<S>) {
-        if !self.m.placement.keeps_correspondents() || peer.state.correspondents.is_empty() {
+        if !self.m.placement.keeps_correspondents() {
             return;
         }
+        // As this step last saved the socket's attachment, else as the view has it.
+        let state = self.pending_state(peer.socket).unwrap_or(&peer.state);
+        if state.correspondents.is_empty() {
+            return;
+        }
+        let list = state.correspondents.clone();
         let of = peer.state.id.as_str();
-        let list = self
-            .pending_state(peer.socket)
-            .unwrap_or(&peer.state)
-            .correspondents
-            .clone();
         let home = self.m.placement.home();
         let rec = &mut self.rec.correspondents;
         rec.retain(|c| !(c.is_of(of, home) && list.iter().any(|k| k.id == c.id)));

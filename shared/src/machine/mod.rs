@@ -43,7 +43,7 @@ mod correspondents;
 mod membership;
 mod relay;
 
-pub use correspondents::{CORRESPONDENT_TTL_MS, MAX_CORRESPONDENTS};
+pub use crate::record::{CORRESPONDENT_TTL_MS, MAX_CORRESPONDENTS};
 
 /// A join, as the router checked it.
 #[derive(Debug, Clone, PartialEq, Eq)]
