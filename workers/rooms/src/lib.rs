@@ -27,6 +27,7 @@ mod outbox;
 mod peer_home;
 mod record;
 mod runtime;
+mod settle;
 mod sockets;
 mod stats;
 mod ws_exports;

@@ -13,6 +13,7 @@
 //! LEAVE goes back the same way. Only another home can make that call: it
 //! needs the namespace binding, which nothing public reaches.
 
+use crate::host::Host;
 use crate::runtime;
 use crate::sockets::Read;
 use signaling_core::answer::Answer;
@@ -53,50 +54,46 @@ impl PeerHome {
         };
         self.host.join(join).await
     }
+}
 
-    /// Parcels from another home (see `signaling_core::delivery` for the
-    /// body), by a call of this home's `deliver` method (`js/entry.mjs`).
-    /// Only another home can make it: the call needs the namespace binding,
-    /// and with `INTERNAL_SECRET` the sender signs this destination, itself
-    /// and the body. Each parcel's `src` must live in the sending home.
-    async fn deliver(&self, contract: &str, body: &str) -> Result<Reply> {
-        let Ok(config) = &*self.host.config else {
-            return Ok(Reply::Refused("configuration error".into()));
-        };
-        let sender = match contract::read_delivery(
-            contract,
-            &config.internal_secrets,
-            &self.host.name,
-            body.as_bytes(),
-            runtime::now_ms(),
-        ) {
-            Ok(sender) => sender,
-            Err(err) => return Ok(Reply::Refused(err.to_string())),
-        };
-        let parcels = match delivery::decode(body.as_bytes()) {
-            Ok(parcels) => parcels,
-            Err(err) => return Ok(Reply::Refused(err.to_string())),
-        };
-        let placement = self.host.placement();
-        if parcels
-            .iter()
-            .any(|p| placement.object_of(&p.src) != sender)
-        {
-            return Ok(Reply::Refused(
-                "bad delivery: a parcel's src does not live in the sending home".into(),
-            ));
-        }
-        let input = Input::Deliver(parcels);
-        match self
-            .host
-            .run(Read::Cached, None, |_, _| Some(input))
-            .await?
-        {
-            // What it came to: sent, queued, dropped (each dropped one's
-            // sender is told EXPIRE).
-            Some(Answer::Delivered(report)) => Ok(Reply::Done(report)),
-            _ => Err(Error::RustError("the delivery was not handled".into())),
-        }
+/// Parcels from another home (see `signaling_core::delivery` for the
+/// body), by a call of this home's `deliver` method (`js/entry.mjs`). Only
+/// another home can make it: the call needs the namespace binding, and with
+/// `INTERNAL_SECRET` the sender signs this destination, itself and the
+/// body. Each parcel's `src` must live in the sending home.
+async fn deliver(host: &Host, contract: &str, body: &str) -> Result<Reply> {
+    let Ok(config) = &*host.config else {
+        return Ok(Reply::Refused("configuration error".into()));
+    };
+    let sender = match contract::read_delivery(
+        contract,
+        &config.internal_secrets,
+        &host.name,
+        body.as_bytes(),
+        runtime::now_ms(),
+    ) {
+        Ok(sender) => sender,
+        Err(err) => return Ok(Reply::Refused(err.to_string())),
+    };
+    let parcels = match delivery::decode(body.as_bytes()) {
+        Ok(parcels) => parcels,
+        Err(err) => return Ok(Reply::Refused(err.to_string())),
+    };
+    let placement = host.placement();
+    if parcels
+        .iter()
+        .any(|p| placement.object_of(&p.src) != sender)
+    {
+        return Ok(Reply::Refused(
+            "bad delivery: a parcel's src does not live in the sending home".into(),
+        ));
+    }
+    let input = Input::Deliver(parcels);
+    match host.run(Read::Cached, None, |_, _| Some(input)).await? {
+        // What it came to: sent, queued, dropped (each dropped one's
+        // sender is told EXPIRE).
+        Some(Answer::Delivered(report)) => Ok(Reply::Done(report)),
+        _ => Err(Error::RustError("the delivery was not handled".into())),
     }
 }
 
@@ -108,17 +105,19 @@ impl PeerHome {
     js_sys = ::worker::js_sys
 )]
 impl PeerHome {
-    /// Answers the text of a [`Reply`]; fails (the call rejects, and the
-    /// sender tries again) only when the home could not carry it out.
+    /// Answers the text of a [`Reply`], at once when nothing had to wait
+    /// (`settle.rs`); fails (the call rejects, and the sender tries again)
+    /// only when the home could not carry it out.
     #[wasm_bindgen(js_name = deliver)]
-    pub async fn deliver_export(
+    pub fn deliver_export(
         &self,
         contract: String,
         body: String,
     ) -> std::result::Result<JsValue, JsValue> {
-        let reply = self.host.event(false, self.deliver(&contract, &body)).await;
-        reply
-            .map(|reply| JsValue::from_str(&reply.encode()))
-            .map_err(JsValue::from)
+        let host = std::rc::Rc::clone(&self.host);
+        crate::settle::settle(Box::pin(async move {
+            let reply = host.event(false, deliver(&host, &contract, &body)).await?;
+            Ok(JsValue::from_str(&reply.encode()))
+        }))
     }
 }

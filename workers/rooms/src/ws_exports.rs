@@ -7,11 +7,12 @@
 //! runs. The runtime accepts frames of up to 32 MiB, the isolate's wasm
 //! memory is shared by every object in it and never shrinks, so a few such
 //! frames would pin tens of MiB for good. Here the length is judged first
-//! (`glue::read_message`); close and error go on to the `DurableObject`
-//! trait exactly as the macro would send them.
+//! (`glue::read_message`). And each event is settled at once when it can
+//! be (`settle.rs`): a relay between live peers returns no Promise.
 
 /// Exports `webSocketMessage`, `webSocketClose` and `webSocketError` for a
-/// Durable Object type whose `host` is a `crate::host::Host`.
+/// Durable Object type whose `host` is an `Rc<crate::host::Host>` (shared
+/// with the event's future when it has to wait).
 // rustfmt re-indents an attribute inside a macro on every run; keep it as written.
 #[rustfmt::skip]
 macro_rules! websocket_exports {
@@ -27,63 +28,41 @@ macro_rules! websocket_exports {
             )]
             impl $object {
                 #[wasm_bindgen(js_name = webSocketMessage)]
-                pub async fn websocket_message_export(
+                pub fn websocket_message_export(
                     &self,
                     ws: ::worker::worker_sys::web_sys::WebSocket,
                     message: JsValue,
                 ) -> ::std::result::Result<JsValue, JsValue> {
-                    ::std::panic::AssertUnwindSafe(async move {
-                        let limit = crate::runtime::message_limit(&self.host.config);
-                        let incoming = glue::read_message(&message, limit);
-                        drop(message);
-                        self.host.on_message(ws.into(), incoming)
-                            .await
-                            .map(|_| JsValue::NULL)
-                            .map_err(JsValue::from)
-                    })
-                    .await
+                    let limit = crate::runtime::message_limit(&self.host.config);
+                    let incoming = glue::read_message(&message, limit);
+                    drop(message);
+                    let host = ::std::rc::Rc::clone(&self.host);
+                    crate::settle::settle(Box::pin(async move {
+                        host.on_message(ws.into(), incoming).await.map(|()| JsValue::UNDEFINED)
+                    }))
                 }
 
                 #[wasm_bindgen(js_name = webSocketClose)]
-                pub async fn websocket_close_export(
+                pub fn websocket_close_export(
                     &self,
                     ws: ::worker::worker_sys::web_sys::WebSocket,
                     code: usize,
-                    reason: String,
-                    was_clean: bool,
                 ) -> ::std::result::Result<JsValue, JsValue> {
-                    ::std::panic::AssertUnwindSafe(async move {
-                        <Self as ::worker::DurableObject>::websocket_close(
-                            self,
-                            ws.into(),
-                            code,
-                            reason,
-                            was_clean,
-                        )
-                        .await
-                        .map(|_| JsValue::NULL)
-                        .map_err(JsValue::from)
-                    })
-                    .await
+                    let host = ::std::rc::Rc::clone(&self.host);
+                    crate::settle::settle(Box::pin(async move {
+                        host.on_closed(ws.into(), Some(code)).await.map(|()| JsValue::UNDEFINED)
+                    }))
                 }
 
                 #[wasm_bindgen(js_name = webSocketError)]
-                pub async fn websocket_error_export(
+                pub fn websocket_error_export(
                     &self,
                     ws: ::worker::worker_sys::web_sys::WebSocket,
-                    error: JsValue,
                 ) -> ::std::result::Result<JsValue, JsValue> {
-                    ::std::panic::AssertUnwindSafe(async move {
-                        <Self as ::worker::DurableObject>::websocket_error(
-                            self,
-                            ws.into(),
-                            error.into(),
-                        )
-                        .await
-                        .map(|_| JsValue::NULL)
-                        .map_err(JsValue::from)
-                    })
-                    .await
+                    let host = ::std::rc::Rc::clone(&self.host);
+                    crate::settle::settle(Box::pin(async move {
+                        host.on_closed(ws.into(), None).await.map(|()| JsValue::UNDEFINED)
+                    }))
                 }
             }
         };
@@ -94,7 +73,7 @@ pub(crate) use websocket_exports;
 
 /// Declares a Durable Object that is a [`crate::host::Host`] whose ids live
 /// where `$placement` says: the struct, its `DurableObject` impl
-/// (construction; close, error and alarm handed to the host unchanged; the
+/// (construction; the alarm handed to the host unchanged; the
 /// requests every such object answers, a join and the debug view, and the
 /// others to the object's own `route`) and its hand-made WebSocket exports.
 /// The object brings `join` (its join contract, after the router's
@@ -104,13 +83,13 @@ macro_rules! host_object {
         // Hibernation WebSocket events are exported by hand, not by the macro.
         #[durable_object(alarm)]
         pub struct $object {
-            host: crate::host::Host,
+            host: ::std::rc::Rc<crate::host::Host>,
         }
 
         impl DurableObject for $object {
             fn new(state: State, env: Env) -> Self {
                 $object {
-                    host: crate::host::Host::new(state, env, $placement),
+                    host: ::std::rc::Rc::new(crate::host::Host::new(state, env, $placement)),
                 }
             }
 
@@ -135,20 +114,6 @@ macro_rules! host_object {
                     PATH_SWEEP => self.host.sweep().await,
                     _ => self.route(&path, req).await,
                 }
-            }
-
-            async fn websocket_close(
-                &self,
-                ws: WebSocket,
-                code: usize,
-                _reason: String,
-                _clean: bool,
-            ) -> Result<()> {
-                self.host.on_closed(ws, Some(code)).await
-            }
-
-            async fn websocket_error(&self, ws: WebSocket, _error: Error) -> Result<()> {
-                self.host.on_closed(ws, None).await
             }
 
             async fn alarm(&self) -> Result<Response> {
