@@ -8,9 +8,11 @@ use signaling_core::log::{Level, LogEvent};
 use wasm_bindgen::JsCast;
 use worker::{js_sys, Env, Response, Result};
 
-/// Milliseconds since the Unix epoch.
+/// Milliseconds since the Unix epoch. (`Date.now()`, not workers-rs's
+/// `Date::now`, which builds a `Date` object to read it: a JS object, a
+/// slot in wasm-bindgen's table and two calls, a few times per frame.)
 pub fn now_ms() -> u64 {
-    worker::Date::now().as_millis()
+    js_sys::Date::now() as u64
 }
 
 /// A `[vars]` value or a secret.

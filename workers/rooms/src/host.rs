@@ -19,7 +19,7 @@
 use crate::outbox::Outbox;
 use crate::record::CachedRecord;
 use crate::runtime::{self, RawState};
-use crate::sockets::{Read, RoomSockets, SocketList};
+use crate::sockets::{Listed, Read, RoomSockets, SocketList, Views};
 use crate::stats::Reporter;
 use signaling_core::answer::Answer;
 use signaling_core::config::{ConfigError, RoomsWorkerConfig};
@@ -68,6 +68,8 @@ pub struct Host {
     overflowed: RefCell<Vec<Parcel>>,
     pub env: Env,
     stats: Reporter,
+    /// This object's wakes in the isolate (the debug view's counters).
+    wakes: Rc<runtime::Wakes>,
 }
 
 impl Host {
@@ -85,7 +87,7 @@ impl Host {
         if let Ok(pair) = WebSocketRequestResponsePair::new(frame::HEARTBEAT, frame::HEARTBEAT) {
             state.set_websocket_auto_response(&pair);
         }
-        runtime::wake(&key, true);
+        let wakes = runtime::constructed(&key);
         let stats = Reporter::new((*config).as_ref().ok().map(|c| c.stats));
         Host {
             placement,
@@ -102,6 +104,7 @@ impl Host {
             overflowed: RefCell::default(),
             env,
             stats,
+            wakes,
         }
     }
 
@@ -120,12 +123,12 @@ impl Host {
 
     /// Counts a wake of this object (every event but a debug read).
     pub fn woke(&self) {
-        runtime::wake(&self.key, false);
+        self.wakes.handled.set(self.wakes.handled.get() + 1);
         self.stats.add(Counter::RoomWake, 1);
     }
 
     /// The sockets and the core's view of them, without running the core.
-    pub fn peers(&self, read: Read) -> (Vec<WebSocket>, Vec<PeerView<usize>>) {
+    pub fn peers(&self, read: Read) -> (Listed, Views) {
         self.sockets.peers(&self.state, &self.raw, read)
     }
 
@@ -181,7 +184,7 @@ impl Host {
                 None => {
                     // The runtime no longer lists it: the machine sees it
                     // from its attachment, at an index no operation reaches.
-                    peers.push(PeerView {
+                    Rc::make_mut(peers).push(PeerView {
                         socket: usize::MAX,
                         state,
                         heartbeat_ms: None,
@@ -234,7 +237,7 @@ impl Host {
                 .close(Some(1011), Some("Server configuration error"))?;
             return Response::from_websocket(pair.client);
         }
-        let input = |_: &[WebSocket], _: &mut Vec<PeerView<usize>>| Some(Input::Join(join));
+        let input = |_: &[WebSocket], _: &mut Views| Some(Input::Join(join));
         self.run(Read::FreshWithHeartbeats, Some(&pair.server), input)
             .await?;
         Response::from_websocket(pair.client)
@@ -266,7 +269,7 @@ impl Host {
         input: F,
     ) -> Result<Option<Answer>>
     where
-        F: FnOnce(&[WebSocket], &mut Vec<PeerView<usize>>) -> Option<Input<usize>>,
+        F: FnOnce(&[WebSocket], &mut Views) -> Option<Input<usize>>,
     {
         let Ok(cfg) = self.config.as_ref() else {
             return Ok(None);

@@ -7,7 +7,14 @@ use signaling_core::peer::PeerView;
 use signaling_core::socket::{PeerState, Recipient};
 use signaling_core::step::Sockets;
 use std::cell::{RefCell, RefMut};
+use std::rc::Rc;
 use worker::{Error, Result, State, WebSocket};
+
+/// An event's list of the room's sockets (shared with the cache).
+pub type Listed = Rc<Vec<WebSocket>>;
+/// The core's view of them, same order (shared with the cache unless it
+/// carries heartbeat timestamps).
+pub type Views = Rc<Vec<PeerView<usize>>>;
 
 /// How a handler reads the room's sockets.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -22,10 +29,14 @@ pub enum Read {
     FreshWithHeartbeats,
 }
 
-/// The sockets and their attachments, as this object last read or wrote them.
+/// The sockets and the core's view of their attachments (no heartbeat
+/// timestamps), as this object last read or wrote them. Shared, not copied,
+/// with each event that reads the cache: a relay clones no socket handle
+/// (each clone takes a slot in wasm-bindgen's table of JS values) and no
+/// attachment.
 struct Cached {
-    sockets: Vec<WebSocket>,
-    states: Vec<PeerState>,
+    sockets: Rc<Vec<WebSocket>>,
+    views: Rc<Vec<PeerView<usize>>>,
 }
 
 /// The room's sockets as this object knows them.
@@ -49,28 +60,18 @@ pub struct SocketList {
 
 impl SocketList {
     /// The room's sockets and the core's view of them (same order).
-    pub fn peers(
-        &self,
-        state: &State,
-        raw: &RawState,
-        read: Read,
-    ) -> (Vec<WebSocket>, Vec<PeerView<usize>>) {
+    pub fn peers(&self, state: &State, raw: &RawState, read: Read) -> (Listed, Views) {
         let cache = self.cached(state, read);
-        let views = cache
-            .sockets
-            .iter()
-            .zip(&cache.states)
-            .enumerate()
-            .map(|(socket, (ws, state))| PeerView {
-                socket,
-                state: state.clone(),
-                heartbeat_ms: match read {
-                    Read::FreshWithHeartbeats => raw.heartbeat_ms(ws),
-                    Read::Cached | Read::Fresh => None,
-                },
-            })
-            .collect();
-        (cache.sockets.clone(), views)
+        let views = if read == Read::FreshWithHeartbeats {
+            let mut views = Vec::clone(&cache.views);
+            for (view, ws) in views.iter_mut().zip(cache.sockets.iter()) {
+                view.heartbeat_ms = raw.heartbeat_ms(ws);
+            }
+            Rc::new(views)
+        } else {
+            Rc::clone(&cache.views)
+        };
+        (Rc::clone(&cache.sockets), views)
     }
 
     /// `judge` applied to the attachment of `ws` as the cache holds it
@@ -83,13 +84,13 @@ impl SocketList {
     ) -> Option<R> {
         let cache = self.cached(state, Read::Cached);
         let found = cache.sockets.iter().position(|s| s == ws);
-        found.map(|i| judge(&cache.states[i]))
+        found.map(|i| judge(&cache.views[i].state))
     }
 
     /// Live (not closing) peers, from the cache.
     pub fn live_count(&self, state: &State) -> usize {
         let cache = self.cached(state, Read::Cached);
-        cache.states.iter().filter(|s| !s.closing).count()
+        cache.views.iter().filter(|v| !v.state.closing).count()
     }
 
     /// A closed socket leaves the cache and is never read as a peer again.
@@ -107,10 +108,7 @@ impl SocketList {
         }
         RefMut::map(cache, |cache| {
             cache.get_or_insert_with(|| {
-                let mut fresh = Cached {
-                    sockets: Vec::new(),
-                    states: Vec::new(),
-                };
+                let (mut sockets, mut views) = (Vec::new(), Vec::new());
                 let listed = state.get_websockets();
                 // Forget closed sockets the runtime no longer lists (bounded list).
                 self.closed.borrow_mut().retain(|c| listed.contains(c));
@@ -120,11 +118,18 @@ impl SocketList {
                         continue;
                     }
                     if let Ok(Some(state)) = ws.deserialize_attachment::<PeerState>() {
-                        fresh.sockets.push(ws);
-                        fresh.states.push(state);
+                        views.push(PeerView {
+                            socket: sockets.len(),
+                            state,
+                            heartbeat_ms: None,
+                        });
+                        sockets.push(ws);
                     }
                 }
-                fresh
+                Cached {
+                    sockets: Rc::new(sockets),
+                    views: Rc::new(views),
+                }
             })
         })
     }
@@ -188,7 +193,7 @@ impl Sockets<usize> for RoomSockets<'_> {
         let mut cache = self.list.cache.borrow_mut();
         let in_step = match cache.as_mut() {
             Some(c) if c.sockets.get(socket) == Some(ws) => {
-                c.states[socket] = state.clone();
+                Rc::make_mut(&mut c.views)[socket].state = state.clone();
                 true
             }
             Some(_) => false,
