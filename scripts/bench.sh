@@ -41,7 +41,15 @@ only=${BENCH_ONLY:-}
 
 source scripts/lib.sh
 server_pid=""
-stop_server() { if [ -n "$server_pid" ]; then kill -TERM "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; server_pid=""; fi; }
+# Each server's Durable Object storage is a fresh directory, removed when
+# the server stops: a run creates and deletes three files per object, and
+# leaving them behind (about 100,000 files a full run) slowed the next
+# runs' file creation (ext4's inode search, `recently_deleted` in perf).
+store=""
+stop_server() {
+  if [ -n "$server_pid" ]; then kill -TERM "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; server_pid=""; fi
+  if [ -n "$store" ]; then rm -rf "$store"; store=""; fi
+}
 trap stop_server EXIT INT TERM
 
 
@@ -71,7 +79,7 @@ PY
 # arguments are settings too.
 bench_settings=(CONNECTS_PER_MINUTE_PER_IP=0 LOG_LEVEL=warn DEMO=false)
 start_ours() {
-  port=$(free_port); local dir; dir=$(mktemp -d)
+  port=$(free_port); store=$(mktemp -d); local dir=$store
   local vars=(); for kv in "${bench_settings[@]}" "$@"; do vars+=(--var "$kv"); done
   python3 scripts/workerd-config.py "$dir" "$port" "${vars[@]}" >/dev/null
   "$workerd" serve "$dir/config.capnp" >>"$out/ours.log" 2>&1 &
@@ -80,9 +88,9 @@ start_ours() {
   url="http://127.0.0.1:$port"
 }
 start_floor() { # [config file]
-  port=$(free_port)
+  port=$(free_port); store=$(mktemp -d)
   "$workerd" serve "${1:-bench/floor/config.capnp}" --socket-addr "http=127.0.0.1:$port" \
-    --directory-path "do-storage=$(mktemp -d)" >>"$out/floor.log" 2>&1 &
+    --directory-path "do-storage=$store" >>"$out/floor.log" 2>&1 &
   server_pid=$!
   wait_up "http://127.0.0.1:$port/health"
   url="http://127.0.0.1:$port"
