@@ -20,6 +20,8 @@
 //! - `ws_exports`: the objects' WebSocket events, exported by hand so a
 //!   message's length is judged before it is copied into wasm memory, and
 //!   `host_object!`, which declares an object around a host.
+//! - `settle`: an event handled to its end inside the export when it waits
+//!   on nothing (no Promise for a relay between live peers).
 
 mod game_room;
 mod host;
