@@ -148,16 +148,20 @@ impl Host {
         // Frames still arriving on a socket the server closed (a kicked
         // flooder's backlog) are dropped before any await or storage read,
         // so the backlog cannot stall the object's other peers.
-        let early = self
+        let found = self
             .sockets
-            .with_attachment(&self.state, &ws, |sender| closed_sender_drop(sender, len))
-            .flatten();
-        if let Some(dropped) = early {
+            .with_attachment(&self.state, &ws, |sender| closed_sender_drop(sender, len));
+        if let Some((_, Some(dropped))) = found {
             return self.finish(&[], None, dropped).await;
         }
         // A frame judges no staleness, so no heartbeat timestamps.
         self.run(Read::Cached, None, |sockets, _| {
-            let from = sockets.iter().position(|s| *s == ws)?;
+            // Where the cache listed the sender, unless the list changed
+            // while the record loaded (each comparison is a call into JS).
+            let from = match found {
+                Some((i, _)) if sockets.get(i) == Some(&ws) => i,
+                _ => sockets.iter().position(|s| *s == ws)?,
+            };
             Some(match bytes {
                 Some(bytes) => Input::Frame { from, bytes },
                 None => Input::TooLarge { from, len },

@@ -74,17 +74,18 @@ impl SocketList {
         (Rc::clone(&cache.sockets), views)
     }
 
-    /// `judge` applied to the attachment of `ws` as the cache holds it
-    /// (`None` if the cache does not list `ws`); no copy is made.
+    /// Where the cache lists `ws`, and `judge` applied to its attachment as
+    /// the cache holds it (`None` if the cache does not list `ws`); no copy
+    /// is made.
     pub fn with_attachment<R>(
         &self,
         state: &State,
         ws: &WebSocket,
         judge: impl FnOnce(&PeerState) -> R,
-    ) -> Option<R> {
+    ) -> Option<(usize, R)> {
         let cache = self.cached(state, Read::Cached);
         let found = cache.sockets.iter().position(|s| s == ws);
-        found.map(|i| judge(&cache.views[i].state))
+        found.map(|i| (i, judge(&cache.views[i].state)))
     }
 
     /// Live (not closing) peers, from the cache.
