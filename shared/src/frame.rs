@@ -260,9 +260,18 @@ pub const ID_TAKEN: &str = r#"{"type":"ID-TAKEN","payload":{"msg":"ID is taken"}
 pub fn render_error(msg: &str) -> String {
     let mut out = String::from(r#"{"type":"ERROR","payload":{"msg":"#);
     // A msg is our own text, but escape it properly anyway.
-    out.push_str(&serde_json::Value::from(msg).to_string());
+    push_json_string(&mut out, msg);
     out.push_str("}}");
     out
+}
+
+/// Appends `text` as a JSON string (quoted and escaped).
+pub fn push_json_string(out: &mut String, text: &str) {
+    match serde_json::to_string(text) {
+        Ok(quoted) => out.push_str(&quoted),
+        // Serializing a str cannot fail; an empty string keeps the JSON valid.
+        Err(_) => out.push_str(r#""""#),
+    }
 }
 
 /// `{"type":"LEAVE","src":gone,"dst":to}`: `gone` left the room.

@@ -97,6 +97,11 @@ pub fn log(min: Level, room: Option<&str>, event: &LogEvent) {
 
 /// The one error body of both tiers: `{"error": msg, "status": status}`.
 pub fn json_error(status: u16, msg: &str) -> Result<Response> {
-    let body = serde_json::json!({ "error": msg, "status": status });
+    #[derive(serde::Serialize)]
+    struct ErrorBody<'a> {
+        error: &'a str,
+        status: u16,
+    }
+    let body = ErrorBody { error: msg, status };
     Ok(Response::from_json(&body)?.with_status(status))
 }

@@ -126,26 +126,46 @@ fn health(
     >,
     signature: std::result::Result<(), contract::ContractError>,
 ) -> Result<Response> {
-    match config {
-        Ok(_) if signature.is_err() => Ok(Response::from_json(&serde_json::json!({
-            "status": "error",
-            "tier": "rooms",
-            "setting": "INTERNAL_SECRET",
-            "error": signature.err().map(|e| e.to_string()),
-        }))?
-        .with_status(500)),
-        Ok(_) => Response::from_json(&serde_json::json!({
-            "status": "ok",
-            "tier": "rooms",
-            "version": env!("CARGO_PKG_VERSION"),
-            "contract": contract::VERSION,
-        })),
-        Err(err) => Ok(Response::from_json(&serde_json::json!({
-            "status": "error",
-            "tier": "rooms",
-            "setting": err.setting,
-            "error": err.to_string(),
-        }))?
-        .with_status(500)),
+    let body = match (config, signature) {
+        (Ok(_), Ok(())) => Health {
+            status: "ok",
+            tier: "rooms",
+            version: Some(env!("CARGO_PKG_VERSION")),
+            contract: Some(contract::VERSION),
+            setting: None,
+            error: None,
+        },
+        (Ok(_), Err(err)) => Health::error("INTERNAL_SECRET", err.to_string()),
+        (Err(err), _) => Health::error(err.setting, err.to_string()),
+    };
+    let status = if body.error.is_some() { 500 } else { 200 };
+    Ok(Response::from_json(&body)?.with_status(status))
+}
+
+/// `/internal/health`'s body: the router's `/health?deep=1` reads it.
+#[derive(serde::Serialize)]
+struct Health {
+    status: &'static str,
+    tier: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contract: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    setting: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+impl Health {
+    fn error(setting: &'static str, error: String) -> Self {
+        Health {
+            status: "error",
+            tier: "rooms",
+            version: None,
+            contract: None,
+            setting: Some(setting),
+            error: Some(error),
+        }
     }
 }

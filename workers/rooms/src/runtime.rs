@@ -170,16 +170,29 @@ pub async fn room_stats(state: &State, room: &str) -> Result<Response> {
     let storage = state.storage();
     let stored_keys = storage.list().await?.size();
     let alarm = storage.get_alarm().await?;
-    Response::from_json(&serde_json::json!({
-        "room": room,
-        "constructions": constructed,
-        "handler_wakes": handled,
-        "wakes": constructed + handled,
-        "sockets": state.get_websockets().len(),
-        "stored_keys": stored_keys,
-        "alarm": alarm,
-        "wasm_memory_bytes": wasm_memory_bytes(),
-    }))
+    Response::from_json(&RoomStats {
+        room,
+        constructions: constructed,
+        handler_wakes: handled,
+        wakes: constructed + handled,
+        sockets: state.get_websockets().len(),
+        stored_keys,
+        alarm,
+        wasm_memory_bytes: wasm_memory_bytes(),
+    })
+}
+
+/// The debug view's body (`room_stats`).
+#[derive(serde::Serialize)]
+struct RoomStats<'a> {
+    room: &'a str,
+    constructions: u64,
+    handler_wakes: u64,
+    wakes: u64,
+    sockets: usize,
+    stored_keys: u32,
+    alarm: Option<i64>,
+    wasm_memory_bytes: u64,
 }
 
 /// The path of a request, cut from the URL string the runtime serialized
