@@ -48,8 +48,9 @@ mod tests {
 
     #[test]
     fn the_fullest_attachment_fits_the_runtimes_2_kib() {
-        // The runtime's structured clone is more compact than JSON, so
-        // JSON under the limit means the attachment is too.
+        // The attachment is this JSON, as a string (workers/rooms/src/
+        // stored.rs); the runtime's serialization of a string adds a few
+        // bytes of header, so leave it 16.
         let longest = "x".repeat(MAX_ID_LEN);
         let state = PeerState {
             id: longest.clone(),
@@ -68,6 +69,6 @@ mod tests {
             ],
         };
         let json = serde_json::to_string(&state).unwrap_or_default();
-        assert!(json.len() < 2_048, "{} bytes", json.len());
+        assert!(json.len() + 16 <= 2_048, "{} bytes", json.len());
     }
 }

@@ -178,7 +178,7 @@ impl Host {
         if self.config.is_err() {
             return Ok(());
         }
-        let Ok(Some(state)) = ws.deserialize_attachment::<PeerState>() else {
+        let Ok(Some(state)) = crate::stored::attachment::<PeerState>(&ws) else {
             return Ok(());
         };
         let server_closed = state.closing;
@@ -324,7 +324,7 @@ impl Host {
         }
         let storage = self.state.storage();
         for (key, text) in &writes.puts {
-            storage.put(key, text).await?;
+            crate::stored::put_text(&storage, key, text).await?;
         }
         if !writes.deletes.is_empty() {
             storage.delete_multiple(writes.deletes).await?;

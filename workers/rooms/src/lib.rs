@@ -17,6 +17,7 @@
 //! - `sockets`: how the object reads its hibernatable sockets, and the
 //!   runtime's side of the core's socket interpreter.
 //! - `stats`: the stats shards rooms report to, and their gathering.
+//! - `stored`: what the objects keep in storage and in attachments, as JSON.
 //! - `ws_exports`: the objects' WebSocket events, exported by hand so a
 //!   message's length is judged before it is copied into wasm memory, and
 //!   `host_object!`, which declares an object around a host.
@@ -32,6 +33,7 @@ mod runtime;
 mod settle;
 mod sockets;
 mod stats;
+mod stored;
 mod ws_exports;
 
 pub use game_room::GameRoom;
@@ -64,7 +66,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             Response::from_json(&stats::gather(&env).await?)
         } else {
             let mut req = req;
-            let report: signaling_core::metrics::Report = req.json().await?;
+            let report: signaling_core::metrics::Report = serde_json::from_str(&req.text().await?)?;
             let shards = stats::settings(&env)?.shards;
             stats::send_report(env, shards, report).await?;
             Response::ok("ok")

@@ -22,9 +22,7 @@ impl CachedRecord {
         if self.meta.borrow().is_some() {
             return Ok(());
         }
-        let stored = state
-            .storage()
-            .get::<Record>(META_KEY)
+        let stored = crate::stored::get::<Record>(&state.storage(), META_KEY)
             .await?
             .unwrap_or_default();
         // Another event may have loaded (and changed) it while we waited.
@@ -48,7 +46,7 @@ impl CachedRecord {
         if current.is_empty() {
             storage.delete(META_KEY).await?;
         } else {
-            storage.put(META_KEY, &current).await?;
+            crate::stored::put(storage, META_KEY, &current).await?;
         }
         Ok(())
     }

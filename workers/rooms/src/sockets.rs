@@ -118,7 +118,7 @@ impl SocketList {
                     if closed.contains(&ws) {
                         continue;
                     }
-                    if let Ok(Some(state)) = ws.deserialize_attachment::<PeerState>() {
+                    if let Ok(Some(state)) = crate::stored::attachment::<PeerState>(&ws) {
                         views.push(PeerView {
                             socket: sockets.len(),
                             state,
@@ -161,7 +161,7 @@ impl Sockets<usize> for RoomSockets<'_> {
     fn accept(&mut self, state: &PeerState) -> Result<()> {
         if let Some(ws) = self.joiner {
             self.state.accept_websocket_with_tags(ws, &[&state.id]);
-            ws.serialize_attachment(state)?;
+            crate::stored::attach(ws, state)?;
             self.list.cache.replace(None);
         }
         Ok(())
@@ -188,7 +188,7 @@ impl Sockets<usize> for RoomSockets<'_> {
         let Some(ws) = self.sockets.get(socket) else {
             return Ok(());
         };
-        ws.serialize_attachment(state)?;
+        crate::stored::attach(ws, state)?;
         // Another event may have rebuilt the cache meanwhile: update it only
         // if the index still names this socket.
         let mut cache = self.list.cache.borrow_mut();

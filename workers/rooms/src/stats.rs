@@ -182,10 +182,10 @@ impl Pending {
 pub async fn gather(env: &Env) -> Result<Snapshot> {
     let mut total = Snapshot::default();
     for index in 0..settings(env)?.shards {
-        let mut resp = shard_stub(env, index)?
+        let resp = shard_stub(env, index)?
             .fetch_with_str("https://stats.internal/snapshot")
             .await?;
-        let part: Snapshot = resp.json().await?;
+        let part: Snapshot = serde_json::from_str(&glue::body_text(resp).await?)?;
         total.merge(&part);
     }
     Ok(total)
@@ -214,8 +214,8 @@ fn object_stub(env: &Env, key: &str) -> Result<Stub> {
 async fn call_sweep(env: &Env, key: &str) -> Result<Report> {
     let url = format!("https://object.internal{}", contract::PATH_SWEEP);
     let req = runtime::internal_post(&url, &[], None)?;
-    let mut resp = object_stub(env, key)?.fetch_with_request(req).await?;
-    resp.json().await
+    let resp = object_stub(env, key)?.fetch_with_request(req).await?;
+    Ok(serde_json::from_str(&glue::body_text(resp).await?)?)
 }
 
 /// One shard: the gauges and counters of the rooms (and homes) that report
@@ -259,7 +259,7 @@ impl DurableObject for StatsShard {
         // under the soak test's load.)
         match runtime::path_of(&req).as_str() {
             "/report" => {
-                let report: Report = req.json().await?;
+                let report: Report = serde_json::from_str(&req.text().await?)?;
                 self.ensure_loaded().await?;
                 self.take(&report).await?;
                 self.plan_alarm().await?;
@@ -349,7 +349,7 @@ impl StatsShard {
         if let (Some(room), Some(gauge), true) = (&report.room, gauge, applied.gauge_changed) {
             let key = format!("r/{room}");
             match gauge {
-                Some(gauge) => storage.put(&key, gauge).await?,
+                Some(gauge) => crate::stored::put(&storage, &key, &gauge).await?,
                 None => {
                     storage.delete(&key).await?;
                 }
@@ -382,7 +382,7 @@ impl StatsShard {
             last.set(runtime::now_ms());
             let counters = shard.borrow().as_ref().map(|s| s.counters.clone());
             if let Some(counters) = counters {
-                if let Err(err) = storage.put("counters", &counters).await {
+                if let Err(err) = crate::stored::put(&storage, "counters", &counters).await {
                     let event = LogEvent::new(Level::Error, "internal_error")
                         .field("what", "stats counters write failed")
                         .field("error", err.to_string());
@@ -423,18 +423,18 @@ impl StatsShard {
         let ttl_ms = settings(&self.env)?.gauge_ttl_ms;
         let storage = self.state.storage();
         let mut shard = Shard {
-            counters: storage.get::<Deltas>("counters").await?.unwrap_or_default(),
+            counters: crate::stored::get::<Deltas>(&storage, "counters")
+                .await?
+                .unwrap_or_default(),
             ..Shard::default()
         };
-        let rooms = storage
-            .list_with_options(ListOptions::new().prefix("r/").limit(MAX_ROOMS_PER_SHARD))
-            .await?;
+        let rooms = crate::stored::list_prefixed(&storage, "r/", MAX_ROOMS_PER_SHARD).await?;
         for entry in rooms.entries() {
             let Ok(pair) = entry else { continue };
             let pair: js_sys::Array = pair.into();
-            let (Some(key), Ok((peers, stored_at))) = (
+            let (Some(key), Ok(Some((peers, stored_at)))) = (
                 pair.get(0).as_string(),
-                serde_wasm_bindgen::from_value::<(usize, u64)>(pair.get(1)),
+                crate::stored::decode::<(usize, u64)>(pair.get(1)),
             ) else {
                 continue;
             };

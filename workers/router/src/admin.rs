@@ -125,12 +125,12 @@ fn contract_headers(
 
 /// Sends the call to the room and answers with its status and body.
 async fn forward(env: &Env, internal: Request) -> Result<Response> {
-    let mut answer = match env.service(ROOMS_BINDING)?.fetch_request(internal).await {
+    let answer = match env.service(ROOMS_BINDING)?.fetch_request(internal).await {
         Ok(answer) => answer,
         Err(_) => return json_error(502, "Rooms tier unavailable, retry later"),
     };
     let status = answer.status_code();
-    let body = answer.text().await?;
+    let body = glue::body_text(answer).await?;
     if !matches!(status, 200 | 400 | 404) {
         // The room refused the contract (tiers with different secrets) or
         // failed: the operator's problem, named as such.

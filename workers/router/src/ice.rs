@@ -95,7 +95,7 @@ async fn cloudflare(
         .with_headers(headers)
         .with_body(Some(ice::cloudflare_request(ttl_secs).into()));
     let request = Request::new_with_init(&url, &init).map_err(|e| e.to_string())?;
-    let mut resp = Fetch::Request(request)
+    let resp = Fetch::Request(request)
         .send()
         .await
         .map_err(|e| e.to_string())?;
@@ -103,6 +103,6 @@ async fn cloudflare(
     if !(200..300).contains(&status) {
         return Err(format!("generate-ice-servers answered {status}"));
     }
-    let text = resp.text().await.map_err(|e| e.to_string())?;
+    let text = glue::body_text(resp).await.map_err(|e| e.to_string())?;
     ice::cloudflare_answer(&text).map_err(|e| e.to_string())
 }

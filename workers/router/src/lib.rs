@@ -233,19 +233,16 @@ async fn rooms_health(env: &Env) -> std::result::Result<(), String> {
     // share shows here rather than as refused joins.
     let probe = http::internal_request(Method::Get, contract::PATH_HEALTH, &[], None)
         .map_err(|e| format!("internal request: {e}"))?;
-    let mut resp = service
+    let resp = service
         .fetch_request(probe)
         .await
         .map_err(|e| format!("rooms tier unreachable: {e}"))?;
-    if resp.status_code() == 200 {
+    let status = resp.status_code();
+    if status == 200 {
         Ok(())
     } else {
-        let text = resp.text().await.unwrap_or_default();
-        Err(format!(
-            "rooms tier answered {}: {}",
-            resp.status_code(),
-            text
-        ))
+        let text = glue::body_text(resp).await.unwrap_or_default();
+        Err(format!("rooms tier answered {status}: {text}"))
     }
 }
 
@@ -323,11 +320,11 @@ async fn roster(
         Err(err) => return json_error(403, &err.to_string()),
     };
     let internal = internal_request(contract::PATH_ROSTER, &room, None)?;
-    let mut resp = env.service(ROOMS_BINDING)?.fetch_request(internal).await?;
+    let resp = env.service(ROOMS_BINDING)?.fetch_request(internal).await?;
     if resp.status_code() != 200 {
         return json_error(502, "rooms tier could not answer");
     }
-    let ids: Vec<String> = resp.json().await?;
+    let ids: Vec<String> = serde_json::from_str(&glue::body_text(resp).await?)?;
     json(&ids)
 }
 
@@ -377,16 +374,17 @@ async fn room_debug(env: &Env, room: &str) -> Result<Response> {
         return json_error(400, "invalid room id");
     }
     let internal = internal_request(contract::PATH_STATS, room, None)?;
-    let mut resp = env.service(ROOMS_BINDING)?.fetch_request(internal).await?;
+    let resp = env.service(ROOMS_BINDING)?.fetch_request(internal).await?;
     // A fetched response's headers are immutable; answer with our own.
-    let mut body: serde_json::Value = resp.json().await?;
+    let status = resp.status_code();
+    let mut body: serde_json::Value = serde_json::from_str(&glue::body_text(resp).await?)?;
     if let Some(fields) = body.as_object_mut() {
         fields.insert(
             "router_wasm_memory_bytes".into(),
             glue::wasm_memory_bytes().into(),
         );
     }
-    Ok(json(&body)?.with_status(resp.status_code()))
+    Ok(json(&body)?.with_status(status))
 }
 
 /// The internal upgrade for a room's member: the ticket (or, in dev, the
@@ -459,9 +457,10 @@ async fn home_debug(env: &Env, id: &str) -> Result<Response> {
         (contract::HEADER_PEER, id),
     ];
     let internal = http::internal_request(Method::Get, contract::PATH_STATS, &headers, None)?;
-    let mut resp = env.service(ROOMS_BINDING)?.fetch_request(internal).await?;
-    let body: serde_json::Value = resp.json().await?;
-    Ok(json(&body)?.with_status(resp.status_code()))
+    let resp = env.service(ROOMS_BINDING)?.fetch_request(internal).await?;
+    let status = resp.status_code();
+    let body: serde_json::Value = serde_json::from_str(&glue::body_text(resp).await?)?;
+    Ok(json(&body)?.with_status(status))
 }
 
 /// A WebSocket upgrade at `{mount}peerjs`.
@@ -524,15 +523,16 @@ async fn upgrade(
     };
     match env.service(ROOMS_BINDING)?.fetch_request(internal).await {
         Ok(resp) if resp.status_code() == 101 => Ok(resp),
-        Ok(mut resp) => {
+        Ok(resp) => {
             // The rooms tier refused the contract itself (a secret the
             // tiers do not share, a version too new): the operator's
             // problem, so the client hears a plain server error.
-            let detail = resp.text().await.unwrap_or_default();
+            let status = resp.status_code();
+            let detail = glue::body_text(resp).await.unwrap_or_default();
             log(
                 cfg,
                 LogEvent::new(Level::Error, "internal_refused")
-                    .field("status", resp.status_code())
+                    .field("status", status)
                     .field("detail", detail),
             );
             refuse_socket("Server configuration error", 1011)

@@ -140,11 +140,11 @@ async fn fetch_snapshot(env: &Env, now: u64) -> Result<Option<Snapshot>> {
         ship(env, deltas, now).await?;
     }
     let req = http::internal_request(Method::Get, contract::PATH_METRICS, &[], None)?;
-    let mut resp = env.service(ROOMS_BINDING)?.fetch_request(req).await?;
+    let resp = env.service(ROOMS_BINDING)?.fetch_request(req).await?;
     if resp.status_code() != 200 {
         return Ok(None);
     }
-    Ok(Some(resp.json().await?))
+    Ok(Some(serde_json::from_str(&glue::body_text(resp).await?)?))
 }
 
 /// `GET /metrics`: Prometheus text, or the original JSON on `Accept: application/json`.
