@@ -60,11 +60,8 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
             Kind::Text { default } => default,
             _ => "",
         };
-        self.text_or(setting.name, default)
-    }
-
-    fn text_or(&self, name: &str, default: &str) -> String {
-        self.text(name).unwrap_or_else(|| default.to_owned())
+        self.text(setting.name)
+            .unwrap_or_else(|| default.to_owned())
     }
 
     /// A number setting, its declared default when unset.

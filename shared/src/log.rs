@@ -73,29 +73,18 @@ impl From<bool> for Field {
     }
 }
 
-impl From<u64> for Field {
-    fn from(count: u64) -> Self {
-        Field::Count(count)
-    }
+/// Every unsigned count the code logs (each fits a `u64`).
+macro_rules! count_fields {
+    ($($count:ty),*) => {$(
+        impl From<$count> for Field {
+            fn from(count: $count) -> Self {
+                Field::Count(count as u64)
+            }
+        }
+    )*};
 }
 
-impl From<u32> for Field {
-    fn from(count: u32) -> Self {
-        Field::Count(count.into())
-    }
-}
-
-impl From<u16> for Field {
-    fn from(count: u16) -> Self {
-        Field::Count(count.into())
-    }
-}
-
-impl From<usize> for Field {
-    fn from(count: usize) -> Self {
-        Field::Count(count as u64)
-    }
-}
+count_fields!(u16, u32, u64, usize);
 
 impl LogEvent {
     pub fn new(level: Level, event: &'static str) -> Self {

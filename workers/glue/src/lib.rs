@@ -1,8 +1,8 @@
 //! The few facts both Workers read from the Workers runtime, written once:
 //! the clock, settings, the isolate's wasm memory, WebSocket messages
-//! (judged by length before they are copied), a fetched body's text, log
-//! output and the JSON error body. Everything here is a thin call into the runtime; decisions
-//! stay in `signaling-core`.
+//! (judged by length before they are copied), a fetched body, log output
+//! and the JSON error body. Everything here is a thin call into the
+//! runtime; decisions stay in `signaling-core`.
 
 use signaling_core::log::{Level, LogEvent};
 use wasm_bindgen::JsCast;
@@ -115,4 +115,9 @@ pub async fn body_text(resp: Response) -> Result<String> {
     let text = worker::wasm_bindgen_futures::JsFuture::from(raw.text()?).await?;
     text.as_string()
         .ok_or_else(|| worker::Error::RustError("a response body that is not text".into()))
+}
+
+/// A fetched response's JSON body (read as [`body_text`]).
+pub async fn body_json<T: serde::de::DeserializeOwned>(resp: Response) -> Result<T> {
+    Ok(serde_json::from_str(&body_text(resp).await?)?)
 }

@@ -185,7 +185,7 @@ pub async fn gather(env: &Env) -> Result<Snapshot> {
         let resp = shard_stub(env, index)?
             .fetch_with_str("https://stats.internal/snapshot")
             .await?;
-        let part: Snapshot = serde_json::from_str(&glue::body_text(resp).await?)?;
+        let part: Snapshot = glue::body_json(resp).await?;
         total.merge(&part);
     }
     Ok(total)
@@ -215,7 +215,7 @@ async fn call_sweep(env: &Env, key: &str) -> Result<Report> {
     let url = format!("https://object.internal{}", contract::PATH_SWEEP);
     let req = runtime::internal_post(&url, &[], None)?;
     let resp = object_stub(env, key)?.fetch_with_request(req).await?;
-    Ok(serde_json::from_str(&glue::body_text(resp).await?)?)
+    glue::body_json(resp).await
 }
 
 /// One shard: the gauges and counters of the rooms (and homes) that report

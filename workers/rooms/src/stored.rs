@@ -47,14 +47,11 @@ pub async fn list_prefixed(storage: &Storage, prefix: &str, limit: usize) -> Res
     Ok(listed.dyn_into::<js_sys::Map>()?)
 }
 
-/// A value read from storage or an attachment: JSON text or a structured
-/// value; `None` for nothing (undefined or null).
+/// A structured value read from storage; `None` for nothing (undefined
+/// or null).
 pub fn decode<T: DeserializeOwned>(value: JsValue) -> Result<Option<T>> {
     if value.is_undefined() || value.is_null() {
         return Ok(None);
-    }
-    if let Some(text) = value.as_string() {
-        return Ok(Some(serde_json::from_str(&text)?));
     }
     let value = match value.dyn_into::<js_sys::Map>() {
         Ok(map) => js_sys::Object::from_entries(&map)?.into(),
@@ -64,10 +61,14 @@ pub fn decode<T: DeserializeOwned>(value: JsValue) -> Result<Option<T>> {
     Ok(Some(serde_json::from_str(&String::from(text))?))
 }
 
-/// The attachment `ws` carries through hibernation, `None` before the first.
+/// The attachment `ws` carries through hibernation (JSON text), `None`
+/// before the first.
 pub fn attachment<T: DeserializeOwned>(ws: &WebSocket) -> Result<Option<T>> {
     let socket: &worker::worker_sys::web_sys::WebSocket = ws.as_ref();
-    decode(socket.deserialize_attachment()?)
+    match socket.deserialize_attachment()?.as_string() {
+        Some(text) => Ok(Some(serde_json::from_str(&text)?)),
+        None => Ok(None),
+    }
 }
 
 /// Sets the attachment of `ws` (the runtime allows 2,048 bytes).

@@ -324,7 +324,7 @@ async fn roster(
     if resp.status_code() != 200 {
         return json_error(502, "rooms tier could not answer");
     }
-    let ids: Vec<String> = serde_json::from_str(&glue::body_text(resp).await?)?;
+    let ids: Vec<String> = glue::body_json(resp).await?;
     json(&ids)
 }
 
@@ -377,7 +377,7 @@ async fn room_debug(env: &Env, room: &str) -> Result<Response> {
     let resp = env.service(ROOMS_BINDING)?.fetch_request(internal).await?;
     // A fetched response's headers are immutable; answer with our own.
     let status = resp.status_code();
-    let mut body: serde_json::Value = serde_json::from_str(&glue::body_text(resp).await?)?;
+    let mut body: serde_json::Value = glue::body_json(resp).await?;
     if let Some(fields) = body.as_object_mut() {
         fields.insert(
             "router_wasm_memory_bytes".into(),
@@ -459,7 +459,7 @@ async fn home_debug(env: &Env, id: &str) -> Result<Response> {
     let internal = http::internal_request(Method::Get, contract::PATH_STATS, &headers, None)?;
     let resp = env.service(ROOMS_BINDING)?.fetch_request(internal).await?;
     let status = resp.status_code();
-    let body: serde_json::Value = serde_json::from_str(&glue::body_text(resp).await?)?;
+    let body: serde_json::Value = glue::body_json(resp).await?;
     Ok(json(&body)?.with_status(status))
 }
 

@@ -144,7 +144,7 @@ async fn fetch_snapshot(env: &Env, now: u64) -> Result<Option<Snapshot>> {
     if resp.status_code() != 200 {
         return Ok(None);
     }
-    Ok(Some(serde_json::from_str(&glue::body_text(resp).await?)?))
+    Ok(Some(glue::body_json(resp).await?))
 }
 
 /// `GET /metrics`: Prometheus text, or the original JSON on `Accept: application/json`.
