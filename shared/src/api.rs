@@ -31,6 +31,9 @@ pub enum Endpoint {
     /// `GET /debug/ghost/{room}`: report a room that then never reports again,
     /// to test that gauges heal (only with `DEBUG_ENDPOINTS`).
     GhostDebug(String),
+    /// `GET /debug/panic/{room}`: the room's wasm panics, to test that every
+    /// object outlives it (only with `DEBUG_ENDPOINTS`, in both tiers).
+    PanicDebug(String),
     /// `/admin/rooms/{room}...`: the moderation API (only with `ADMIN_TOKEN`).
     Admin(AdminCall),
     NotFound,
@@ -136,6 +139,9 @@ pub fn route(mounts: &[String], path: &str) -> Endpoint {
     if let Some(room) = path.strip_prefix("/debug/ghost/") {
         return Endpoint::GhostDebug(room.to_owned());
     }
+    if let Some(room) = path.strip_prefix("/debug/panic/") {
+        return Endpoint::PanicDebug(room.to_owned());
+    }
     if let Some(rest) = path.strip_prefix("/admin/rooms/") {
         return admin_call(rest).map_or(Endpoint::NotFound, Endpoint::Admin);
     }
@@ -220,6 +226,10 @@ mod tests {
         assert_eq!(
             route(&m, "/debug/homes/alice"),
             Endpoint::HomeDebug("alice".into())
+        );
+        assert_eq!(
+            route(&m, "/debug/panic/r1"),
+            Endpoint::PanicDebug("r1".into())
         );
         assert_eq!(route(&m, "/nope"), Endpoint::NotFound);
         assert_eq!(route(&m, "/peerjs/id/extra"), Endpoint::NotFound);

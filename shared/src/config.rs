@@ -190,6 +190,7 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
             open_group_separator: self.group_separator()?,
             internal_secrets,
             log_level: self.log_level()?,
+            debug_endpoints: self.flag(&declared::DEBUG_ENDPOINTS)?,
         })
     }
 
@@ -452,6 +453,9 @@ pub struct RoomsWorkerConfig {
     /// when any is set, internal requests must carry the router's signature.
     pub internal_secrets: Vec<String>,
     pub log_level: Level,
+    /// `DEBUG_ENDPOINTS`: answers the router's test hooks that change
+    /// something (a deliberate panic); for local tests only.
+    pub debug_endpoints: bool,
 }
 
 /// How rooms report to the stats shards.

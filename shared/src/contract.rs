@@ -139,6 +139,8 @@ pub const PATH_CONNECT: &str = "/internal/connect";
 pub const PATH_ROSTER: &str = "/internal/roster";
 pub const PATH_HEALTH: &str = "/internal/health";
 pub const PATH_STATS: &str = "/internal/stats";
+/// Test hook (`DEBUG_ENDPOINTS` in both tiers): the room's wasm panics.
+pub const PATH_PANIC: &str = "/internal/panic";
 /// Gathered cluster figures (no room).
 pub const PATH_METRICS: &str = "/internal/metrics";
 /// A router's counter deltas (no room).

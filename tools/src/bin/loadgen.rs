@@ -19,12 +19,15 @@
 //! `--group-ids` names a room's peers `<run>r<room>-p<n>`, so that with
 //! `OPEN_GROUP_SEPARATOR=-` they share one object.
 //!
+//! With `--connect-only`, no handshake is sent: the run measures what joins
+//! and heartbeats cost alone (the figures a join's cost is read from).
+//!
 //! Everything is bounded: connections open at `--connect-rate` per second,
 //! the run stops at `--max-secs`, and only 127.0.0.1 is accepted as target.
 //!
 //! ```text
 //! loadgen --url http://127.0.0.1:9000 --rooms 1000 --peers 4 [--steady-secs 0 --steady-rate 0]
-//!         [--idle-secs 0] [--wake-after-secs 0] [--flood-rate 0] [--own-tokens] [--group-ids] [--pids 123,456] [--json out.json] [--label ours]
+//!         [--idle-secs 0] [--wake-after-secs 0] [--flood-rate 0] [--own-tokens] [--group-ids] [--connect-only] [--pids 123,456] [--json out.json] [--label ours]
 //! ```
 
 use futures_util::{SinkExt, StreamExt};
@@ -60,6 +63,7 @@ struct Args {
     flood_rate: u64,
     own_tokens: bool,
     group_ids: bool,
+    connect_only: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -80,6 +84,7 @@ fn parse_args() -> Result<Args, String> {
         flood_rate: 0,
         own_tokens: false,
         group_ids: false,
+        connect_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -100,6 +105,10 @@ fn parse_args() -> Result<Args, String> {
             "--label" => a.label = value()?,
             "--own-tokens" => {
                 a.own_tokens = true;
+                continue;
+            }
+            "--connect-only" => {
+                a.connect_only = true;
                 continue;
             }
             "--group-ids" => {
@@ -473,7 +482,8 @@ async fn main() {
         }
     };
     let relay_started = Instant::now();
-    for (r, room) in rooms.iter().enumerate() {
+    let handshakes = if args.connect_only { 0 } else { rooms.len() };
+    for (r, room) in rooms.iter().enumerate().take(handshakes) {
         let _ = room;
         for i in 0..args.peers {
             for j in (i + 1)..args.peers {

@@ -137,6 +137,18 @@ impl Host {
         runtime::room_stats(&self.state, &self.key).await
     }
 
+    /// The test hook `contract::PATH_PANIC`: with this tier's
+    /// `DEBUG_ENDPOINTS`, a deliberate panic, so the tests can show that
+    /// every object outlives one (`js/entry.mjs`); otherwise 404.
+    pub fn panic_if_debug(&self) -> Result<Response> {
+        match self.config.as_ref() {
+            Ok(cfg) if cfg.debug_endpoints => {
+                panic!("deliberate panic: /debug/panic (DEBUG_ENDPOINTS is set)")
+            }
+            _ => runtime::json_error(404, "no such room endpoint"),
+        }
+    }
+
     /// A WebSocket message (see `ws_exports`: its length was judged before
     /// any copy, and one over the limit arrives as `Incoming::TooLarge`).
     pub async fn on_message(&self, ws: WebSocket, incoming: glue::Incoming) -> Result<()> {

@@ -86,6 +86,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         contract::PATH_CONNECT
         | contract::PATH_ROSTER
         | contract::PATH_STATS
+        | contract::PATH_PANIC
         | contract::PATH_ADMIN_ROOM
         | contract::PATH_ADMIN_REMOVE
         | contract::PATH_ADMIN_CLOSE => {

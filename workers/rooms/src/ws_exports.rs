@@ -94,7 +94,7 @@ macro_rules! host_object {
             }
 
             async fn fetch(&self, req: Request) -> Result<Response> {
-                use signaling_core::contract::{PATH_CONNECT, PATH_STATS, PATH_SWEEP};
+                use signaling_core::contract::{PATH_CONNECT, PATH_PANIC, PATH_STATS, PATH_SWEEP};
                 let path = crate::runtime::path_of(&req);
                 match path.as_str() {
                     PATH_CONNECT => {
@@ -112,6 +112,7 @@ macro_rules! host_object {
                     // Observing the counters must not change them: no wake counted.
                     PATH_STATS => self.host.debug_view().await,
                     PATH_SWEEP => self.host.sweep().await,
+                    PATH_PANIC => self.host.panic_if_debug(),
                     _ => self.route(&path, req).await,
                 }
             }

@@ -135,6 +135,7 @@ async fn route(req: Request, env: &Env) -> Result<Response> {
         }
         Endpoint::RoomDebug(room) if cfg.debug_endpoints => room_debug(&env, &room).await?,
         Endpoint::HomeDebug(id) if cfg.debug_endpoints => home_debug(&env, &id).await?,
+        Endpoint::PanicDebug(room) if cfg.debug_endpoints => panic_debug(&env, &room).await?,
         Endpoint::Metrics if !admit_client(&req, &env, cfg).await => {
             too_many_requests(cfg, "metrics")?
         }
@@ -147,6 +148,7 @@ async fn route(req: Request, env: &Env) -> Result<Response> {
         | Endpoint::RoomDebug(_)
         | Endpoint::HomeDebug(_)
         | Endpoint::GhostDebug(_)
+        | Endpoint::PanicDebug(_)
         | Endpoint::Admin(_)
         | Endpoint::NotFound => json_error(404, "Not found")?,
     };
@@ -385,6 +387,26 @@ async fn room_debug(env: &Env, room: &str) -> Result<Response> {
         );
     }
     Ok(json(&body)?.with_status(status))
+}
+
+/// `/debug/panic/{room}`: the room's wasm panics (`contract::PATH_PANIC`).
+/// Answers 502 saying how the room failed, or 404 when the rooms tier's
+/// own `DEBUG_ENDPOINTS` is off.
+async fn panic_debug(env: &Env, room: &str) -> Result<Response> {
+    if !signaling_core::ids::is_valid_room_id(room) {
+        return json_error(400, "invalid room id");
+    }
+    let internal = internal_request(contract::PATH_PANIC, room, None)?;
+    match env.service(ROOMS_BINDING)?.fetch_request(internal).await {
+        Ok(resp) if resp.status_code() == 404 => {
+            json_error(404, "the rooms tier's DEBUG_ENDPOINTS is off")
+        }
+        Ok(resp) => json_error(
+            502,
+            &format!("the room answered {} to its panic", resp.status_code()),
+        ),
+        Err(err) => json_error(502, &format!("the room failed: {err}")),
+    }
 }
 
 /// The internal upgrade for a room's member: the ticket (or, in dev, the
