@@ -139,7 +139,8 @@ impl Host {
 
     /// The test hook `contract::PATH_PANIC`: with this tier's
     /// `DEBUG_ENDPOINTS`, a deliberate panic, so the tests can show that
-    /// every object outlives one (`js/entry.mjs`); otherwise 404.
+    /// every object outlives one (worker-build's Proxy makes each object
+    /// again after the wasm instance is replaced); otherwise 404.
     pub fn panic_if_debug(&self) -> Result<Response> {
         match self.config.as_ref() {
             Ok(cfg) if cfg.debug_endpoints => {

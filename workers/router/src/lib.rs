@@ -390,8 +390,9 @@ async fn room_debug(env: &Env, room: &str) -> Result<Response> {
 }
 
 /// `/debug/panic/{room}`: the room's wasm panics (`contract::PATH_PANIC`).
-/// Answers 502 saying how the room failed, or 404 when the rooms tier's
-/// own `DEBUG_ENDPOINTS` is off.
+/// 404 when the rooms tier's own `DEBUG_ENDPOINTS` is off. After a panic
+/// the room's answer usually never comes (its future died with the wasm
+/// instance; the caller gives up); if the runtime ends it, 502 says how.
 async fn panic_debug(env: &Env, room: &str) -> Result<Response> {
     if !signaling_core::ids::is_valid_room_id(room) {
         return json_error(400, "invalid room id");
