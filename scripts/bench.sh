@@ -13,6 +13,8 @@
 #   floorfetch the same, delivery by fetch
 #   reference peer@1.0.2 on Node 22
 #   dev       both Workers under `wrangler dev`, as `make dev` serves them
+# Scenario (a) runs again for ours and floorhops in BENCH_A_ROUNDS (3)
+# alternated rounds, the headline comparison (target/bench/rounds/).
 # Prints one table per scenario and writes target/bench/results.json and
 # docs/benchmarks.md. Not a test: figures, not pass/fail.
 #   BENCH_QUICK=1 shrinks every scenario (for a smoke run).
@@ -130,6 +132,23 @@ done
 # What the two hops in front of a room cost the floor.
 if has floorhops && [ "$only" != open ]; then
   start_floorhops; run floorhops a --url "$url" --rooms "$A_ROOMS" --peers 4 --connect-rate "$RATE"; stop_server
+fi
+# The headline comparison, ours against the floor behind the same two hops
+# in (a), again in alternated rounds (ours, floorhops; then floorhops, ours;
+# ...), each server following the other as often as itself: one run of
+# each, minutes apart, differed by up to 10% on this shared machine, and a
+# run pays for the files the previous one deleted (ext4's inode search).
+# The table gives each round's ratios and their median.
+A_ROUNDS=${BENCH_A_ROUNDS:-3}; [ "$quick" = 1 ] && A_ROUNDS=1
+if has ours && has floorhops && [ "$only" != open ]; then
+  mkdir -p "$out/rounds"; rm -f "$out/rounds"/*.json
+  for round in $(seq "$A_ROUNDS"); do
+    order="ours floorhops"; [ $((round % 2)) = 0 ] && order="floorhops ours"
+    for which in $order; do
+      "start_$which"; run "$which" "a$round" --url "$url" --rooms "$A_ROOMS" --peers 4 --connect-rate "$RATE"; stop_server
+      mv "$out/$which-a$round.json" "$out/rounds/"
+    done
+  done
 fi
 # The open namespace (NAMESPACE=open): the same 4,000 peers, each with its own
 # token as an unchanged app sends, in foursomes (g) and in pairs (h); grouped,
