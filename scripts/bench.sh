@@ -26,7 +26,7 @@ main() {
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 export PATH="$root/node_modules/.bin:$HOME/.cargo/bin:$PATH"
-out="$root/target/bench"; mkdir -p "$out"; rm -f "$out"/*.json "$out"/*.log
+out="$root/target/bench"; mkdir -p "$out"; rm -f "$out"/*.json "$out"/*.log "$out"/ORIGIN.md
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
 cargo build -q --release -p tools --bin loadgen
 # The bundles production runs (wasm-opt on), served by bare workerd and wrangler dev alike.
