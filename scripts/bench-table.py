@@ -46,8 +46,11 @@ lines = [f"Machine: {machine()}; loadgen, client and servers share those cores; 
          "Durable Object on the same workerd, **grouped** = ours in the open namespace with `OPEN_GROUP_SEPARATOR=-` and ids that share their room's prefix, **floorhops** = that floor behind two pass-through Workers (the hops every socket of ours crosses: router, rooms Worker), **floorrpc** / **floorfetch** = `bench/floor/open.js`, a minimal JS relay with one Durable Object per peer id, the destination's object called by JS RPC / by `fetch` (open-namespace scenarios; there **ours** is `NAMESPACE=open` with one object per id and **rooms** is ours in rooms mode on the same traffic), **reference** = peer@1.0.2 on Node 22, **dev** = both Workers under `wrangler dev` (what `make dev` serves). "
          "A `-` is a figure that server has no counter for, or a scenario it did not run.", ""]
 fmt = lambda v: "-" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
+def quotient(o, r):
+    return o / r if isinstance(o, (int, float)) and isinstance(r, (int, float)) and r else None
 def ratio(o, r):
-    return f"{o / r:.2f}" if isinstance(o, (int, float)) and isinstance(r, (int, float)) and r else "-"
+    q = quotient(o, r)
+    return "-" if q is None else f"{q:.2f}"
 for s in sorted(res):
     present = [n for n in SERVERS if n in res[s]]
     pairs = [(a, b) for a, b in RATIOS if a in present and b in present]
@@ -72,14 +75,16 @@ for s in sorted(res):
 # The headline comparison in alternated rounds (scripts/bench.sh says why):
 # each round's ratios, then their median, the figure to quote.
 rounds = {}
+ended = {}  # round -> server -> when its run ended (its file's time)
 for f in glob.glob(os.path.join(out, "rounds", "*-a*.json")):
     label, tag = os.path.basename(f)[:-5].rsplit("-", 1)
     rounds.setdefault(int(tag[1:]), {})[label] = json.load(open(f))
+    ended.setdefault(int(tag[1:]), {})[label] = os.path.getmtime(f)
 if rounds:
     import statistics
     figures = [("server_cpu_secs", "CPU s"), ("relay_ms.p99", "relay p99 ms"), ("connect_ms.p99", "OPEN p99 ms")]
     lines.append("### (a) again: ours against floorhops in alternated rounds")
-    lines.append("Each round runs both servers back to back, in turn first (odd rounds ours first). "
+    lines.append("Each round runs both servers back to back, each first in turn. "
                  "The median ratios are the comparison to quote; the single runs above are minutes apart.")
     lines.append("")
     lines.append("| round | first | " + " | ".join(f"ours {t} | floorhops {t} | ratio" for _, t in figures) + " | lost, duplicated, misrouted |")
@@ -96,10 +101,10 @@ if rounds:
         for k, _ in figures:
             o, h = get(ours, k), get(hops, k)
             cells += [fmt(o), fmt(h), ratio(o, h)]
-            if isinstance(o, (int, float)) and isinstance(h, (int, float)) and h:
-                medians[k].append(o / h)
+            if quotient(o, h) is not None:
+                medians[k].append(quotient(o, h))
         bad = " / ".join(f"{get(ours, k) or 0}+{get(hops, k) or 0}" for k in ("lost", "duplicated", "misrouted"))
-        lines.append(f"| {r} | {'ours' if r % 2 else 'floorhops'} | " + " | ".join(cells) + f" | {bad} |")
+        lines.append(f"| {r} | {min(ended[r], key=ended[r].get)} | " + " | ".join(cells) + f" | {bad} |")
     cells = ["**median**", ""]
     for k, _ in figures:
         cells += ["", "", f"**{statistics.median(medians[k]):.2f}**" if medians[k] else "-"]

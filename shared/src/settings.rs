@@ -136,10 +136,10 @@ const fn number(
     }
 }
 
-const fn flag(name: &'static str, default: bool, doc: &'static str) -> Setting {
+const fn flag(name: &'static str, tier: Tier, default: bool, doc: &'static str) -> Setting {
     Setting {
         name,
-        tier: Tier::Router,
+        tier,
         kind: Kind::Flag { default },
         secret: false,
         deploy: Deploy::Optional,
@@ -223,8 +223,8 @@ pub const TICKET_LEEWAY_SECS: Setting = number(
     "clock tolerance for `exp`/`nbf`/`iat`",
 );
 pub const TICKET_MAX_LIFETIME_SECS: Setting = number("TICKET_MAX_LIFETIME_SECS", Tier::Router, 14_400, 60, 30 * 86_400, "a ticket whose `exp` is further than this from now is refused: a leaked ticket is worth hours, not years. Every ticket must also carry `iat`");
-pub const TICKET_REQUIRE_SUB: Setting = flag("TICKET_REQUIRE_SUB", false, "`true`: every room ticket must name its peer id in `sub` (then no sub-less join exists to be refused a proven id)");
-pub const REQUIRE_TICKETS: Setting = flag("REQUIRE_TICKETS", false, "`true`: a missing ticket key, or a missing `TICKET_AUDIENCE`, is a configuration error (set in staging and production)");
+pub const TICKET_REQUIRE_SUB: Setting = flag("TICKET_REQUIRE_SUB", Tier::Router, false, "`true`: every room ticket must name its peer id in `sub` (then no sub-less join exists to be refused a proven id)");
+pub const REQUIRE_TICKETS: Setting = flag("REQUIRE_TICKETS", Tier::Router, false, "`true`: a missing ticket key, or a missing `TICKET_AUDIENCE`, is a configuration error (set in staging and production)");
 pub const CONNECTS_PER_MINUTE_PER_IP: Setting = noted(number("CONNECTS_PER_MINUTE_PER_IP", Tier::Router, 60, 0, 100_000, "per-client connects and `/id`/`/peers` calls per minute, per isolate (0 = off); local dev is higher because every loopback client shares one key"), "(`6000` in local dev)");
 pub const CONNECT_BURST_PER_IP: Setting = noted(
     number(
@@ -239,11 +239,10 @@ pub const CONNECT_BURST_PER_IP: Setting = noted(
 );
 pub const IPV6_PREFIX_BITS: Setting = number("IPV6_PREFIX_BITS", Tier::Router, 64, 16, 128, "an IPv6 client is limited by this prefix of its address: one subscriber holds a whole /64, so per address it would get a burst per address");
 pub const DEMO: Setting = noted(
-    flag("DEMO", false, "serves `/demo`"),
+    flag("DEMO", Tier::Router, false, "serves `/demo`"),
     "(`true` in local dev)",
 );
-pub const LOCAL_DEV: Setting = noted(flag("LOCAL_DEV", false, "the settings are local development's: the router answers only loopback hosts (`localhost`, `127.0.0.0/8`, `[::1]`) and refuses every other host with 403 (a WebSocket with an ERROR and 1008), so `wrangler deploy` without `--env` (which also has `workers_dev = false`) serves nobody"), "(`true` at the top level and in `test`)");
-pub const DEBUG_ENDPOINTS: Setting = Setting { tier: Tier::Both, ..noted(flag("DEBUG_ENDPOINTS", false, "test hooks: `/debug/rooms/{room}` (a room's wake counters, stored keys, alarm), `/debug/homes/{id}` (the same for an open-namespace home), `/debug/ghost/{room}` (a room report that never repeats) and `/debug/panic/{room}` (the room's wasm panics, to show every object outlives it; the rooms tier panics only with this set too)"), "(`true` in the `test` env)") };
+pub const LOCAL_DEV: Setting = noted(flag("LOCAL_DEV", Tier::Router, false, "the settings are local development's: the router answers only loopback hosts (`localhost`, `127.0.0.0/8`, `[::1]`) and refuses every other host with 403 (a WebSocket with an ERROR and 1008), so `wrangler deploy` without `--env` (which also has `workers_dev = false`) serves nobody"), "(`true` at the top level and in `test`)");
 pub const ICE_PROVIDER: Setting = text("ICE_PROVIDER", Tier::Router, "static", "what `/ice-servers` answers: `static` (the `ICE_SERVERS` list), `turn-secret` (a TURN server with a shared secret, e.g. coturn's `use-auth-secret`: username `expiry:id`, password base64 HMAC-SHA1 of it), `cloudflare` (Cloudflare Realtime TURN's `generate-ice-servers`, called once per request). The two TURN providers hand out credentials to ticket holders only: without `ROOM_TICKET_SECRET` or `ROOM_TICKET_PUBLIC_KEY` they are a configuration error naming `ICE_PROVIDER` (a room id or a client's own token proves nothing, so anyone could spend the relay's bandwidth)");
 pub const ICE_SERVERS: Setting = text(
     "ICE_SERVERS",
@@ -345,14 +344,12 @@ pub const MAX_PEERS_PER_GROUP: Setting = number("MAX_PEERS_PER_GROUP", Tier::Roo
 pub const MAX_NEW_DESTINATIONS_PER_MINUTE: Setting = number("MAX_NEW_DESTINATIONS_PER_MINUTE", Tier::Rooms, 120, 1, 100_000, "open mode: distinct ids one peer may send to in a minute (each may cost a request between objects and a queue); past it the peer gets an ERROR that says so and is closed with 1008");
 pub const MAX_QUEUED_PER_SENDER: Setting = number("MAX_QUEUED_PER_SENDER", Tier::Rooms, 32, 1, 10_000, "open mode: of a home's queue, at most this many from one sender, so one sender cannot fill it for everyone (rooms mode: the fair share above)");
 pub const STATS_SHARDS: Setting = number("STATS_SHARDS", Tier::Rooms, 8, 1, 256, "number of stats Durable Objects rooms report to: each room reports at most every few seconds and an object takes about 1,000 requests/s, so 8 carry tens of thousands of active rooms while a scrape costs 8 subrequests");
-pub const STATS_REPORTS: Setting = Setting {
-    tier: Tier::Rooms,
-    ..flag(
-        "STATS_REPORTS",
-        true,
-        "`false` stops rooms reporting to the stats shards (`/metrics` then shows no room figures); each room then sweeps on its own alarm, a row written per sweep",
-    )
-};
+pub const STATS_REPORTS: Setting = flag(
+    "STATS_REPORTS",
+    Tier::Rooms,
+    true,
+    "`false` stops rooms reporting to the stats shards (`/metrics` then shows no room figures); each room then sweeps on its own alarm, a row written per sweep",
+);
 pub const STATS_TTL_MS: Setting = Setting {
     kind: Kind::Derived { min: 1_000, max: 86_400_000 },
     default_note: "2.5 x (`ALIVE_TIMEOUT_MS` + `LIVENESS_SWEEP_MS`)",
@@ -360,6 +357,7 @@ pub const STATS_TTL_MS: Setting = Setting {
 };
 
 // Both.
+pub const DEBUG_ENDPOINTS: Setting = noted(flag("DEBUG_ENDPOINTS", Tier::Both, false, "test hooks: `/debug/rooms/{room}` (a room's wake counters, stored keys, alarm), `/debug/homes/{id}` (the same for an open-namespace home), `/debug/ghost/{room}` (a room report that never repeats) and `/debug/panic/{room}` (the room's wasm panics, to show every object outlives it; the rooms tier panics only with this set too)"), "(`true` in the `test` env)");
 pub const INTERNAL_SECRET: Setting = secret("INTERNAL_SECRET", Tier::Both, Deploy::Required, "at least 32 bytes, the same in both tiers: the router signs every internal request (HMAC-SHA256 over path, contract headers and time, 60 s window) and the rooms tier refuses unsigned or mis-signed ones, so another Worker given the service binding cannot forge `Proven: 1`; a mismatch shows in `/health?deep=1`");
 pub const INTERNAL_SECRET_PREVIOUS: Setting = secret("INTERNAL_SECRET_PREVIOUS", Tier::Rooms, Deploy::Optional, "during a rotation, the old `INTERNAL_SECRET`, still accepted: set the new secret on the rooms tier with the old one here, then on the router, then remove this");
 pub const LOG_LEVEL: Setting = text(

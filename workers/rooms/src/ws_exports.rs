@@ -112,7 +112,13 @@ macro_rules! host_object {
                     // Observing the counters must not change them: no wake counted.
                     PATH_STATS => self.host.debug_view().await,
                     PATH_SWEEP => self.host.sweep().await,
-                    PATH_PANIC => self.host.panic_if_debug(),
+                    // The test hook: a deliberate panic, so the tests can
+                    // show that every object outlives one (worker-build's
+                    // Proxy makes each object again after the wasm instance
+                    // is replaced). Without the setting, the object's own 404.
+                    PATH_PANIC if self.host.debug_endpoints() => {
+                        panic!("deliberate panic: /debug/panic (DEBUG_ENDPOINTS is set)")
+                    }
                     _ => self.route(&path, req).await,
                 }
             }
