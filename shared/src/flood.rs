@@ -10,15 +10,14 @@
 //! Both keep state in memory only: losing it (a room evicted, an isolate
 //! recycled) merely forgives a client, which is harmless.
 
+use crate::flat_map::FlatMap;
 use governor::clock::Clock;
 use governor::middleware::NoOpMiddleware;
 use governor::nanos::Nanos;
-use governor::state::keyed::HashMapStateStore;
-use governor::state::StateStore;
+use governor::state::{InMemoryState, NotKeyed, StateStore};
 use governor::{Quota, RateLimiter};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::hash::Hash;
 use std::num::NonZeroU32;
 use std::rc::Rc;
 use std::time::Duration;
@@ -47,43 +46,8 @@ impl Clock for ExternalClock {
     }
 }
 
-type Keyed<K> = RateLimiter<K, HashMapStateStore<K>, ExternalClock, NoOpMiddleware<Duration>>;
-
-/// A keyed GCRA limiter with a bounded number of keys.
-struct BoundedKeyed<K: Hash + Eq + Clone> {
-    clock: ExternalClock,
-    limiter: Keyed<K>,
-    quota: Quota,
-    max_keys: usize,
-}
-
-impl<K: Hash + Eq + Clone> BoundedKeyed<K> {
-    fn new(quota: Quota, max_keys: usize) -> Self {
-        let clock = ExternalClock::default();
-        let limiter = RateLimiter::hashmap_with_clock(quota, clock.clone());
-        BoundedKeyed {
-            clock,
-            limiter,
-            quota,
-            max_keys,
-        }
-    }
-
-    fn check(&mut self, key: &K, now_ms: u64) -> bool {
-        self.clock.set_ms(now_ms);
-        if self.limiter.len() >= self.max_keys {
-            // Forget keys whose buckets are full again; if that is not
-            // enough, forget everyone rather than grow without bound.
-            self.limiter.retain_recent();
-            if self.limiter.len() >= self.max_keys {
-                let now = self.clock.now();
-                *self = Self::new(self.quota, self.max_keys);
-                self.clock.now.set(now);
-            }
-        }
-        self.limiter.check_key(key).is_ok()
-    }
-}
+/// One peer's GCRA bucket, on the caller's clock.
+type PeerLimiter = RateLimiter<NotKeyed, InMemoryState, ExternalClock, NoOpMiddleware<Duration>>;
 
 /// What to do with one frame from a peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,18 +121,21 @@ struct DropWindow {
 pub struct PeerFloodGuard {
     per_second: u32,
     /// Per peer: the current window of dropped frames (bounded like `windows`).
-    drops: std::collections::HashMap<String, DropWindow>,
-    /// Keyed by a hash of the peer id, so a frame's check copies nothing
-    /// (two ids of one room sharing a hash is a 1-in-2^64 chance, and would
-    /// only make them share a budget).
-    limiter: Option<BoundedKeyed<u64>>,
-    windows: std::collections::HashMap<String, (u64, u32)>,
+    drops: FlatMap<String, DropWindow>,
+    /// The quota and the clock every peer's bucket reads; `None` when the
+    /// limit is off.
+    rate: Option<(Quota, ExternalClock)>,
+    /// Per peer: its bucket (bounded like `drops`). A flat sorted map, as
+    /// are the others here: a room holds a handful of peers, and one map
+    /// type keeps the rooms bundle small.
+    buckets: FlatMap<String, PeerLimiter>,
+    windows: FlatMap<String, (u64, u32)>,
     /// (sender, destination) pairs told EXPIRE for a dropped message, and
     /// when (bounded like `drops`).
-    expires_told: std::collections::HashMap<(String, String), u64>,
+    expires_told: FlatMap<(String, String), u64>,
     /// Per peer: when its window of destinations began, and the ids it
     /// reached since (bounded like `drops`; at most the limit per peer).
-    destinations: std::collections::HashMap<String, (u64, Vec<String>)>,
+    destinations: FlatMap<String, (u64, Vec<String>)>,
 }
 
 /// Peers one guard keeps a window for at most; past it, the windows are
@@ -178,7 +145,7 @@ const MAX_TRACKED_PEERS: usize = 64;
 /// `peer`'s entry in one of the guard's per-peer maps, made with `fresh`
 /// when absent; a full map is cleared first, so it stays bounded.
 fn tracked<'m, V>(
-    map: &'m mut std::collections::HashMap<String, V>,
+    map: &'m mut FlatMap<String, V>,
     peer: &str,
     fresh: impl FnOnce() -> V,
 ) -> &'m mut V {
@@ -188,26 +155,23 @@ fn tracked<'m, V>(
     map.entry(peer.to_owned()).or_insert_with(fresh)
 }
 
-fn limiter_key(peer: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    peer.hash(&mut hasher);
-    hasher.finish()
-}
-
 impl PeerFloodGuard {
     /// `per_second` of 0 disables the limit.
     pub fn new(per_second: u32) -> Self {
-        let limiter = NonZeroU32::new(per_second).map(|rate| {
-            BoundedKeyed::new(Quota::per_second(rate).allow_burst(rate), MAX_TRACKED_PEERS)
+        let rate = NonZeroU32::new(per_second).map(|rate| {
+            (
+                Quota::per_second(rate).allow_burst(rate),
+                ExternalClock::default(),
+            )
         });
         PeerFloodGuard {
             per_second,
-            drops: std::collections::HashMap::new(),
-            limiter,
-            windows: std::collections::HashMap::new(),
-            expires_told: std::collections::HashMap::new(),
-            destinations: std::collections::HashMap::new(),
+            drops: FlatMap::new(),
+            rate,
+            buckets: FlatMap::new(),
+            windows: FlatMap::new(),
+            expires_told: FlatMap::new(),
+            destinations: FlatMap::new(),
         }
     }
 
@@ -291,10 +255,24 @@ impl PeerFloodGuard {
     }
 
     pub fn admit(&mut self, peer: &str, now_ms: u64) -> Admit {
-        let Some(limiter) = &mut self.limiter else {
+        let Some((quota, clock)) = &self.rate else {
             return Admit::Pass;
         };
-        if limiter.check(&limiter_key(peer), now_ms) {
+        clock.set_ms(now_ms);
+        // Not `tracked`: this runs for every frame, and a known peer's
+        // bucket is found without a copy of its id.
+        if !self.buckets.contains_key(peer) {
+            if self.buckets.len() >= MAX_TRACKED_PEERS {
+                self.buckets.clear();
+            }
+            let bucket = RateLimiter::direct_with_clock(*quota, clock.clone());
+            self.buckets.insert(peer.to_owned(), bucket);
+        }
+        if self
+            .buckets
+            .get(peer)
+            .is_none_or(|bucket| bucket.check().is_ok())
+        {
             return Admit::Pass;
         }
         let window = tracked(&mut self.windows, peer, || (now_ms, 0));

@@ -38,6 +38,7 @@ pub mod contract;
 pub mod cors;
 pub mod delivery;
 pub mod double;
+pub mod flat_map;
 pub mod flood;
 pub mod frame;
 pub mod ice;

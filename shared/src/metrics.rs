@@ -9,9 +9,9 @@
 //! themselves) and cumulative counters. The router gathers every shard's
 //! [`Snapshot`], merges them and renders them.
 
+use crate::flat_map::FlatMap;
 use crate::frame::{DropReason, RelayKind};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// Why a connection was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -279,7 +279,7 @@ pub fn escape_label(value: &str) -> String {
 
 /// Counters added up between two reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Deltas(pub BTreeMap<String, u64>);
+pub struct Deltas(#[serde(with = "crate::flat_map::as_object")] pub FlatMap<String, u64>);
 
 impl Deltas {
     pub fn add(&mut self, counter: Counter, by: u64) {
@@ -303,7 +303,7 @@ impl Deltas {
 /// the relay path is a map update, not a string build; turned into
 /// [`Deltas`] (series names) only when a report is sent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Tally(BTreeMap<Counter, u64>);
+pub struct Tally(FlatMap<Counter, u64>);
 
 impl Tally {
     pub fn add(&mut self, counter: Counter, by: u64) {
@@ -368,7 +368,8 @@ pub const MAX_SWEEPS_PER_RUN: usize = 500;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shard {
     /// Room id -> (live peers, time of its last report).
-    pub rooms: BTreeMap<String, (usize, u64)>,
+    #[serde(with = "crate::flat_map::as_object")]
+    pub rooms: FlatMap<String, (usize, u64)>,
     pub counters: Deltas,
     /// When [`Shard::expire_due`] last swept (in memory only).
     #[serde(skip)]
@@ -376,13 +377,13 @@ pub struct Shard {
     /// Room -> when the shard calls its sweep (in memory only: after a
     /// reload every stored room is due at once, see [`Shard::restore`]).
     #[serde(skip)]
-    pub sweeps: BTreeMap<String, u64>,
+    pub sweeps: FlatMap<String, u64>,
     /// Rooms read back from storage whose gauge is older than the TTL,
     /// with when: not counted until their sweep answers (a room that died
     /// without a goodbye must not come back to life with a reload). A map
     /// like `sweeps`, so the bundle carries one map type, not two.
     #[serde(skip)]
-    pub unconfirmed: BTreeMap<String, u64>,
+    pub unconfirmed: FlatMap<String, u64>,
 }
 
 /// Most rooms one shard tracks; beyond it the oldest reports are dropped.
@@ -546,7 +547,8 @@ pub fn rate_per_sec(previous: Option<(u64, u64)>, now_ms: u64, count: u64) -> f6
 pub struct Snapshot {
     pub rooms_active: u64,
     pub peers_active: u64,
-    pub counters: BTreeMap<String, u64>,
+    #[serde(with = "crate::flat_map::as_object")]
+    pub counters: FlatMap<String, u64>,
 }
 
 impl Snapshot {
@@ -780,7 +782,11 @@ mod tests {
         // The sweep's answer: same peers, later due. Fresher, not changed.
         let answered = shard.apply(&report(4, 116_000, Some(231_000)));
         assert!(!answered.gauge_changed, "an idle room costs no gauge write");
-        assert_eq!(shard.rooms["r"], (4, 116_000), "but its gauge is fresh");
+        assert_eq!(
+            shard.rooms.get("r").copied().unwrap_or_default(),
+            (4, 116_000),
+            "but its gauge is fresh"
+        );
         assert!(
             shard
                 .apply(&report(3, 120_000, Some(231_000)))
@@ -795,7 +801,10 @@ mod tests {
         shard.restore("s".into(), 2, 400_000, 500_000, ttl);
         shard.restore("old".into(), 3, 1_000, 500_000, ttl);
         assert_eq!(shard.due_sweeps(500_000), ["old", "s"]);
-        assert_eq!(shard.rooms["s"], (2, 500_000));
+        assert_eq!(
+            shard.rooms.get("s").copied().unwrap_or_default(),
+            (2, 500_000)
+        );
         assert_eq!(
             (shard.snapshot().rooms_active, shard.snapshot().peers_active),
             (1, 2)

@@ -12,7 +12,8 @@
 //! core's [`Forward`]s here and carries out the deliveries.
 
 use crate::delivery::{Forward, Parcel};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use crate::flat_map::FlatMap;
+use std::collections::VecDeque;
 
 pub use crate::delivery::MAX_BATCH;
 /// Parcels waiting in one home's outbox at most.
@@ -24,8 +25,9 @@ pub const MAX_WAITING_BYTES: usize = 4 * 1024 * 1024;
 /// One home's waiting parcels.
 #[derive(Debug, Default)]
 pub struct Outbox {
-    waiting: BTreeMap<String, VecDeque<Parcel>>,
-    in_flight: BTreeSet<String>,
+    waiting: FlatMap<String, VecDeque<Parcel>>,
+    /// The destinations with a delivery in flight (a set: no values).
+    in_flight: FlatMap<String, ()>,
     parcels: usize,
     bytes: usize,
 }
@@ -53,9 +55,9 @@ impl Outbox {
         let to = self
             .waiting
             .iter()
-            .find(|(to, q)| !q.is_empty() && !self.in_flight.contains(*to))
+            .find(|(to, q)| !q.is_empty() && !self.in_flight.contains_key(*to))
             .map(|(to, _)| to.clone())?;
-        self.in_flight.insert(to.clone());
+        self.in_flight.insert(to.clone(), ());
         Some(to)
     }
 

@@ -4,6 +4,8 @@
 //! record changed and whether the alarm it names did.
 
 use crate::metrics::LeaveCause;
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::ops::{Deref, DerefMut};
 
@@ -125,17 +127,29 @@ impl Correspondent {
 }
 
 /// `leaves` as a list, or as the one optional `leave` of a home's record.
+/// A visitor, not an untagged enum: serde buffers an untagged enum's input
+/// in its `Content` type, and that machinery cost the rooms bundle about a
+/// kilobyte for this one field.
 fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PendingLeave>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Leaves {
-        Many(Vec<PendingLeave>),
-        One(Option<PendingLeave>),
+    struct Leaves;
+    impl<'de> Visitor<'de> for Leaves {
+        type Value = Vec<PendingLeave>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of pending leaves, one, or null")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            Vec::deserialize(SeqAccessDeserializer::new(seq))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            Ok(vec![PendingLeave::deserialize(
+                MapAccessDeserializer::new(map),
+            )?])
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
     }
-    Ok(match Leaves::deserialize(d)? {
-        Leaves::Many(many) => many,
-        Leaves::One(one) => one.into_iter().collect(),
-    })
+    d.deserialize_any(Leaves)
 }
 
 /// The record as one handler changes it: any mutable access marks it

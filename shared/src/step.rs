@@ -21,11 +21,11 @@
 
 use crate::answer::Answer;
 use crate::delivery::Forward;
+use crate::flat_map::FlatMap;
 use crate::log::LogEvent;
 use crate::metrics::Counter;
 use crate::socket::{PeerState, Recipient};
 use smallvec::SmallVec;
-use std::collections::BTreeMap;
 
 /// One operation on the object's sockets.
 #[derive(Debug, Clone, PartialEq)]
@@ -148,7 +148,7 @@ pub trait Sockets<S> {
 /// frames [`Step::reads`] named (a key missing from it is skipped).
 fn carry_out<S: Copy, K: Sockets<S>>(
     ops: &[SocketOp<S>],
-    stored: &BTreeMap<String, String>,
+    stored: &FlatMap<String, String>,
     sockets: &mut K,
 ) -> Result<(), K::Error> {
     for op in ops {
@@ -206,7 +206,7 @@ impl Writes {
 /// `stored` holds the frames [`Step::reads`] named.
 pub fn apply<S: Copy, K: Sockets<S>, E: Effects>(
     step: Step<S>,
-    stored: &BTreeMap<String, String>,
+    stored: &FlatMap<String, String>,
     sockets: &mut K,
     effects: &mut E,
 ) -> Result<Writes, K::Error> {

@@ -213,7 +213,7 @@ impl Object {
             "the record changed but the step did not say so: {before:?} -> {:?}",
             self.record
         );
-        let stored: BTreeMap<String, String> = step
+        let stored: crate::flat_map::FlatMap<String, String> = step
             .reads()
             .into_iter()
             .filter_map(|key| self.storage.get(&key).map(|text| (key, text.clone())))

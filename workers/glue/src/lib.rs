@@ -1,8 +1,8 @@
 //! The few facts both Workers read from the Workers runtime, written once:
-//! the clock, settings, the isolate's wasm memory, WebSocket messages
-//! (judged by length before they are copied), a fetched body, log output
-//! and the JSON error body. Everything here is a thin call into the
-//! runtime; decisions stay in `signaling-core`.
+//! the clock, settings, the isolate's wasm memory and its allocator,
+//! WebSocket messages (judged by length before they are copied), a fetched
+//! body, JSON text, log output and the JSON error body. Everything here is
+//! a thin call into the runtime; decisions stay in `signaling-core`.
 
 use signaling_core::log::{Level, LogEvent};
 use wasm_bindgen::JsCast;
@@ -33,6 +33,14 @@ pub fn wasm_memory_bytes() -> u64 {
         .and_then(|m| m.buffer().dyn_into::<js_sys::ArrayBuffer>().ok())
         .map_or(0, |b| b.byte_length() as u64)
 }
+
+/// The allocator of both Workers' wasm: talc instead of std's dlmalloc,
+/// about 2.9 KiB less of each gzipped bundle (docs/benchmarks-reading.md
+/// has its CPU figures). Like dlmalloc it grows the wasm memory as needed
+/// and never returns it.
+#[cfg(target_family = "wasm")]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
 /// A WebSocket message as the rooms tier reads it.
 pub enum Incoming {
@@ -119,5 +127,13 @@ pub async fn body_text(resp: Response) -> Result<String> {
 
 /// A fetched response's JSON body (read as [`body_text`]).
 pub async fn body_json<T: serde::de::DeserializeOwned>(resp: Response) -> Result<T> {
-    Ok(serde_json::from_str(&body_text(resp).await?)?)
+    Ok(parse_json(&body_text(resp).await?)?)
+}
+
+/// JSON text as `T`, the one way the Workers parse it. Through
+/// `serde_json::from_slice`, as the core parses a frame: `from_str` is a
+/// second copy of serde_json's parser (its `StrRead`) in the bundle, about
+/// 1.4 KiB of the gzipped rooms Worker.
+pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> serde_json::Result<T> {
+    serde_json::from_slice(text.as_bytes())
 }

@@ -24,6 +24,7 @@ use crate::stats::Reporter;
 use signaling_core::answer::Answer;
 use signaling_core::config::{ConfigError, RoomsWorkerConfig};
 use signaling_core::delivery::{Forward, Parcel};
+use signaling_core::flat_map::FlatMap;
 use signaling_core::flood::PeerFloodGuard;
 use signaling_core::frame;
 use signaling_core::frame::DropReason;
@@ -35,7 +36,6 @@ use signaling_core::placement::Placement;
 use signaling_core::socket::PeerState;
 use signaling_core::step::{apply, Effects, Step};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use worker::{
     Env, Response, Result, State, WebSocket, WebSocketPair, WebSocketRequestResponsePair,
@@ -309,7 +309,7 @@ impl Host {
         step: Step<usize>,
     ) -> Result<()> {
         let reads = step.reads();
-        let mut stored = BTreeMap::new();
+        let mut stored = FlatMap::new();
         if !reads.is_empty() {
             let found = self.state.storage().get_multiple(reads.clone()).await?;
             for key in reads {

@@ -3,8 +3,8 @@
 //! runtime last auto-responded to a socket's HEARTBEAT, and per-isolate
 //! wake counters for the test-only debug view.
 
+use signaling_core::flat_map::FlatMap;
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use worker::{js_sys, web_sys, Response, Result, State};
@@ -143,7 +143,7 @@ pub struct Wakes {
 }
 
 thread_local! {
-    static WAKES: RefCell<BTreeMap<String, Rc<Wakes>>> = RefCell::default();
+    static WAKES: RefCell<FlatMap<String, Rc<Wakes>>> = RefCell::default();
 }
 
 /// The wake counts of object `name`, with this construction counted.
