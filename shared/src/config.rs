@@ -247,7 +247,7 @@ impl<F: Fn(&str) -> Option<String>> Settings<F> {
         match self.text("ICE_PROVIDER").as_deref() {
             None | Some("static") => {
                 let text = self.text_or_default(&declared::ICE_SERVERS);
-                let list = serde_json::from_str(&text).map_err(|e| {
+                let list = crate::json::parse(&text).map_err(|e| {
                     bad(
                         "ICE_SERVERS",
                         format!("not a JSON list of {{urls, username?, credential?}}: {e}"),

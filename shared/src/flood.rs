@@ -261,18 +261,19 @@ impl PeerFloodGuard {
         clock.set_ms(now_ms);
         // Not `tracked`: this runs for every frame, and a known peer's
         // bucket is found without a copy of its id.
-        if !self.buckets.contains_key(peer) {
-            if self.buckets.len() >= MAX_TRACKED_PEERS {
-                self.buckets.clear();
+        let passed = match self.buckets.get(peer) {
+            Some(bucket) => bucket.check().is_ok(),
+            None => {
+                if self.buckets.len() >= MAX_TRACKED_PEERS {
+                    self.buckets.clear();
+                }
+                let bucket = RateLimiter::direct_with_clock(*quota, clock.clone());
+                let passed = bucket.check().is_ok();
+                self.buckets.insert(peer.to_owned(), bucket);
+                passed
             }
-            let bucket = RateLimiter::direct_with_clock(*quota, clock.clone());
-            self.buckets.insert(peer.to_owned(), bucket);
-        }
-        if self
-            .buckets
-            .get(peer)
-            .is_none_or(|bucket| bucket.check().is_ok())
-        {
+        };
+        if passed {
             return Admit::Pass;
         }
         let window = tracked(&mut self.windows, peer, || (now_ms, 0));

@@ -96,7 +96,7 @@ pub fn cloudflare_answer(text: &str) -> Result<Vec<IceServer>, IceError> {
         ice_servers: OneOrMany,
     }
     let answer: Answer =
-        serde_json::from_str(text).map_err(|e| IceError::BadProviderAnswer(e.to_string()))?;
+        crate::json::parse(text).map_err(|e| IceError::BadProviderAnswer(e.to_string()))?;
     Ok(match answer.ice_servers {
         OneOrMany::Many(list) => list,
         OneOrMany::One(one) => vec![one],

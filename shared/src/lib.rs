@@ -43,6 +43,7 @@ pub mod flood;
 pub mod frame;
 pub mod ice;
 pub mod ids;
+pub mod json;
 pub mod log;
 pub mod machine;
 pub mod metrics;

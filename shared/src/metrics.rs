@@ -380,8 +380,7 @@ pub struct Shard {
     pub sweeps: FlatMap<String, u64>,
     /// Rooms read back from storage whose gauge is older than the TTL,
     /// with when: not counted until their sweep answers (a room that died
-    /// without a goodbye must not come back to life with a reload). A map
-    /// like `sweeps`, so the bundle carries one map type, not two.
+    /// without a goodbye must not come back to life with a reload).
     #[serde(skip)]
     pub unconfirmed: FlatMap<String, u64>,
 }

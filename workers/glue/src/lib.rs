@@ -1,7 +1,7 @@
 //! The few facts both Workers read from the Workers runtime, written once:
 //! the clock, settings, the isolate's wasm memory and its allocator,
 //! WebSocket messages (judged by length before they are copied), a fetched
-//! body, JSON text, log output and the JSON error body. Everything here is
+//! body, log output and the JSON error body. Everything here is
 //! a thin call into the runtime; decisions stay in `signaling-core`.
 
 use signaling_core::log::{Level, LogEvent};
@@ -127,13 +127,5 @@ pub async fn body_text(resp: Response) -> Result<String> {
 
 /// A fetched response's JSON body (read as [`body_text`]).
 pub async fn body_json<T: serde::de::DeserializeOwned>(resp: Response) -> Result<T> {
-    Ok(parse_json(&body_text(resp).await?)?)
-}
-
-/// JSON text as `T`, the one way the Workers parse it. Through
-/// `serde_json::from_slice`, as the core parses a frame: `from_str` is a
-/// second copy of serde_json's parser (its `StrRead`) in the bundle, about
-/// 1.4 KiB of the gzipped rooms Worker.
-pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> serde_json::Result<T> {
-    serde_json::from_slice(text.as_bytes())
+    Ok(signaling_core::json::parse(&body_text(resp).await?)?)
 }

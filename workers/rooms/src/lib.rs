@@ -66,7 +66,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             Response::from_json(&stats::gather(&env).await?)
         } else {
             let mut req = req;
-            let report: signaling_core::metrics::Report = glue::parse_json(&req.text().await?)?;
+            let report: signaling_core::metrics::Report =
+                signaling_core::json::parse(&req.text().await?)?;
             let shards = stats::settings(&env)?.shards;
             stats::send_report(env, shards, report).await?;
             Response::ok("ok")

@@ -259,7 +259,7 @@ impl DurableObject for StatsShard {
         // under the soak test's load.)
         match runtime::path_of(&req).as_str() {
             "/report" => {
-                let report: Report = glue::parse_json(&req.text().await?)?;
+                let report: Report = signaling_core::json::parse(&req.text().await?)?;
                 self.ensure_loaded().await?;
                 self.take(&report).await?;
                 self.plan_alarm().await?;

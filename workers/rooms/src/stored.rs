@@ -58,7 +58,7 @@ pub fn decode<T: DeserializeOwned>(value: JsValue) -> Result<Option<T>> {
         Err(value) => value,
     };
     let text = js_sys::JSON::stringify(&value)?;
-    Ok(Some(glue::parse_json(&String::from(text))?))
+    Ok(Some(signaling_core::json::parse(&String::from(text))?))
 }
 
 /// The attachment `ws` carries through hibernation (JSON text), `None`
@@ -66,7 +66,7 @@ pub fn decode<T: DeserializeOwned>(value: JsValue) -> Result<Option<T>> {
 pub fn attachment<T: DeserializeOwned>(ws: &WebSocket) -> Result<Option<T>> {
     let socket: &worker::worker_sys::web_sys::WebSocket = ws.as_ref();
     match socket.deserialize_attachment()?.as_string() {
-        Some(text) => Ok(Some(glue::parse_json(&text)?)),
+        Some(text) => Ok(Some(signaling_core::json::parse(&text)?)),
         None => Ok(None),
     }
 }
