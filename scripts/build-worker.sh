@@ -28,11 +28,13 @@ if [ "${SKIP_BUILD:-0}" = 1 ] && [ -f "$crate/build/index.js" ]; then
   echo "SKIP_BUILD=1: reusing $crate/build"; exit 0
 fi
 worker-build "${flags[@]}" "$crate"
-# A crate with its own entry module (workers/rooms/js/entry.mjs says why)
-# wraps what worker-build generated, which becomes glue.js beside it.
+# Each Worker's own entry module (workers/*/js/entry.mjs) wraps what
+# worker-build generated, which becomes glue.js beside it, and imports the
+# microtask queue both share (workers/glue/js/microtasks.mjs says why).
 if [ -f "$crate/js/entry.mjs" ]; then
   mv "$crate/build/index.js" "$crate/build/glue.js"
   cp "$crate/js/entry.mjs" "$crate/build/index.js"
+  cp workers/glue/js/microtasks.mjs "$crate/build/microtasks.mjs"
 fi
 # Optimized (deployable) builds ship without the wasm names section; the
 # copy with names stays in target/wasm-names/ to read a stack trace by

@@ -9,6 +9,9 @@
 // namespace is such a call (`deliver`), which costs far less than a
 // `fetch` with a Request and a Response (docs/open-namespace.md, Cost).
 // Every event goes on to the wasm object unchanged; no logic lives here.
+// Before all of it, the microtask queue both Workers share
+// (`microtasks.mjs` says why).
+import "./microtasks.mjs";
 import { DurableObject } from "cloudflare:workers";
 import worker, { GameRoom, PeerHome as WasmPeerHome, StatsShard } from "./glue.js";
 
