@@ -6,7 +6,7 @@
 // join, report and alarm. workerd's `queueMicrotask` wraps every task in
 // runtime objects that survive V8's minor collections, so they pile up in
 // the old generation until a full (mark-compact) collection, which stops
-// the whole process for 40-160 ms on bare workerd: the tail of
+// the whole process (28-109 ms each, measured on bare workerd): the tail of
 // connect->OPEN (docs/benchmarks-reading.md, "Spot checks of 2026-12-07,
 // night"). A settled Promise's `then` queues the same kind of microtask,
 // in the same order, with nothing that outlives it. A task that throws
