@@ -27,15 +27,15 @@ cp -f web/client/peerjs-rooms.js web/demo/vendor/peerjs-rooms.js
 if [ "${SKIP_BUILD:-0}" = 1 ] && [ -f "$crate/build/index.js" ]; then
   echo "SKIP_BUILD=1: reusing $crate/build"; exit 0
 fi
+[ -f "$crate/js/entry.mjs" ] || {
+  echo "build-worker: $crate/js/entry.mjs is missing (every Worker has one)" >&2; exit 1; }
 worker-build "${flags[@]}" "$crate"
 # Each Worker's own entry module (workers/*/js/entry.mjs) wraps what
 # worker-build generated, which becomes glue.js beside it, and imports the
 # microtask queue both share (workers/glue/js/microtasks.mjs says why).
-if [ -f "$crate/js/entry.mjs" ]; then
-  mv "$crate/build/index.js" "$crate/build/glue.js"
-  cp "$crate/js/entry.mjs" "$crate/build/index.js"
-  cp workers/glue/js/microtasks.mjs "$crate/build/microtasks.mjs"
-fi
+mv "$crate/build/index.js" "$crate/build/glue.js"
+cp "$crate/js/entry.mjs" "$crate/build/index.js"
+cp workers/glue/js/microtasks.mjs "$crate/build/microtasks.mjs"
 # Optimized (deployable) builds ship without the wasm names section; the
 # copy with names stays in target/wasm-names/ to read a stack trace by
 # (scripts/strip-names.py says why). KEEP_WASM_NAMES=1 keeps them (profiling).
